@@ -1,0 +1,279 @@
+#include "engine/engine.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <mutex>
+
+#include "formats/stored_event.h"
+#include "formats/timestamp.h"
+
+namespace eventflow {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr size_t kReindexChunk = 10000;
+
+std::string StreamsDir(const std::string& data_dir) { return data_dir + "/streams"; }
+std::string IndexDir(const std::string& data_dir) { return data_dir + "/index"; }
+
+Status MakeDirs(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec) return Status::IOError("mkdir " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+// Indexes the events of `log` from offset `from`, in chunks.
+Status IndexLog(Index& index, const Manifest& m, const StreamLog& log, uint64_t from,
+                uint64_t* indexed) {
+  std::vector<IndexedEvent> chunk;
+  Status put;
+  Status read = log.Read(from, [&](const RecordView& r) {
+    auto id = PeekEventId(r.payload);
+    if (!id) return true;  // not an event we rendered; nothing to index
+    chunk.push_back({*id, EventLocation{m.stream_id, r.offset, r.timestamp_ms}});
+    if (chunk.size() >= kReindexChunk) {
+      put = index.PutEvents(m.org_id, m.stream_id, chunk, r.offset);
+      *indexed += chunk.size();
+      chunk.clear();
+      return put.ok();
+    }
+    return true;
+  });
+  EF_RETURN_IF_ERROR(read);
+  EF_RETURN_IF_ERROR(put);
+  if (!chunk.empty()) {
+    EF_RETURN_IF_ERROR(index.PutEvents(m.org_id, m.stream_id, chunk, chunk.back().location.offset));
+    *indexed += chunk.size();
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Result<int> LockDataDir(const std::string& data_dir) {
+  EF_RETURN_IF_ERROR(MakeDirs(data_dir));
+  const std::string path = data_dir + "/LOCK";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "open", path);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return Status::Busy(data_dir + " is in use by another eventflow process (" + path +
+                        " is locked)");
+  }
+  return fd;
+}
+
+Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
+  std::unique_ptr<Engine> engine(new Engine(options));
+  auto lock = LockDataDir(options.data_dir);
+  if (!lock.ok()) return lock.status();
+  engine->lock_fd_ = *lock;
+  EF_RETURN_IF_ERROR(MakeDirs(StreamsDir(options.data_dir)));
+  Index::Options io;
+  io.env = options.index_env;
+  auto index = Index::Open(IndexDir(options.data_dir), io);
+  if (!index.ok()) return index.status();
+  engine->index_ = std::move(*index);
+
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(StreamsDir(options.data_dir), ec)) {
+    if (!entry.is_directory()) continue;
+    if (!Uuid::Parse(entry.path().filename().string())) continue;
+    std::shared_ptr<Stream> stream;
+    Status s = engine->OpenStream(entry.path().string(), &stream);
+    if (!stream) {
+      spdlog::error("skipping {}: {}", entry.path().string(), s.ToString());
+      continue;
+    }
+    engine->streams_[stream->manifest.stream_id] = stream;
+  }
+  if (ec) return Status::IOError("list " + StreamsDir(options.data_dir) + ": " + ec.message());
+  return engine;
+}
+
+Status Engine::OpenStream(const std::string& dir, std::shared_ptr<Stream>* out) {
+  auto manifest = Manifest::Read(dir);
+  if (!manifest.ok()) return manifest.status();
+  auto stream = std::make_shared<Stream>();
+  stream->manifest = std::move(*manifest);
+  *out = stream;
+  const std::string id = stream->manifest.stream_id.ToString();
+  auto checkpoint = index_->GetCheckpoint(stream->manifest.stream_id);
+  if (!checkpoint.ok()) return stream->open_status = checkpoint.status();
+  const uint64_t min_next = checkpoint->has_value() ? **checkpoint + 1 : 0;
+  StreamLogOptions lo{options_.segment_bytes, options_.fops};
+  auto log = StreamLog::Open(dir, lo, min_next, &stream->recovery);
+  if (!log.ok()) {
+    stream->open_status = log.status();
+    spdlog::critical("stream {} ({}) is NOT served: {}; run `eventflow repair`", id,
+                     stream->manifest.name, log.status().ToString());
+    return stream->open_status;
+  }
+  stream->log = std::move(*log);
+  if (stream->recovery.truncated_bytes > 0) {
+    spdlog::warn("stream {}: truncated a torn tail of {} bytes ({})", id,
+                 stream->recovery.truncated_bytes, stream->recovery.reason);
+  }
+  if (Status s = CatchUpIndex(*stream, *checkpoint); !s.ok()) {
+    stream->open_status = s;
+    stream->log.reset();
+    spdlog::critical("stream {} is NOT served: re-indexing failed: {}", id, s.ToString());
+    return s;
+  }
+  stream->writer = std::make_unique<StreamWriter>(stream->log.get(), index_.get(), &ids_,
+                                                  stream->manifest.org_id,
+                                                  stream->manifest.stream_id, options_.fsync);
+  return Status::Ok();
+}
+
+Status Engine::CatchUpIndex(Stream& stream, std::optional<uint64_t> checkpoint) {
+  const uint64_t from = checkpoint ? *checkpoint + 1 : 0;
+  if (from >= stream.log->committed_next()) return Status::Ok();
+  uint64_t indexed = 0;
+  EF_RETURN_IF_ERROR(IndexLog(*index_, stream.manifest, *stream.log, from, &indexed));
+  if (indexed > 0) {
+    spdlog::info("stream {}: re-indexed {} event(s) past the index checkpoint",
+                 stream.manifest.stream_id.ToString(), indexed);
+  }
+  return Status::Ok();
+}
+
+Engine::~Engine() { Close(); }
+
+void Engine::Close() {
+  std::unique_lock lock(mu_);
+  if (closed_) return;
+  closed_ = true;
+  for (auto& [id, stream] : streams_) {
+    if (stream->log) stream->log->waiters().Shutdown();
+    if (stream->writer) stream->writer->Stop();
+  }
+  if (index_) (void)index_->Flush();
+  index_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+  lock_fd_ = -1;
+}
+
+Result<std::shared_ptr<Stream>> Engine::CreateStream(const std::string& org,
+                                                     const std::string& name,
+                                                     const std::string& settings_json) {
+  std::unique_lock lock(mu_);
+  if (closed_) return Status::Aborted("engine is closed");
+  for (const auto& [id, s] : streams_) {
+    if (s->manifest.org_id == org && s->manifest.name == name) {
+      return Status::AlreadyExists("stream '" + name + "' already exists");
+    }
+  }
+  Manifest m;
+  m.stream_id = Uuid::Random();
+  m.org_id = org;
+  m.name = name;
+  m.created_at_ms = timestamp::NowMs();
+  m.settings_json = settings_json.empty() ? "{}" : settings_json;
+  const std::string dir = StreamsDir(options_.data_dir) + "/" + m.stream_id.ToString();
+  EF_RETURN_IF_ERROR(MakeDirs(dir));
+  EF_RETURN_IF_ERROR(m.Write(dir, options_.fops));
+  EF_RETURN_IF_ERROR(options_.fops->SyncDir(StreamsDir(options_.data_dir)));
+  std::shared_ptr<Stream> stream;
+  EF_RETURN_IF_ERROR(OpenStream(dir, &stream));
+  streams_[m.stream_id] = stream;
+  return stream;
+}
+
+Status Engine::DeleteStream(const Uuid& stream_id) {
+  std::shared_ptr<Stream> stream;
+  {
+    std::unique_lock lock(mu_);
+    auto it = streams_.find(stream_id);
+    if (it == streams_.end()) return Status::NotFound("no stream " + stream_id.ToString());
+    stream = it->second;
+    streams_.erase(it);
+  }
+  if (stream->log) stream->log->waiters().Shutdown();
+  if (stream->writer) stream->writer->Stop();
+  const std::string dir = StreamsDir(options_.data_dir) + "/" + stream_id.ToString();
+  // Drop the manifest first: a crash midway leaves a directory Open skips.
+  (void)options_.fops->Remove(dir + "/" + kManifestFile);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) spdlog::warn("delete stream {}: {}", dir, ec.message());
+  return index_->DeleteStreamEvents(stream->manifest.org_id, stream_id);
+}
+
+std::shared_ptr<Stream> Engine::FindStream(const Uuid& stream_id) const {
+  std::shared_lock lock(mu_);
+  auto it = streams_.find(stream_id);
+  return it == streams_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Stream> Engine::FindStreamByName(const std::string& org,
+                                                 const std::string& name) const {
+  std::shared_lock lock(mu_);
+  for (const auto& [id, s] : streams_) {
+    if (s->manifest.org_id == org && s->manifest.name == name) return s;
+  }
+  return nullptr;
+}
+
+std::vector<std::shared_ptr<Stream>> Engine::ListStreams() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::shared_ptr<Stream>> out;
+  for (const auto& [id, s] : streams_) out.push_back(s);
+  return out;
+}
+
+void Engine::Append(const std::shared_ptr<Stream>& stream, std::vector<EventDraft> events,
+                    AppendCallback done) {
+  if (!stream->serving()) {
+    done(Status::Unavailable("stream is not served: " + stream->open_status.message()), {});
+    return;
+  }
+  stream->writer->Append(std::move(events), std::move(done));
+}
+
+Result<std::optional<EventLocation>> Engine::Lookup(const std::string& org,
+                                                    const Uuid& event_id) const {
+  if (auto held = ids_.Find(org, event_id); held && held->offset != UINT64_MAX) return held;
+  return index_->GetEvent(org, event_id);
+}
+
+Result<uint64_t> Engine::RebuildIndex(const EngineOptions& options) {
+  auto lock = LockDataDir(options.data_dir);
+  if (!lock.ok()) return lock.status();
+  struct Unlock {
+    int fd;
+    ~Unlock() { ::close(fd); }
+  } unlock{*lock};
+  Index::Options io;
+  io.env = options.index_env;
+  auto index = Index::Open(IndexDir(options.data_dir), io);
+  if (!index.ok()) return index.status();
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(StreamsDir(options.data_dir), ec)) {
+    auto manifest = Manifest::Read(entry.path().string());
+    if (!manifest.ok()) continue;
+    auto checkpoint = (*index)->GetCheckpoint(manifest->stream_id);
+    if (!checkpoint.ok()) return checkpoint.status();
+    EF_RETURN_IF_ERROR((*index)->DeleteStreamEvents(manifest->org_id, manifest->stream_id));
+    StreamLogOptions lo{options.segment_bytes, options.fops};
+    const uint64_t min_next = checkpoint->has_value() ? **checkpoint + 1 : 0;
+    auto log = StreamLog::Open(entry.path().string(), lo, min_next);
+    if (!log.ok()) return log.status();
+    EF_RETURN_IF_ERROR(IndexLog(**index, *manifest, **log, 0, &total));
+    // Keep the highest offset ever seen, so none is reused after a repair.
+    if (checkpoint->has_value() && **checkpoint + 1 > (*log)->committed_next()) {
+      EF_RETURN_IF_ERROR((*index)->PutEvents(manifest->org_id, manifest->stream_id, {}, **checkpoint));
+    }
+  }
+  if (ec) return Status::IOError("list streams: " + ec.message());
+  EF_RETURN_IF_ERROR((*index)->Flush());
+  return total;
+}
+
+}  // namespace eventflow

@@ -1,0 +1,95 @@
+// Engine: one data directory (docs/segment-format.md): the LOCK, the RocksDB
+// index and every stream's log and writer. Open recovers each stream (tail
+// truncation, re-indexing past the index checkpoint); a stream whose log is
+// corrupt is kept out of service and reported, the others open. Thread-safe.
+#pragma once
+
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/file_ops.h"
+#include "engine/id_registry.h"
+#include "engine/index.h"
+#include "engine/manifest.h"
+#include "engine/stream_log.h"
+#include "engine/stream_writer.h"
+#include "formats/status.h"
+
+namespace eventflow {
+
+struct EngineOptions {
+  std::string data_dir = "./data";
+  uint64_t segment_bytes = 128u << 20;
+  FsyncPolicy fsync;
+  FileOps* fops = FileOps::Posix();
+  rocksdb::Env* index_env = nullptr;
+};
+
+// A stream as the engine serves it. `log` and `writer` are null when the
+// stream could not be opened (`open_status` says why).
+struct Stream {
+  Manifest manifest;
+  std::unique_ptr<StreamLog> log;
+  std::unique_ptr<StreamWriter> writer;
+  Status open_status;
+  TailRecovery recovery;
+  bool serving() const { return open_status.ok(); }
+};
+
+class Engine {
+ public:
+  // Busy if another process holds DATA/LOCK.
+  static Result<std::unique_ptr<Engine>> Open(const EngineOptions& options);
+  ~Engine();  // Close()s
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Creates a stream (directory, first segment, manifest). AlreadyExists if
+  // the org has a stream of that name.
+  Result<std::shared_ptr<Stream>> CreateStream(const std::string& org, const std::string& name,
+                                               const std::string& settings_json);
+  // Removes the stream's directory and its event ids.
+  Status DeleteStream(const Uuid& stream_id);
+  std::shared_ptr<Stream> FindStream(const Uuid& stream_id) const;
+  std::shared_ptr<Stream> FindStreamByName(const std::string& org, const std::string& name) const;
+  std::vector<std::shared_ptr<Stream>> ListStreams() const;
+
+  // Queues an append on the stream's writer; `done` runs after the group
+  // commit that covers it (see StreamWriter).
+  void Append(const std::shared_ptr<Stream>& stream, std::vector<EventDraft> events,
+              AppendCallback done);
+  // Where (org, event_id) is stored, including ids not indexed yet.
+  Result<std::optional<EventLocation>> Lookup(const std::string& org, const Uuid& event_id) const;
+
+  Index& index() { return *index_; }
+  const std::string& data_dir() const { return options_.data_dir; }
+  // Stops every writer after it completes what is queued, flushes, closes.
+  void Close();
+
+  // Rebuilds the event index of a closed data dir from its segments and
+  // manifests (the `eventflow index rebuild` command). Returns the number
+  // of events indexed.
+  static Result<uint64_t> RebuildIndex(const EngineOptions& options);
+
+ private:
+  explicit Engine(EngineOptions options) : options_(std::move(options)) {}
+  Status OpenStream(const std::string& dir, std::shared_ptr<Stream>* out);
+  // Indexes the stream's events after the index checkpoint.
+  Status CatchUpIndex(Stream& stream, std::optional<uint64_t> checkpoint);
+
+  const EngineOptions options_;
+  int lock_fd_ = -1;
+  std::unique_ptr<Index> index_;
+  IdRegistry ids_;
+  mutable std::shared_mutex mu_;
+  std::unordered_map<Uuid, std::shared_ptr<Stream>, UuidHash> streams_;
+  bool closed_ = false;
+};
+
+// Takes the data dir's LOCK (flock); Busy naming the holder if it is held.
+Result<int> LockDataDir(const std::string& data_dir);
+
+}  // namespace eventflow

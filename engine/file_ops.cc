@@ -1,0 +1,162 @@
+#include "engine/file_ops.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+namespace eventflow {
+
+const char* FileOpName(FileOp op) {
+  switch (op) {
+    case FileOp::kOpen: return "open";
+    case FileOp::kWrite: return "write";
+    case FileOp::kSync: return "sync";
+    case FileOp::kAllocate: return "allocate";
+    case FileOp::kTruncate: return "truncate";
+    case FileOp::kRename: return "rename";
+    case FileOp::kSyncDir: return "syncdir";
+    case FileOp::kMap: return "map";
+    case FileOp::kRemove: return "remove";
+  }
+  return "?";
+}
+
+namespace {
+
+class PosixFileOps final : public FileOps {
+ public:
+  Result<int> Open(const std::string& path, int flags, mode_t mode) override {
+    const int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+    if (fd < 0) return Status::FromErrno(errno, "open", path);
+    return fd;
+  }
+  void Close(int fd) override { ::close(fd); }
+  Status Write(int fd, const void* data, size_t n, uint64_t pos, const std::string& path) override {
+    auto* p = static_cast<const char*>(data);
+    while (n > 0) {
+      const ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(pos));
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return Status::FromErrno(errno, "pwrite", path);
+      }
+      p += w;
+      pos += static_cast<uint64_t>(w);
+      n -= static_cast<size_t>(w);
+    }
+    return Status::Ok();
+  }
+  Status Sync(int fd, const std::string& path) override {
+    if (::fdatasync(fd) != 0) return Status::FromErrno(errno, "fdatasync", path);
+    return Status::Ok();
+  }
+  Status Allocate(int fd, uint64_t pos, uint64_t len, const std::string& path) override {
+    const int err = ::posix_fallocate(fd, static_cast<off_t>(pos), static_cast<off_t>(len));
+    if (err != 0) return Status::FromErrno(err, "fallocate", path);
+    return Status::Ok();
+  }
+  Status Truncate(int fd, uint64_t size, const std::string& path) override {
+    if (::ftruncate(fd, static_cast<off_t>(size)) != 0)
+      return Status::FromErrno(errno, "ftruncate", path);
+    return Status::Ok();
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) return Status::FromErrno(errno, "rename", from);
+    return Status::Ok();
+  }
+  Status SyncDir(const std::string& dir) override {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return Status::FromErrno(errno, "open dir", dir);
+    const int rc = ::fsync(fd);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0) return Status::FromErrno(err, "fsync dir", dir);
+    return Status::Ok();
+  }
+  Result<const char*> Map(int fd, size_t len, const std::string& path) override {
+    void* addr = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0);
+    if (addr == MAP_FAILED) return Status::FromErrno(errno, "mmap", path);
+    return static_cast<const char*>(addr);
+  }
+  void Unmap(const char* addr, size_t len) override {
+    if (addr != nullptr) ::munmap(const_cast<char*>(addr), len);
+  }
+  Status Remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, "unlink", path);
+    return Status::Ok();
+  }
+};
+
+}  // namespace
+
+FileOps* FileOps::Posix() {
+  static PosixFileOps posix;
+  return &posix;
+}
+
+void FaultInjectingFileOps::Arm(FileOp op, int err, int skip) {
+  std::lock_guard lock(mu_);
+  armed_ = true;
+  armed_op_ = op;
+  armed_errno_ = err;
+  skip_ = skip;
+}
+
+void FaultInjectingFileOps::Clear() {
+  std::lock_guard lock(mu_);
+  armed_ = false;
+}
+
+Status FaultInjectingFileOps::Check(FileOp op, const std::string& path) {
+  counts_[static_cast<int>(op)].fetch_add(1);
+  std::lock_guard lock(mu_);
+  if (!armed_ || armed_op_ != op) return Status::Ok();
+  if (skip_ > 0) {
+    --skip_;
+    return Status::Ok();
+  }
+  return Status::FromErrno(armed_errno_, std::string("injected ") + FileOpName(op), path);
+}
+
+Result<int> FaultInjectingFileOps::Open(const std::string& path, int flags, mode_t mode) {
+  if (Status s = Check(FileOp::kOpen, path); !s.ok()) return s;
+  return base_->Open(path, flags, mode);
+}
+Status FaultInjectingFileOps::Write(int fd, const void* data, size_t n, uint64_t pos,
+                                   const std::string& path) {
+  EF_RETURN_IF_ERROR(Check(FileOp::kWrite, path));
+  return base_->Write(fd, data, n, pos, path);
+}
+Status FaultInjectingFileOps::Sync(int fd, const std::string& path) {
+  EF_RETURN_IF_ERROR(Check(FileOp::kSync, path));
+  return base_->Sync(fd, path);
+}
+Status FaultInjectingFileOps::Allocate(int fd, uint64_t pos, uint64_t len,
+                                      const std::string& path) {
+  EF_RETURN_IF_ERROR(Check(FileOp::kAllocate, path));
+  return base_->Allocate(fd, pos, len, path);
+}
+Status FaultInjectingFileOps::Truncate(int fd, uint64_t size, const std::string& path) {
+  EF_RETURN_IF_ERROR(Check(FileOp::kTruncate, path));
+  return base_->Truncate(fd, size, path);
+}
+Status FaultInjectingFileOps::Rename(const std::string& from, const std::string& to) {
+  EF_RETURN_IF_ERROR(Check(FileOp::kRename, from));
+  return base_->Rename(from, to);
+}
+Status FaultInjectingFileOps::SyncDir(const std::string& dir) {
+  EF_RETURN_IF_ERROR(Check(FileOp::kSyncDir, dir));
+  return base_->SyncDir(dir);
+}
+Result<const char*> FaultInjectingFileOps::Map(int fd, size_t len, const std::string& path) {
+  if (Status s = Check(FileOp::kMap, path); !s.ok()) return s;
+  return base_->Map(fd, len, path);
+}
+Status FaultInjectingFileOps::Remove(const std::string& path) {
+  EF_RETURN_IF_ERROR(Check(FileOp::kRemove, path));
+  return base_->Remove(path);
+}
+
+}  // namespace eventflow

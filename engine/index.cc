@@ -1,0 +1,209 @@
+#include "engine/index.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "formats/endian.h"
+
+namespace eventflow {
+
+namespace {
+
+// Event keys: org, NUL, 16 id bytes. Checkpoint keys start with a NUL, which
+// no org id does.
+std::string EventKey(std::string_view org, const Uuid& id) {
+  std::string k;
+  k.reserve(org.size() + 17);
+  k.append(org).push_back('\0');
+  k.append(id.AsBytes());
+  return k;
+}
+std::string CheckpointKey(const Uuid& stream_id) {
+  return std::string("\0ckpt", 5) + std::string(stream_id.AsBytes());
+}
+std::string EncodeLocation(const EventLocation& loc) {
+  std::string v(32, '\0');
+  std::memcpy(v.data(), loc.stream_id.bytes.data(), 16);
+  EncodeFixed64(v.data() + 16, loc.offset);
+  EncodeFixed64(v.data() + 24, static_cast<uint64_t>(loc.created_at_ms));
+  return v;
+}
+std::optional<EventLocation> DecodeLocation(std::string_view v) {
+  if (v.size() != 32) return std::nullopt;
+  EventLocation loc;
+  loc.stream_id = Uuid::FromBytes(v.substr(0, 16));
+  loc.offset = DecodeFixed64(v.data() + 16);
+  loc.created_at_ms = static_cast<int64_t>(DecodeFixed64(v.data() + 24));
+  return loc;
+}
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string("index ") + std::string(what) + ": " + s.ToString();
+  if (s.IsNotFound()) return Status::NotFound(std::move(msg));
+  if (s.IsCorruption()) return Status::Corruption(std::move(msg));
+  if (s.IsNoSpace()) return Status::NoSpace(std::move(msg));
+  if (s.IsBusy() || s.IsTryAgain()) return Status::Busy(std::move(msg));
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return Status::Busy(std::move(msg));
+  }
+  return Status::IOError(std::move(msg));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const Options& options) {
+  rocksdb::Options db_opts;
+  db_opts.create_if_missing = !options.read_only;
+  db_opts.create_missing_column_families = !options.read_only;
+  if (options.env != nullptr) db_opts.env = options.env;
+  db_opts.max_background_jobs = 2;
+  db_opts.keep_log_file_num = 4;
+  db_opts.max_manifest_file_size = 64u << 20;
+
+  rocksdb::ColumnFamilyOptions events_opts;
+  rocksdb::BlockBasedTableOptions table;
+  // Bloom filters make duplicate checks of new ids skip the SST files.
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  events_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  events_opts.write_buffer_size = 64u << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+      {"events", events_opts},
+      {"state", rocksdb::ColumnFamilyOptions()},
+  };
+  std::unique_ptr<Index> index(new Index());
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s =
+      options.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_opts, path, cfs, &index->handles_, &db)
+          : rocksdb::DB::Open(db_opts, path, cfs, &index->handles_, &db);
+  if (!s.ok()) return FromRocks(s, "open " + path);
+  index->db_.reset(db);
+  index->events_ = index->handles_[1];
+  index->state_ = index->handles_[2];
+  return index;
+}
+
+Index::~Index() {
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+  if (db_) db_->Close();
+}
+
+Result<std::optional<EventLocation>> Index::GetEvent(std::string_view org,
+                                                     const Uuid& event_id) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), events_, EventKey(org, event_id), &value);
+  if (s.IsNotFound()) return std::optional<EventLocation>();
+  if (!s.ok()) return FromRocks(s, "get");
+  auto loc = DecodeLocation(value);
+  if (!loc) return Status::Corruption("index: malformed event entry");
+  return loc;
+}
+
+Status Index::GetEvents(std::string_view org, const std::vector<Uuid>& ids,
+                        std::vector<std::optional<EventLocation>>* out) const {
+  out->assign(ids.size(), std::nullopt);
+  if (ids.empty()) return Status::Ok();
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (const Uuid& id : ids) keys.push_back(EventKey(org, id));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::PinnableSlice> values(ids.size());
+  std::vector<rocksdb::Status> statuses(ids.size());
+  db_->MultiGet(rocksdb::ReadOptions(), events_, slices.size(), slices.data(), values.data(),
+                statuses.data());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget");
+    (*out)[i] = DecodeLocation(values[i].ToStringView());
+  }
+  return Status::Ok();
+}
+
+Status Index::PutEvents(std::string_view org, const Uuid& stream_id,
+                        const std::vector<IndexedEvent>& events, uint64_t checkpoint) {
+  rocksdb::WriteBatch batch;
+  for (const IndexedEvent& e : events) {
+    batch.Put(events_, EventKey(org, e.event_id), EncodeLocation(e.location));
+  }
+  std::string ckpt(8, '\0');
+  EncodeFixed64(ckpt.data(), checkpoint);
+  batch.Put(events_, CheckpointKey(stream_id), ckpt);
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;  // replayed from the segments instead; see the class comment
+  return FromRocks(db_->Write(wo, &batch), "put events");
+}
+
+Result<std::optional<uint64_t>> Index::GetCheckpoint(const Uuid& stream_id) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), events_, CheckpointKey(stream_id), &value);
+  if (s.IsNotFound()) return std::optional<uint64_t>();
+  if (!s.ok() || value.size() != 8) return FromRocks(s, "get checkpoint");
+  return std::optional<uint64_t>(DecodeFixed64(value.data()));
+}
+
+Status Index::DeleteStreamEvents(std::string_view org, const Uuid& stream_id) {
+  std::string prefix = std::string(org) + '\0';
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), events_));
+  rocksdb::WriteBatch batch;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto loc = DecodeLocation(it->value().ToStringView());
+    if (loc && loc->stream_id == stream_id) batch.Delete(events_, it->key());
+  }
+  EF_RETURN_IF_ERROR(FromRocks(it->status(), "scan"));
+  batch.Delete(events_, CheckpointKey(stream_id));
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Write(wo, &batch), "delete stream events");
+}
+
+Result<uint64_t> Index::CountEvents() const {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), events_));
+  uint64_t n = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (!it->key().empty() && it->key()[0] != '\0') ++n;
+  }
+  EF_RETURN_IF_ERROR(FromRocks(it->status(), "count"));
+  return n;
+}
+
+Status Index::PutState(std::string_view key, std::string_view value) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Put(wo, state_, key, value), "put state");
+}
+
+Status Index::DeleteState(std::string_view key) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Delete(wo, state_, key), "delete state");
+}
+
+Result<std::optional<std::string>> Index::GetState(std::string_view key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), state_, key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "get state");
+  return std::optional<std::string>(std::move(value));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Index::ScanState(
+    std::string_view prefix) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), state_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    out.emplace_back(it->key().ToString(), it->value().ToString());
+  }
+  EF_RETURN_IF_ERROR(FromRocks(it->status(), "scan state"));
+  return out;
+}
+
+Status Index::Flush() {
+  rocksdb::FlushOptions fo;
+  return FromRocks(db_->Flush(fo, {events_, state_}), "flush");
+}
+
+}  // namespace eventflow

@@ -1,0 +1,87 @@
+// Index: the RocksDB database in DATA/index/. Column families:
+//   events  (org, event_id) -> (stream_id, offset, created_at), plus one
+//           checkpoint per stream (the highest offset indexed). Written
+//           without the WAL: the segments are the source of truth, and on
+//           open every event past a stream's checkpoint is indexed again.
+//           Entries and checkpoint share a write batch and a memtable, so
+//           they reach disk together (see docs/segment-format.md).
+//   state   consumer groups, delivery attempts, DLQ entries, keys, stream
+//           settings: durable only here, written with WAL + sync.
+// Thread-safe (RocksDB is).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "formats/status.h"
+#include "formats/uuid.h"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class Env;
+}  // namespace rocksdb
+
+namespace eventflow {
+
+struct EventLocation {
+  Uuid stream_id;
+  uint64_t offset = 0;
+  int64_t created_at_ms = 0;
+};
+
+struct IndexedEvent {
+  Uuid event_id;
+  EventLocation location;
+};
+
+class Index {
+ public:
+  struct Options {
+    bool read_only = false;
+    rocksdb::Env* env = nullptr;  // tests inject faults through an Env wrapper
+  };
+  static Result<std::unique_ptr<Index>> Open(const std::string& path, const Options& options);
+  ~Index();
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
+
+  // --- event index ---
+  Result<std::optional<EventLocation>> GetEvent(std::string_view org, const Uuid& event_id) const;
+  // Looks up many ids at once; `out` gets one entry per id.
+  Status GetEvents(std::string_view org, const std::vector<Uuid>& ids,
+                   std::vector<std::optional<EventLocation>>* out) const;
+  // Adds `events` of one stream and moves its checkpoint to `checkpoint`.
+  Status PutEvents(std::string_view org, const Uuid& stream_id,
+                   const std::vector<IndexedEvent>& events, uint64_t checkpoint);
+  // The highest offset of `stream_id` known to be indexed, if any.
+  Result<std::optional<uint64_t>> GetCheckpoint(const Uuid& stream_id) const;
+  // Removes every event entry of `stream_id` in `org`, and its checkpoint.
+  Status DeleteStreamEvents(std::string_view org, const Uuid& stream_id);
+  // Counts event entries (tests and `index rebuild` reports).
+  Result<uint64_t> CountEvents() const;
+
+  // --- durable state: WAL + sync, durable when the call returns ---
+  Status PutState(std::string_view key, std::string_view value);
+  Status DeleteState(std::string_view key);
+  Result<std::optional<std::string>> GetState(std::string_view key) const;
+  // Every (key, value) whose key starts with `prefix`, in key order.
+  Result<std::vector<std::pair<std::string, std::string>>> ScanState(
+      std::string_view prefix) const;
+
+  // Flushes memtables to SST files (tests; clean shutdown).
+  Status Flush();
+
+ private:
+  Index() = default;
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* events_ = nullptr;
+  rocksdb::ColumnFamilyHandle* state_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+}  // namespace eventflow

@@ -1,0 +1,255 @@
+#include "engine/segment.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+
+#include "formats/endian.h"
+#include "formats/segment_name.h"
+
+namespace eventflow {
+
+namespace {
+constexpr uint64_t kMinGrowStep = 1u << 20;
+constexpr uint64_t kMaxGrowStep = 8u << 20;
+constexpr uint64_t kPage = 4096;
+
+uint64_t RoundUpToPage(uint64_t n) { return (n + kPage - 1) & ~(kPage - 1); }
+
+Result<uint64_t> FileSize(int fd, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "fstat", path);
+  return static_cast<uint64_t>(st.st_size);
+}
+}  // namespace
+
+Segment::Segment(std::string path, uint64_t base_offset, uint64_t capacity, FileOps* fops)
+    : path_(std::move(path)), base_offset_(base_offset), capacity_(capacity), fops_(fops) {}
+
+Segment::~Segment() {
+  if (map_ != nullptr) fops_->Unmap(map_, map_len_);
+  if (fd_ >= 0) fops_->Close(fd_);
+}
+
+Status Segment::MapFile(int fd, size_t map_len) {
+  fd_ = fd;
+  index_ = std::make_unique<SparseIndex>(capacity_);
+  if (map_len == 0) return Status::Ok();
+  auto mapped = fops_->Map(fd, map_len, path_);
+  if (!mapped.ok()) return mapped.status();
+  map_ = *mapped;
+  map_len_ = map_len;
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, uint64_t base_offset,
+                                                 uint64_t capacity, FileOps* fops) {
+  const std::string path = dir + "/" + segment_name::Make(base_offset);
+  capacity = RoundUpToPage(std::max<uint64_t>(capacity, kPage));
+  std::shared_ptr<Segment> seg(new Segment(path, base_offset, capacity, fops));
+  auto fd = fops->Open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+  if (!fd.ok()) return fd.status();
+  EF_RETURN_IF_ERROR(seg->MapFile(*fd, capacity));
+  EF_RETURN_IF_ERROR(seg->Grow(std::min(capacity, kMinGrowStep)));
+  EF_RETURN_IF_ERROR(fops->SyncDir(dir));
+  return seg;
+}
+
+Result<std::shared_ptr<Segment>> Segment::OpenActive(const std::string& path,
+                                                     uint64_t base_offset, uint64_t capacity,
+                                                     FileOps* fops, TailRecovery* recovery) {
+  auto fd = fops->Open(path, O_RDWR, 0);
+  if (!fd.ok()) return fd.status();
+  auto size = FileSize(*fd, path);
+  if (!size.ok()) {
+    fops->Close(*fd);
+    return size.status();
+  }
+  capacity = RoundUpToPage(std::max({capacity, *size, kPage}));
+  std::shared_ptr<Segment> seg(new Segment(path, base_offset, capacity, fops));
+  EF_RETURN_IF_ERROR(seg->MapFile(*fd, capacity));
+  EF_RETURN_IF_ERROR(seg->LoadFromScan(*size, /*is_active=*/true, recovery));
+  return seg;
+}
+
+Result<std::shared_ptr<Segment>> Segment::OpenSealed(const std::string& path,
+                                                     uint64_t base_offset, FileOps* fops) {
+  auto fd = fops->Open(path, O_RDONLY, 0);
+  if (!fd.ok()) return fd.status();
+  auto size = FileSize(*fd, path);
+  if (!size.ok()) {
+    fops->Close(*fd);
+    return size.status();
+  }
+  std::shared_ptr<Segment> seg(new Segment(path, base_offset, std::max(*size, kPage), fops));
+  EF_RETURN_IF_ERROR(seg->MapFile(*fd, *size));
+  seg->allocated_ = seg->write_pos_ = *size;
+  seg->sealed_.store(true);
+  return seg;
+}
+
+void Segment::NoteRecord(uint64_t offset, uint64_t pos, int64_t ts) {
+  index_->MaybeAdd(offset, pos, ts);
+  if (!pending_any_ && count_.load(std::memory_order_relaxed) == 0 && pending_count_ == 0) {
+    pending_first_offset_ = offset;
+    pending_first_ts_ = ts;
+  }
+  pending_any_ = true;
+  pending_last_offset_ = offset;
+  pending_last_ts_ = ts;
+  ++pending_count_;
+}
+
+Status Segment::LoadFromScan(size_t size, bool is_active, TailRecovery* recovery) {
+  ScanOptions opts;
+  opts.min_offset = base_offset_;
+  opts.verify_crc = is_active;      // sealed segments are CRC-checked as they are read
+  opts.classify_tail = is_active;
+  const ScanResult scan = ScanSegment(map_, size, opts, [&](const ScannedRecord& r) {
+    NoteRecord(r.header.offset, r.pos, r.header.timestamp_ms);
+  });
+  if (scan.corruption || (!is_active && scan.bad_pos)) {
+    return Status::Corruption(path_ + ": " + std::string(scan.bad_reason) + " at byte " +
+                              std::to_string(*scan.bad_pos) +
+                              (scan.corruption ? " with valid records after it (at byte " +
+                                                     std::to_string(scan.resync_pos) + ")"
+                                               : std::string()));
+  }
+  write_pos_ = scan.valid_end;
+  allocated_ = size;
+  if (is_active && scan.bad_pos) {
+    // A torn tail: cut it off, then restore the zeroed preallocation.
+    if (recovery != nullptr) {
+      recovery->truncated_bytes = size - scan.valid_end;
+      recovery->reason = std::string(scan.bad_reason) + " at byte " + std::to_string(*scan.bad_pos);
+    }
+    EF_RETURN_IF_ERROR(fops_->Truncate(fd_, scan.valid_end, path_));
+    allocated_ = scan.valid_end;
+    EF_RETURN_IF_ERROR(fops_->Sync(fd_, path_));
+  }
+  Publish();
+  return Status::Ok();
+}
+
+Status Segment::EnsureLoaded() const {
+  if (!sealed_.load(std::memory_order_acquire) || committed_end_.load() != 0) return Status::Ok();
+  std::call_once(load_once_, [this] {
+    auto* self = const_cast<Segment*>(this);
+    self->load_status_ = self->LoadFromScan(write_pos_, /*is_active=*/false, nullptr);
+  });
+  return load_status_;
+}
+
+std::optional<uint64_t> Segment::last_offset() const {
+  if (count_.load(std::memory_order_acquire) == 0) return std::nullopt;
+  return last_offset_.load(std::memory_order_acquire);
+}
+
+std::optional<uint64_t> Segment::first_offset() const {
+  if (count_.load(std::memory_order_acquire) == 0) return std::nullopt;
+  return first_offset_.load(std::memory_order_acquire);
+}
+
+Status Segment::Grow(uint64_t needed_end) {
+  if (needed_end <= allocated_) return Status::Ok();
+  const uint64_t step = std::clamp(allocated_, kMinGrowStep, kMaxGrowStep);
+  const uint64_t target =
+      std::min(capacity_, RoundUpToPage(std::max(needed_end, allocated_ + step)));
+  EF_RETURN_IF_ERROR(fops_->Allocate(fd_, allocated_, target - allocated_, path_));
+  allocated_ = target;
+  return Status::Ok();
+}
+
+Status Segment::Append(std::string_view records) {
+  if (records.size() > Remaining()) {
+    return Status::InvalidArgument(path_ + ": append of " + std::to_string(records.size()) +
+                                   " bytes does not fit");
+  }
+  EF_RETURN_IF_ERROR(Grow(write_pos_ + records.size()));
+  EF_RETURN_IF_ERROR(fops_->Write(fd_, records.data(), records.size(), write_pos_, path_));
+  // The records were encoded by us moments ago; walk their headers only.
+  for (size_t at = 0; at + record::kHeaderSize <= records.size();) {
+    const char* h = records.data() + at;
+    NoteRecord(DecodeFixed64(h + record::kOffsetPos), write_pos_ + at,
+               static_cast<int64_t>(DecodeFixed64(h + record::kTimestampPos)));
+    at += record::EncodedSize(DecodeFixed32(h + record::kLengthPos));
+  }
+  write_pos_ += records.size();
+  return Status::Ok();
+}
+
+Status Segment::Sync() { return fops_->Sync(fd_, path_); }
+
+void Segment::Publish() {
+  index_->Publish();
+  if (pending_any_) {
+    if (count_.load(std::memory_order_relaxed) == 0) {
+      first_offset_.store(pending_first_offset_, std::memory_order_release);
+      first_ts_.store(pending_first_ts_, std::memory_order_release);
+    }
+    last_offset_.store(pending_last_offset_, std::memory_order_release);
+    last_ts_.store(pending_last_ts_, std::memory_order_release);
+    count_.store(count_.load(std::memory_order_relaxed) + pending_count_,
+                 std::memory_order_release);
+    pending_any_ = false;
+    pending_count_ = 0;
+  }
+  committed_end_.store(write_pos_, std::memory_order_release);
+}
+
+Status Segment::Rewind() {
+  const uint64_t keep = committed_end_.load(std::memory_order_relaxed);
+  index_->DropUnpublished();
+  pending_any_ = false;
+  pending_count_ = 0;
+  EF_RETURN_IF_ERROR(fops_->Truncate(fd_, keep, path_));
+  allocated_ = keep;
+  write_pos_ = keep;
+  return fops_->Sync(fd_, path_);
+}
+
+Status Segment::Seal() {
+  EF_RETURN_IF_ERROR(fops_->Truncate(fd_, write_pos_, path_));
+  allocated_ = write_pos_;
+  EF_RETURN_IF_ERROR(fops_->Sync(fd_, path_));
+  sealed_.store(true, std::memory_order_release);
+  return Status::Ok();
+}
+
+Status Segment::Read(uint64_t from, const std::function<bool(const RecordView&)>& visit) const {
+  EF_RETURN_IF_ERROR(EnsureLoaded());
+  const uint64_t end = committed_bytes();
+  uint64_t pos = 0;
+  if (auto e = index_->FloorByOffset(from)) pos = e->pos;
+  while (pos < end) {
+    record::Header h;
+    std::string_view payload;
+    Status s = record::Decode(map_ + pos, end - pos, &h, &payload);
+    if (!s.ok()) {
+      return Status::Corruption(path_ + ": " + s.message() + " at byte " + std::to_string(pos));
+    }
+    if (h.offset >= from && !visit(RecordView{h.offset, h.timestamp_ms, h.flags, payload})) break;
+    pos += record::EncodedSize(h.length);
+  }
+  return Status::Ok();
+}
+
+std::optional<uint64_t> Segment::FindTime(int64_t ts) const {
+  if (!EnsureLoaded().ok()) return std::nullopt;
+  const uint64_t end = committed_bytes();
+  uint64_t pos = 0;
+  if (auto e = index_->LastBeforeTime(ts)) pos = e->pos;
+  while (pos + record::kHeaderSize <= end) {
+    record::Header h;
+    if (record::DecodeHeader(map_ + pos, &h) != record::HeaderCheck::kOk) return std::nullopt;
+    if (h.timestamp_ms >= ts) return h.offset;
+    pos += record::EncodedSize(h.length);
+  }
+  return std::nullopt;
+}
+
+}  // namespace eventflow

@@ -1,0 +1,131 @@
+// Segment: one log file of a stream, "{base_offset:020}.seg", mapped
+// read-only with mmap. One writer appends encoded records with pwrite (so
+// errors come back as values, never as SIGBUS from a full disk), allocating
+// the file in growing steps; readers use the mapping without locks up to the
+// published commit point. Thread safety: writer calls (Append, Sync, Publish,
+// Seal, Rewind) from one thread at a time; reader calls from any thread.
+// Durability: after Append the bytes are in the page cache; after Sync they
+// are on disk; after Publish readers see them.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "engine/file_ops.h"
+#include "engine/segment_scan.h"
+#include "engine/sparse_index.h"
+#include "formats/record.h"
+#include "formats/status.h"
+
+namespace eventflow {
+
+// What Segment::OpenActive found and did at the tail.
+struct TailRecovery {
+  uint64_t truncated_bytes = 0;  // torn bytes removed (0 when the end was clean)
+  std::string reason;            // why the tail was bad, when it was
+};
+
+struct RecordView {
+  uint64_t offset;
+  int64_t timestamp_ms;
+  uint16_t flags;
+  std::string_view payload;  // points into the mapping
+};
+
+class Segment {
+ public:
+  ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
+
+  // Creates an empty segment file able to grow to `capacity` bytes and
+  // fsyncs its directory.
+  static Result<std::shared_ptr<Segment>> Create(const std::string& dir, uint64_t base_offset,
+                                                 uint64_t capacity, FileOps* fops);
+  // Opens the newest segment for appending. A torn tail (a bad record with
+  // nothing valid after it, or an unfinished batch) is truncated and synced;
+  // a bad record followed by valid ones is Corruption and nothing changes.
+  static Result<std::shared_ptr<Segment>> OpenActive(const std::string& path, uint64_t base_offset,
+                                                     uint64_t capacity, FileOps* fops,
+                                                     TailRecovery* recovery);
+  // Opens a sealed segment. Its records are scanned (headers only) on first
+  // use; CRCs are checked as records are read.
+  static Result<std::shared_ptr<Segment>> OpenSealed(const std::string& path,
+                                                     uint64_t base_offset, FileOps* fops);
+
+  // --- writer ---
+  // Bytes that still fit before the segment reaches its capacity.
+  uint64_t Remaining() const { return capacity_ - write_pos_; }
+  uint64_t write_pos() const { return write_pos_; }
+  // Writes whole encoded records at the end. On error nothing is published
+  // and the writer must Rewind before appending again.
+  Status Append(std::string_view records);
+  Status Sync();
+  // Makes everything appended so far visible to readers.
+  void Publish();
+  // Drops everything after the published commit point from the file (after a
+  // failed write or sync) and syncs, so unacknowledged bytes never reappear.
+  Status Rewind();
+  // Cuts the preallocated tail off, syncs and marks the segment sealed.
+  Status Seal();
+
+  // --- readers ---
+  uint64_t base_offset() const { return base_offset_; }
+  const std::string& path() const { return path_; }
+  bool sealed() const { return sealed_.load(std::memory_order_acquire); }
+  // Scans a sealed segment's headers once; no-op for the active one.
+  Status EnsureLoaded() const;
+  uint64_t committed_bytes() const { return committed_end_.load(std::memory_order_acquire); }
+  // Last offset readers may see, or nullopt while empty.
+  std::optional<uint64_t> last_offset() const;
+  std::optional<uint64_t> first_offset() const;
+  int64_t first_timestamp_ms() const { return first_ts_.load(std::memory_order_acquire); }
+  int64_t last_timestamp_ms() const { return last_ts_.load(std::memory_order_acquire); }
+  uint64_t record_count() const { return count_.load(std::memory_order_acquire); }
+
+  // Calls `visit` for each committed record with offset >= `from`, in order,
+  // until it returns false. Every record's CRC is checked: a bad one stops
+  // the read with Corruption naming the file and byte position.
+  Status Read(uint64_t from, const std::function<bool(const RecordView&)>& visit) const;
+  // The offset of the first record with timestamp >= `ts`, or nullopt.
+  std::optional<uint64_t> FindTime(int64_t ts) const;
+
+ private:
+  Segment(std::string path, uint64_t base_offset, uint64_t capacity, FileOps* fops);
+  Status MapFile(int fd, size_t map_len);
+  Status Grow(uint64_t needed_end);
+  Status LoadFromScan(size_t size, bool is_active, TailRecovery* recovery);
+  void NoteRecord(uint64_t offset, uint64_t pos, int64_t ts);
+
+  const std::string path_;
+  const uint64_t base_offset_;
+  uint64_t capacity_;  // writes never go past this (the mapping covers it)
+  FileOps* const fops_;
+  int fd_ = -1;
+  const char* map_ = nullptr;
+  size_t map_len_ = 0;
+
+  // Writer state.
+  uint64_t write_pos_ = 0;
+  uint64_t allocated_ = 0;
+  uint64_t pending_first_offset_ = 0, pending_last_offset_ = 0, pending_count_ = 0;
+  int64_t pending_first_ts_ = 0, pending_last_ts_ = 0;
+  bool pending_any_ = false;
+
+  // Published state.
+  std::unique_ptr<SparseIndex> index_;
+  std::atomic<uint64_t> committed_end_{0};
+  std::atomic<uint64_t> first_offset_{0}, last_offset_{0};
+  std::atomic<uint64_t> count_{0};
+  std::atomic<int64_t> first_ts_{0}, last_ts_{0};
+  std::atomic<bool> sealed_{false};
+  mutable std::once_flag load_once_;
+  mutable Status load_status_;
+};
+
+}  // namespace eventflow

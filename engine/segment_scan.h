@@ -1,0 +1,55 @@
+// Walks the records of a segment's bytes and classifies what follows the last
+// good one: clean end, torn tail (truncate it) or corruption (a bad record
+// with valid records after it). Shared by recovery, verify and dump.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "formats/record.h"
+
+namespace eventflow {
+
+struct ScannedRecord {
+  uint64_t pos;  // byte position of the header in the segment
+  uint32_t size;  // encoded size, padding included
+  record::Header header;
+  std::string_view payload;
+};
+
+struct ScanResult {
+  // End of the last complete batch: everything before it is good.
+  uint64_t valid_end = 0;
+  uint64_t record_count = 0;  // records before valid_end
+  std::optional<uint64_t> first_offset, last_offset;
+  int64_t first_timestamp_ms = 0, last_timestamp_ms = 0;
+  // Where the first bad record (or an unfinished batch) starts, if any.
+  std::optional<uint64_t> bad_pos;
+  // What is wrong at bad_pos, for messages.
+  std::string_view bad_reason;
+  // A valid record exists after bad_pos: corruption, not a torn write.
+  bool corruption = false;
+  // Position of the first valid record found after bad_pos, when corruption.
+  uint64_t resync_pos = 0;
+};
+
+struct ScanOptions {
+  bool verify_crc = true;
+  // Look past a bad record (or past the zeroed end) for valid records, to tell
+  // corruption from a torn tail. Costs a pass over the rest of the bytes.
+  bool classify_tail = true;
+  uint64_t min_offset = 0;  // records below it are bad (a segment's base offset)
+};
+
+// Scans `data[0, size)`. `on_record` (optional) sees every good record in a
+// complete batch, in order, before the call returns.
+ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options,
+                       const std::function<void(const ScannedRecord&)>& on_record = {});
+
+// True if a complete, CRC-valid record starts at `pos`.
+bool ValidRecordAt(const char* data, size_t size, uint64_t pos);
+
+}  // namespace eventflow

@@ -1,0 +1,158 @@
+#include "engine/stream_log.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "formats/segment_name.h"
+
+namespace eventflow {
+
+namespace fs = std::filesystem;
+
+Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
+                                                   const StreamLogOptions& options,
+                                                   uint64_t min_next_offset,
+                                                   TailRecovery* recovery) {
+  std::unique_ptr<StreamLog> log(new StreamLog(dir, options));
+  std::vector<uint64_t> bases;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (auto base = segment_name::Parse(entry.path().filename().string())) bases.push_back(*base);
+  }
+  if (ec) return Status::IOError("list " + dir + ": " + ec.message());
+  std::sort(bases.begin(), bases.end());
+
+  SegmentList list;
+  for (size_t i = 0; i + 1 < bases.size(); ++i) {
+    auto seg = Segment::OpenSealed(dir + "/" + segment_name::Make(bases[i]), bases[i], options.fops);
+    if (!seg.ok()) return seg.status();
+    list.push_back(std::move(*seg));
+  }
+  if (bases.empty()) {
+    auto seg = Segment::Create(dir, min_next_offset, options.segment_bytes, options.fops);
+    if (!seg.ok()) return seg.status();
+    list.push_back(std::move(*seg));
+  } else {
+    auto seg = Segment::OpenActive(dir + "/" + segment_name::Make(bases.back()), bases.back(),
+                                   options.segment_bytes, options.fops, recovery);
+    if (!seg.ok()) return seg.status();
+    list.push_back(std::move(*seg));
+  }
+  log->active_ = list.back();
+
+  // Where the log ends: the active segment's last record, else the newest
+  // sealed one with records.
+  uint64_t next = log->active_->base_offset();
+  for (auto it = list.rbegin(); it != list.rend(); ++it) {
+    EF_RETURN_IF_ERROR((*it)->EnsureLoaded());
+    if (auto last = (*it)->last_offset()) {
+      next = std::max(next, *last + 1);
+      log->last_ts_ = (*it)->last_timestamp_ms();
+      break;
+    }
+  }
+  log->next_offset_ = log->published_next_ = std::max(next, min_next_offset);
+  log->published_ts_ = log->last_ts_;
+  log->committed_next_.store(log->next_offset_);
+  log->waiters_.Advance(log->next_offset_);
+  log->SetSegments(std::move(list));
+  return log;
+}
+
+bool StreamLog::Fits(size_t bytes) const { return !active_->sealed() && bytes <= active_->Remaining(); }
+
+Status StreamLog::Roll(size_t bytes) {
+  const uint64_t capacity = std::max<uint64_t>(options_.segment_bytes, bytes);
+  auto list = *segments_.load();
+  if (active_->write_pos() == 0 && active_->base_offset() == next_offset_) {
+    // An empty active segment too small for this batch: replace it.
+    EF_RETURN_IF_ERROR(options_.fops->Remove(active_->path()));
+    list.pop_back();
+  } else if (!active_->sealed()) {
+    EF_RETURN_IF_ERROR(active_->Seal());
+  }
+  auto seg = Segment::Create(dir_, next_offset_, capacity, options_.fops);
+  if (!seg.ok()) {
+    SetSegments(list);
+    return seg.status();
+  }
+  active_ = *seg;
+  list.push_back(active_);
+  SetSegments(std::move(list));
+  return Status::Ok();
+}
+
+Status StreamLog::Append(std::string_view records, uint64_t next, int64_t last_ts) {
+  if (!Fits(records.size())) return Status::InvalidArgument("append does not fit; roll first");
+  EF_RETURN_IF_ERROR(active_->Append(records));
+  next_offset_ = next;
+  last_ts_ = last_ts;
+  return Status::Ok();
+}
+
+Status StreamLog::Sync() { return active_->Sync(); }
+
+void StreamLog::Publish() {
+  active_->Publish();
+  published_next_ = next_offset_;
+  published_ts_ = last_ts_;
+  committed_next_.store(next_offset_, std::memory_order_release);
+  waiters_.Advance(next_offset_);
+}
+
+Status StreamLog::Rewind() {
+  next_offset_ = published_next_;
+  last_ts_ = published_ts_;
+  if (active_->sealed()) return Status::Ok();  // nothing unpublished is in a sealed file
+  return active_->Rewind();
+}
+
+uint64_t StreamLog::first_offset() const {
+  auto list = segments();
+  for (const auto& seg : *list) {
+    if (!seg->EnsureLoaded().ok()) continue;
+    if (auto first = seg->first_offset()) return *first;
+  }
+  return committed_next();
+}
+
+Status StreamLog::Read(uint64_t from,
+                       const std::function<bool(const RecordView&)>& visit) const {
+  const uint64_t end = committed_next();
+  if (from >= end) return Status::Ok();
+  auto list = segments();
+  // The last segment whose base is <= from; later segments follow in order.
+  auto it = std::upper_bound(list->begin(), list->end(), from,
+                             [](uint64_t off, const auto& seg) { return off < seg->base_offset(); });
+  if (it != list->begin()) --it;
+  bool stopped = false;
+  for (; it != list->end() && !stopped; ++it) {
+    EF_RETURN_IF_ERROR((*it)->Read(from, [&](const RecordView& r) {
+      if (r.offset >= end || !visit(r)) {
+        stopped = true;
+        return false;
+      }
+      return true;
+    }));
+  }
+  return Status::Ok();
+}
+
+uint64_t StreamLog::FindTime(int64_t ts) const {
+  auto list = segments();
+  // Timestamps never go backwards, so the segments are ordered by time too.
+  for (const auto& seg : *list) {
+    if (!seg->EnsureLoaded().ok() || seg->record_count() == 0) continue;
+    if (seg->last_timestamp_ms() < ts) continue;
+    if (auto off = seg->FindTime(ts)) return std::min(*off, committed_next());
+  }
+  return committed_next();
+}
+
+uint64_t StreamLog::bytes() const {
+  uint64_t total = 0;
+  for (const auto& seg : *segments()) total += seg->committed_bytes();
+  return total;
+}
+
+}  // namespace eventflow

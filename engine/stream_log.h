@@ -1,0 +1,94 @@
+// StreamLog: the segment files of one stream, DATA/streams/<id>/*.seg, as one
+// log of dense offsets. One writer (the stream's StreamWriter) appends whole
+// batches, syncs and publishes; any thread reads committed records by offset
+// or time without locks (segment list snapshots are swapped atomically).
+// Durability: Append puts bytes in the page cache, Sync on disk, Publish makes
+// them visible and wakes the commit waiters.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/commit_waiters.h"
+#include "engine/file_ops.h"
+#include "engine/segment.h"
+#include "formats/status.h"
+
+namespace eventflow {
+
+struct StreamLogOptions {
+  uint64_t segment_bytes = 128u << 20;
+  FileOps* fops = FileOps::Posix();
+};
+
+class StreamLog {
+ public:
+  using SegmentList = std::vector<std::shared_ptr<Segment>>;
+
+  // Opens (or creates, when `dir` has no segment) the log in `dir`. The
+  // newest segment's torn tail is truncated; Corruption if it holds a bad
+  // record followed by valid ones. Offsets continue at or after
+  // `min_next_offset` (what the index has ever seen), so none is reused.
+  static Result<std::unique_ptr<StreamLog>> Open(const std::string& dir,
+                                                 const StreamLogOptions& options,
+                                                 uint64_t min_next_offset,
+                                                 TailRecovery* recovery = nullptr);
+  StreamLog(const StreamLog&) = delete;
+  StreamLog& operator=(const StreamLog&) = delete;
+
+  // --- writer (one thread) ---
+  uint64_t next_offset() const { return next_offset_; }
+  int64_t last_timestamp_ms() const { return last_ts_; }
+  // Whether `bytes` more fit in the active segment.
+  bool Fits(size_t bytes) const;
+  // Seals the active segment and starts one at next_offset() big enough for
+  // `bytes`. Only call with nothing unpublished.
+  Status Roll(size_t bytes);
+  // Appends encoded records holding offsets [next_offset(), next) with
+  // timestamps up to `last_ts`. Not visible until Publish.
+  Status Append(std::string_view records, uint64_t next, int64_t last_ts);
+  Status Sync();
+  // Makes every appended record visible and wakes waiters.
+  void Publish();
+  // After a failed Append/Sync: drops everything unpublished from the file
+  // so it can never reappear; appends may resume once this returns OK.
+  Status Rewind();
+
+  // --- readers (any thread) ---
+  // One past the last committed offset.
+  uint64_t committed_next() const { return committed_next_.load(std::memory_order_acquire); }
+  // First retained offset (== committed_next() while empty).
+  uint64_t first_offset() const;
+  std::shared_ptr<const SegmentList> segments() const { return segments_.load(); }
+  // Visits committed records from `from` in order until `visit` returns
+  // false. A corrupt record stops the read with Corruption.
+  Status Read(uint64_t from, const std::function<bool(const RecordView&)>& visit) const;
+  // The first offset whose timestamp is >= ts, or committed_next() if none.
+  uint64_t FindTime(int64_t ts) const;
+  CommitWaiters& waiters() { return waiters_; }
+  const std::string& dir() const { return dir_; }
+  uint64_t bytes() const;
+
+ private:
+  StreamLog(std::string dir, StreamLogOptions options) : dir_(std::move(dir)), options_(options) {}
+  void SetSegments(SegmentList list) {
+    segments_.store(std::make_shared<const SegmentList>(std::move(list)));
+  }
+
+  const std::string dir_;
+  const StreamLogOptions options_;
+  std::shared_ptr<Segment> active_;
+  uint64_t next_offset_ = 0;       // writer: next offset to assign
+  uint64_t published_next_ = 0;    // writer: next offset at the last Publish
+  int64_t last_ts_ = 0;
+  int64_t published_ts_ = 0;
+  std::atomic<uint64_t> committed_next_{0};
+  std::atomic<std::shared_ptr<const SegmentList>> segments_;
+  CommitWaiters waiters_;
+};
+
+}  // namespace eventflow

@@ -1,0 +1,315 @@
+#include "engine/stream_writer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <chrono>
+#include <unordered_map>
+
+#include "formats/record.h"
+#include "formats/timestamp.h"
+
+namespace eventflow {
+
+Result<FsyncPolicy> FsyncPolicy::Parse(std::string_view text) {
+  FsyncPolicy p;
+  if (text == "always") return p;
+  if (text == "never") {
+    p.mode = Mode::kNever;
+    return p;
+  }
+  constexpr std::string_view kInterval = "interval:";
+  if (text.starts_with(kInterval)) {
+    const std::string_view ms = text.substr(kInterval.size());
+    int value = 0;
+    auto [ptr, ec] = std::from_chars(ms.data(), ms.data() + ms.size(), value);
+    if (ec == std::errc() && ptr == ms.data() + ms.size() && value > 0 && value <= 60000) {
+      p.mode = Mode::kInterval;
+      p.interval_ms = value;
+      return p;
+    }
+  }
+  return Status::InvalidArgument("fsync policy must be always, never or interval:MS (1..60000), not '" +
+                                 std::string(text) + "'");
+}
+
+StreamWriter::StreamWriter(StreamLog* log, Index* index, IdRegistry* ids, std::string org,
+                           Uuid stream_id, FsyncPolicy fsync)
+    : log_(log),
+      index_(index),
+      ids_(ids),
+      org_(std::move(org)),
+      stream_id_(stream_id),
+      fsync_(fsync),
+      thread_([this] { Run(); }) {}
+
+StreamWriter::~StreamWriter() { Stop(); }
+
+void StreamWriter::Append(std::vector<EventDraft> events, AppendCallback done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(Request{std::move(events), std::move(done), {}, {}});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(Status::Aborted("stream writer is shut down"), {});
+}
+
+void StreamWriter::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void StreamWriter::Run() {
+  std::vector<Request> batch;
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      if (queue_.empty() && !stopping_) {
+        if (unsynced_ && fsync_.mode == FsyncPolicy::Mode::kInterval) {
+          cv_.wait_for(lock, std::chrono::milliseconds(fsync_.interval_ms));
+        } else {
+          cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+        }
+      }
+      if (queue_.empty()) {
+        if (stopping_) break;
+        lock.unlock();
+        if (unsynced_) {  // interval policy: the quiet period is over
+          if (Status s = log_->Sync(); s.ok()) {
+            unsynced_ = false;
+            ++stats_.flushes;
+            last_sync_ms_ = timestamp::NowMs();
+          } else {
+            spdlog::error("stream {}: background flush failed: {}", stream_id_.ToString(),
+                          s.ToString());
+          }
+        }
+        continue;
+      }
+      for (auto& r : queue_) batch.push_back(std::move(r));
+      queue_.clear();
+    }
+    if (needs_rewind_) {
+      if (Status s = log_->Rewind(); s.ok()) {
+        needs_rewind_ = false;
+        healthy_ = true;
+        spdlog::info("stream {}: writer recovered, appends resume", stream_id_.ToString());
+      } else {
+        for (auto& r : batch) r.done(Status::Unavailable("stream writer is recovering: " + s.message()), {});
+        batch.clear();
+        continue;
+      }
+    }
+    next_offset_ = log_->next_offset();
+    last_ts_ = log_->last_timestamp_ms();
+    uint64_t buf_next = next_offset_;
+    int64_t buf_ts = last_ts_;
+    bool failed = false;
+    for (auto& req : batch) {
+      if (failed) {  // the round before it failed; nothing of it was stored
+        req.done(Status::Unavailable("stream writer is recovering"), {});
+        continue;
+      }
+      const size_t mark = buf_.size();
+      const size_t mark_ids = round_ids_.size();
+      if (!Prepare(req)) {
+        req.done(req.status, {});
+        continue;
+      }
+      if (!log_->Fits(buf_.size())) {
+        // Finish what is buffered, then start a segment for this request.
+        std::string tail = buf_.substr(mark);
+        std::vector<IndexedEvent> tail_ids(round_ids_.begin() + mark_ids, round_ids_.end());
+        buf_.resize(mark);
+        round_ids_.resize(mark_ids);
+        Status s = FinishRound(buf_next, buf_ts) ? log_->Roll(tail.size())
+                                                 : Status::Unavailable("stream writer is recovering");
+        if (!s.ok()) {
+          ReleaseReservations(tail_ids);
+          req.done(s, {});
+          failed = true;
+          continue;
+        }
+        buf_ = std::move(tail);
+        round_ids_ = std::move(tail_ids);
+      }
+      buf_next = next_offset_;
+      buf_ts = last_ts_;
+      round_.push_back(std::move(req));
+    }
+    if (!failed) FinishRound(buf_next, buf_ts);
+    batch.clear();
+  }
+  if (unsynced_ && log_->Sync().ok()) ++stats_.flushes;
+}
+
+bool StreamWriter::Prepare(Request& req) {
+  const size_t n = req.events.size();
+  req.acks.assign(n, EventAck{});
+  enum class Fate : uint8_t { kNew, kDuplicate };
+  std::vector<Fate> fate(n, Fate::kNew);
+  std::unordered_map<Uuid, size_t, UuidHash> first_in_request;
+  std::vector<Uuid> reserved;  // ids this call reserved, to check in the index
+  std::vector<size_t> reserved_at;
+  auto release_all = [&] {
+    for (const Uuid& id : reserved) ids_->Release(org_, id);
+  };
+  const EventLocation placeholder{stream_id_, UINT64_MAX, 0};
+  for (size_t i = 0; i < n; ++i) {
+    const Uuid& id = req.events[i].event_id;
+    req.acks[i].event_id = id;
+    if (auto [it, inserted] = first_in_request.try_emplace(id, i); !inserted) {
+      fate[i] = Fate::kDuplicate;  // resolved below, once the first one has an offset
+      continue;
+    }
+    if (auto held = ids_->TryReserve(org_, id, placeholder)) {
+      if (held->stream_id != stream_id_) {
+        release_all();
+        req.status = Status::Conflict("event_id " + id.ToString() + " belongs to another stream");
+        return false;
+      }
+      fate[i] = Fate::kDuplicate;
+      req.acks[i] = EventAck{id, held->offset, held->created_at_ms, true};
+      continue;
+    }
+    reserved.push_back(id);
+    reserved_at.push_back(i);
+  }
+  std::vector<std::optional<EventLocation>> found;
+  if (Status s = index_->GetEvents(org_, reserved, &found); !s.ok()) {
+    release_all();
+    req.status = s;
+    return false;
+  }
+  for (size_t k = 0; k < reserved.size(); ++k) {
+    if (!found[k]) continue;
+    if (found[k]->stream_id != stream_id_) {
+      release_all();
+      req.status =
+          Status::Conflict("event_id " + reserved[k].ToString() + " belongs to another stream");
+      return false;
+    }
+    const size_t i = reserved_at[k];
+    fate[i] = Fate::kDuplicate;
+    req.acks[i] = EventAck{reserved[k], found[k]->offset, found[k]->created_at_ms, true};
+    ids_->Release(org_, reserved[k]);
+  }
+  size_t fresh = 0;
+  for (Fate f : fate) fresh += f == Fate::kNew;
+  size_t done = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (fate[i] != Fate::kNew) continue;
+    const EventDraft& draft = req.events[i];
+    const int64_t ts = std::max(timestamp::NowMs(), last_ts_);
+    const uint64_t offset = next_offset_;
+    const size_t at = buf_.size();
+    buf_.resize(at + record::EncodedSize(draft.RenderedSize()));
+    record::Header h;
+    h.length = static_cast<uint32_t>(
+        RenderStoredEvent(draft, stream_id_, offset, ts, buf_.data() + at + record::kHeaderSize));
+    h.offset = offset;
+    h.timestamp_ms = ts;
+    h.flags = (done == 0 ? record::kBatchBegin : 0) | (done + 1 == fresh ? record::kBatchEnd : 0);
+    buf_.resize(at + record::EncodeInPlace(h, buf_.data() + at));
+    ++done;
+    ++next_offset_;
+    last_ts_ = ts;
+    const EventLocation loc{stream_id_, offset, ts};
+    ids_->Release(org_, draft.event_id);
+    ids_->TryReserve(org_, draft.event_id, loc);
+    round_ids_.push_back(IndexedEvent{draft.event_id, loc});
+    req.acks[i] = EventAck{draft.event_id, offset, ts, false};
+  }
+  // Repeats inside the request take the first occurrence's answer.
+  for (size_t i = 0; i < n; ++i) {
+    const size_t first = first_in_request[req.acks[i].event_id];
+    if (first != i) {
+      req.acks[i] = req.acks[first];
+      req.acks[i].duplicate = true;
+    }
+  }
+  return true;
+}
+
+bool StreamWriter::FinishRound(uint64_t next, int64_t last_ts) {
+  if (round_.empty()) return true;
+  Status s;
+  const bool wrote = !buf_.empty();
+  if (wrote) s = log_->Append(buf_, next, last_ts);
+  if (s.ok() && wrote) {
+    unsynced_ = true;
+    const int64_t now = timestamp::NowMs();
+    if (fsync_.mode == FsyncPolicy::Mode::kAlways ||
+        (fsync_.mode == FsyncPolicy::Mode::kInterval &&
+         now - last_sync_ms_ >= fsync_.interval_ms)) {
+      s = log_->Sync();
+      ++stats_.flushes;
+      if (s.ok()) {
+        unsynced_ = false;
+        last_sync_ms_ = now;
+      }
+    }
+  }
+  if (!s.ok()) {
+    FailRound(s);
+    return false;
+  }
+  // Index before publishing, so an id a consumer can see is also found.
+  unindexed_.insert(unindexed_.end(), round_ids_.begin(), round_ids_.end());
+  if (!unindexed_.empty()) {
+    if (Status is = index_->PutEvents(org_, stream_id_, unindexed_, next - 1); is.ok()) {
+      ReleaseReservations(unindexed_);
+      unindexed_.clear();
+    } else {
+      // The events are durable in the log; the registry keeps answering for
+      // them and the next round retries (a restart re-indexes them anyway).
+      spdlog::warn("stream {}: index write failed, will retry: {}", stream_id_.ToString(),
+                   is.ToString());
+    }
+  }
+  log_->Publish();
+  ++stats_.rounds;
+  for (auto& req : round_) {
+    ++stats_.appends;
+    for (const auto& a : req.acks) stats_.events += a.duplicate ? 0 : 1;
+    req.done(Status::Ok(), std::move(req.acks));
+  }
+  round_.clear();
+  round_ids_.clear();
+  buf_.clear();
+  return true;
+}
+
+void StreamWriter::FailRound(const Status& s) {
+  healthy_ = false;
+  ++stats_.failures;
+  spdlog::error("stream {}: append failed, {} request(s) refused: {}", stream_id_.ToString(),
+                round_.size(), s.ToString());
+  ReleaseReservations(round_ids_);
+  if (Status r = log_->Rewind(); r.ok()) {
+    healthy_ = true;
+  } else {
+    needs_rewind_ = true;
+    spdlog::error("stream {}: rewind failed, appends paused: {}", stream_id_.ToString(),
+                  r.ToString());
+  }
+  next_offset_ = log_->next_offset();
+  last_ts_ = log_->last_timestamp_ms();
+  for (auto& req : round_) req.done(s, {});
+  round_.clear();
+  round_ids_.clear();
+  buf_.clear();
+}
+
+void StreamWriter::ReleaseReservations(const std::vector<IndexedEvent>& events) {
+  for (const auto& e : events) ids_->Release(org_, e.event_id);
+}
+
+}  // namespace eventflow

@@ -1,0 +1,25 @@
+#include "formats/segment_name.h"
+
+#include <cstdio>
+
+namespace eventflow::segment_name {
+
+std::string Make(uint64_t base_offset) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%020llu", static_cast<unsigned long long>(base_offset));
+  return std::string(buf) + std::string(kSuffix);
+}
+
+std::optional<uint64_t> Parse(std::string_view name) {
+  if (name.size() != 20 + kSuffix.size() || name.substr(20) != kSuffix) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : name.substr(0, 20)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+}  // namespace eventflow::segment_name

@@ -1,0 +1,77 @@
+#include "formats/uuid.h"
+
+#include <xxhash.h>
+
+#include <cstring>
+#include <random>
+
+namespace eventflow {
+
+Uuid Uuid::Random() {
+  // Seeded once per thread from the OS; ids need uniqueness, not secrecy.
+  thread_local std::mt19937_64 gen = [] {
+    std::random_device rd;
+    std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+    return std::mt19937_64(seq);
+  }();
+  Uuid u;
+  const uint64_t a = gen(), b = gen();
+  std::memcpy(u.bytes.data(), &a, 8);
+  std::memcpy(u.bytes.data() + 8, &b, 8);
+  u.bytes[6] = static_cast<uint8_t>((u.bytes[6] & 0x0f) | 0x40);
+  u.bytes[8] = static_cast<uint8_t>((u.bytes[8] & 0x3f) | 0x80);
+  return u;
+}
+
+namespace {
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+}  // namespace
+
+std::optional<Uuid> Uuid::Parse(std::string_view text) {
+  if (text.size() != 36) return std::nullopt;
+  Uuid u;
+  size_t byte = 0;
+  for (size_t i = 0; i < 36;) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (text[i] != '-') return std::nullopt;
+      ++i;
+      continue;
+    }
+    const int hi = HexValue(text[i]), lo = HexValue(text[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    u.bytes[byte++] = static_cast<uint8_t>(hi << 4 | lo);
+    i += 2;
+  }
+  return u;
+}
+
+void Uuid::FormatTo(char* dst) const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  size_t pos = 0;
+  for (size_t i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) dst[pos++] = '-';
+    dst[pos++] = kHex[bytes[i] >> 4];
+    dst[pos++] = kHex[bytes[i] & 0xf];
+  }
+}
+
+std::string Uuid::ToString() const {
+  std::string s(36, '\0');
+  FormatTo(s.data());
+  return s;
+}
+
+Uuid Uuid::FromBytes(std::string_view b) {
+  Uuid u;
+  std::memcpy(u.bytes.data(), b.data(), std::min<size_t>(b.size(), 16));
+  return u;
+}
+
+size_t UuidHash::operator()(const Uuid& u) const { return XXH3_64bits(u.bytes.data(), 16); }
+
+}  // namespace eventflow

@@ -1,0 +1,35 @@
+// UUIDs as EventFlow stores them: 16 bytes, printed as lowercase 8-4-4-4-12.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace eventflow {
+
+struct Uuid {
+  std::array<uint8_t, 16> bytes{};
+
+  // A random version-4 UUID.
+  static Uuid Random();
+  // Parses the 36-character form in any case; nullopt otherwise.
+  static std::optional<Uuid> Parse(std::string_view text);
+  std::string ToString() const;
+  // Writes the 36 lowercase characters to `dst`.
+  void FormatTo(char* dst) const;
+  std::string_view AsBytes() const {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
+  }
+  static Uuid FromBytes(std::string_view b);
+
+  friend bool operator==(const Uuid&, const Uuid&) = default;
+  friend auto operator<=>(const Uuid&, const Uuid&) = default;
+};
+
+struct UuidHash {
+  size_t operator()(const Uuid& u) const;
+};
+
+}  // namespace eventflow
