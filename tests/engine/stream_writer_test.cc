@@ -1,0 +1,207 @@
+// Group commit, duplicates, batch atomicity, segment roll, reads across
+// segments, time seek, and concurrent readers against the commit point.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "tests/engine/test_util.h"
+
+namespace eventflow {
+namespace {
+
+using testing::AppendSync;
+using testing::Draft;
+using testing::LogFixture;
+using testing::ReadAll;
+using testing::TempDir;
+
+TEST(GroupCommit, ConcurrentAppendsShareFlushes) {
+  TempDir tmp;
+  FaultInjectingFileOps counting(FileOps::Posix());
+  LogFixture f(tmp.path(), 1 << 20, &counting);
+  constexpr int kAppends = 64;
+  std::atomic<int> done{0};
+  std::vector<std::thread> threads;
+  const int syncs_before = counting.Count(FileOp::kSync);
+  for (int t = 0; t < kAppends; ++t) {
+    threads.emplace_back([&] {
+      auto out = AppendSync(*f.writer, {Draft("{\"x\":1}")});
+      EXPECT_TRUE(out.status.ok());
+      ++done;
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(done.load(), kAppends);
+  const int flushes = counting.Count(FileOp::kSync) - syncs_before;
+  EXPECT_GE(flushes, 1);
+  EXPECT_LT(flushes, kAppends / 2) << "each append got its own flush: no group commit";
+  EXPECT_EQ(static_cast<int>(f.writer->stats().flushes.load()), flushes);
+  EXPECT_EQ(ReadAll(*f.log).size(), static_cast<size_t>(kAppends));
+}
+
+TEST(GroupCommit, OffsetsAreDenseAndTimestampsNeverGoBack) {
+  TempDir tmp;
+  LogFixture f(tmp.path());
+  for (int i = 0; i < 50; ++i) {
+    auto out = AppendSync(*f.writer, {Draft("{}"), Draft("{}")});
+    ASSERT_TRUE(out.status.ok());
+    EXPECT_EQ(out.acks[0].offset, 2u * i);
+    EXPECT_EQ(out.acks[1].offset, 2u * i + 1);
+  }
+  auto records = ReadAll(*f.log);
+  ASSERT_EQ(records.size(), 100u);
+  for (size_t i = 1; i < records.size(); ++i) {
+    EXPECT_EQ(records[i].offset, i);
+    EXPECT_GE(records[i].ts, records[i - 1].ts);
+  }
+}
+
+TEST(Duplicates, SameIdIsStoredOnceAndAnsweredWithTheOriginal) {
+  TempDir tmp;
+  LogFixture f(tmp.path());
+  EventDraft d = Draft("{\"v\":1}");
+  auto first = AppendSync(*f.writer, {d});
+  ASSERT_TRUE(first.status.ok());
+  EXPECT_FALSE(first.acks[0].duplicate);
+  auto again = AppendSync(*f.writer, {d});
+  ASSERT_TRUE(again.status.ok());
+  EXPECT_TRUE(again.acks[0].duplicate);
+  EXPECT_EQ(again.acks[0].offset, first.acks[0].offset);
+  EXPECT_EQ(again.acks[0].created_at_ms, first.acks[0].created_at_ms);
+  // Repeated inside one batch: stored once, the repeat reports the first.
+  EventDraft e = Draft("{\"v\":2}");
+  auto batch = AppendSync(*f.writer, {e, Draft("{}"), e});
+  ASSERT_TRUE(batch.status.ok());
+  EXPECT_FALSE(batch.acks[0].duplicate);
+  EXPECT_TRUE(batch.acks[2].duplicate);
+  EXPECT_EQ(batch.acks[2].offset, batch.acks[0].offset);
+  EXPECT_EQ(ReadAll(*f.log).size(), 3u);
+  // Still a duplicate after a restart (found through the index).
+  ASSERT_TRUE(f.Reopen().ok());
+  auto after = AppendSync(*f.writer, {d});
+  EXPECT_TRUE(after.acks[0].duplicate);
+  EXPECT_EQ(ReadAll(*f.log).size(), 3u);
+}
+
+TEST(Duplicates, IdOfAnotherStreamIsAConflictAndStoresNothing) {
+  TempDir tmp;
+  LogFixture a(tmp.path());
+  // A second stream sharing the index and registry, as in one engine.
+  StreamLogOptions opts{1 << 20, FileOps::Posix()};
+  std::filesystem::create_directories(tmp.path() + "/other");
+  auto other_log = StreamLog::Open(tmp.path() + "/other", opts, 0);
+  ASSERT_TRUE(other_log.ok());
+  StreamWriter other(other_log->get(), a.index.get(), &a.ids, "org", Uuid::Random(), {});
+  EventDraft d = Draft("{}");
+  ASSERT_TRUE(AppendSync(*a.writer, {d}).status.ok());
+  auto out = AppendSync(other, {Draft("{}"), d});
+  EXPECT_EQ(out.status.code(), Status::Code::kConflict);
+  EXPECT_TRUE(ReadAll(**other_log).empty()) << "a refused batch stored something";
+}
+
+TEST(Segments, RollUnderLoadAndReadAcrossBoundaries) {
+  TempDir tmp;
+  LogFixture f(tmp.path(), 64 << 10);  // 64 KiB segments
+  const std::string payload = "{\"pad\":\"" + std::string(180, 'x') + "\"}";
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        std::vector<EventDraft> batch;
+        for (int k = 0; k < 1 + i % 5; ++k) batch.push_back(Draft(payload));
+        ASSERT_TRUE(AppendSync(*f.writer, std::move(batch)).status.ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const size_t expected = 4 * 200 * 3;  // sum of 1 + i % 5 over 200 = 600 per thread
+  EXPECT_GT(f.log->segments()->size(), 5u);
+  auto all = ReadAll(*f.log);
+  ASSERT_EQ(all.size(), expected);
+  for (size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i].offset, i);
+  // A read starting in the middle of a later segment.
+  auto tail = ReadAll(*f.log, 1234);
+  ASSERT_EQ(tail.size(), expected - 1234);
+  EXPECT_EQ(tail.front().offset, 1234u);
+  // Every segment but the last is sealed and named by its first offset.
+  auto segs = f.log->segments();
+  for (size_t i = 0; i + 1 < segs->size(); ++i) {
+    EXPECT_TRUE((*segs)[i]->sealed());
+    EXPECT_EQ((*segs)[i]->first_offset(), (*segs)[i]->base_offset());
+  }
+  // Reopen: the same records, sealed segments loaded lazily.
+  ASSERT_TRUE(f.Reopen().ok());
+  EXPECT_EQ(ReadAll(*f.log).size(), expected);
+  EXPECT_EQ(f.log->next_offset(), expected);
+}
+
+TEST(Segments, TimestampSeekFindsFirstAtOrAfter) {
+  TempDir tmp;
+  LogFixture f(tmp.path(), 64 << 10);
+  std::vector<int64_t> ts;
+  for (int i = 0; i < 300; ++i) {
+    auto out = AppendSync(*f.writer, {Draft("{\"pad\":\"" + std::string(300, 'y') + "\"}")});
+    ts.push_back(out.acks[0].created_at_ms);
+    if (i % 50 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  }
+  for (int i : {0, 1, 49, 50, 51, 150, 299}) {
+    // The first offset whose timestamp is >= ts[i].
+    uint64_t expected = 0;
+    while (ts[expected] < ts[i]) ++expected;
+    EXPECT_EQ(f.log->FindTime(ts[i]), expected) << "i=" << i;
+  }
+  EXPECT_EQ(f.log->FindTime(ts.back() + 1), 300u);
+  EXPECT_EQ(f.log->FindTime(0), 0u);
+}
+
+TEST(Concurrency, ReadersNeverSeePastTheCommitPoint) {
+  TempDir tmp;
+  LogFixture f(tmp.path(), 256 << 10);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> reads{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      while (!stop) {
+        const uint64_t committed = f.log->committed_next();
+        uint64_t expect = 0;
+        Status s = f.log->Read(0, [&](const RecordView& rec) {
+          EXPECT_EQ(rec.offset, expect++);
+          EXPECT_EQ(rec.payload.front(), '{');
+          EXPECT_EQ(rec.payload.back(), '}');
+          return true;
+        });
+        ASSERT_TRUE(s.ok()) << s.ToString();
+        EXPECT_GE(expect, committed);
+        EXPECT_LE(expect, f.log->committed_next());
+        ++reads;
+      }
+    });
+  }
+  for (int i = 0; i < 400; ++i) {
+    ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"i\":" + std::to_string(i) + "}"), Draft("{}")})
+                    .status.ok());
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_GT(reads.load(), 0u);
+}
+
+TEST(Waiters, WakeWhenTheCommitPointPasses) {
+  TempDir tmp;
+  LogFixture f(tmp.path());
+  std::promise<bool> woke;
+  f.log->waiters().Wait(0, [&](bool w) { woke.set_value(w); });
+  EXPECT_EQ(f.log->waiters().parked(), 1u);
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{}")}).status.ok());
+  EXPECT_TRUE(woke.get_future().get());
+  EXPECT_EQ(f.log->waiters().parked(), 0u);
+  std::promise<bool> cancelled;
+  auto token = f.log->waiters().Wait(5, [&](bool w) { cancelled.set_value(w); });
+  EXPECT_TRUE(f.log->waiters().Cancel(token));
+  EXPECT_FALSE(cancelled.get_future().get());
+}
+
+}  // namespace
+}  // namespace eventflow
