@@ -53,9 +53,15 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, uint64_
   std::shared_ptr<Segment> seg(new Segment(path, base_offset, capacity, fops));
   auto fd = fops->Open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
   if (!fd.ok()) return fd.status();
-  EF_RETURN_IF_ERROR(seg->MapFile(*fd, capacity));
-  EF_RETURN_IF_ERROR(seg->Grow(std::min(capacity, kMinGrowStep)));
-  EF_RETURN_IF_ERROR(fops->SyncDir(dir));
+  Status s = seg->MapFile(*fd, capacity);
+  if (s.ok()) s = seg->Grow(std::min(capacity, kMinGrowStep));
+  if (s.ok()) s = fops->SyncDir(dir);
+  if (!s.ok()) {
+    // Leave no half-made file behind: the next roll creates the same name.
+    seg.reset();
+    (void)fops->Remove(path);
+    return s;
+  }
   return seg;
 }
 
