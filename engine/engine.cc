@@ -110,11 +110,26 @@ Status Engine::OpenStream(const std::string& dir, std::shared_ptr<Stream>* out) 
   auto log = StreamLog::Open(dir, lo, min_next, &stream->recovery);
   if (!log.ok()) {
     stream->open_status = log.status();
-    spdlog::critical("stream {} ({}) is NOT served: {}; run `eventflow repair`", id,
-                     stream->manifest.name, log.status().ToString());
+    spdlog::critical("stream {} ({}) is NOT served: {}{}", id, stream->manifest.name,
+                     log.status().ToString(),
+                     log.status().IsCorruption() ? "; run `eventflow repair`" : "");
     return stream->open_status;
   }
   stream->log = std::move(*log);
+  if (checkpoint->has_value() && **checkpoint >= stream->log->recovered_next()) {
+    // The index holds ids of events the log no longer has (a power loss took
+    // unflushed records under fsync interval/never, or repair dropped them).
+    Status s = index_->DeleteStreamEventsFrom(stream->manifest.org_id, stream->manifest.stream_id,
+                                              stream->log->recovered_next());
+    if (!s.ok()) {
+      stream->open_status = s;
+      stream->log.reset();
+      return s;
+    }
+    spdlog::warn("stream {}: the log ends at offset {} but the index had reached {}; dropped "
+                 "index entries past the log (offsets continue after {})",
+                 id, stream->log->recovered_next(), **checkpoint, **checkpoint);
+  }
   if (stream->recovery.truncated_bytes > 0) {
     spdlog::warn("stream {}: truncated a torn tail of {} bytes ({})", id,
                  stream->recovery.truncated_bytes, stream->recovery.reason);
@@ -260,15 +275,19 @@ Result<uint64_t> Engine::RebuildIndex(const EngineOptions& options) {
     if (!manifest.ok()) continue;
     auto checkpoint = (*index)->GetCheckpoint(manifest->stream_id);
     if (!checkpoint.ok()) return checkpoint.status();
-    EF_RETURN_IF_ERROR((*index)->DeleteStreamEvents(manifest->org_id, manifest->stream_id));
+    // Open the log before touching the index, so a log that cannot be read
+    // leaves the stream's entries as they were.
     StreamLogOptions lo{options.segment_bytes, options.fops};
     const uint64_t min_next = checkpoint->has_value() ? **checkpoint + 1 : 0;
     auto log = StreamLog::Open(entry.path().string(), lo, min_next);
     if (!log.ok()) return log.status();
+    EF_RETURN_IF_ERROR((*index)->DeleteStreamEvents(manifest->org_id, manifest->stream_id));
     EF_RETURN_IF_ERROR(IndexLog(**index, *manifest, **log, 0, &total));
-    // Keep the highest offset ever seen, so none is reused after a repair.
-    if (checkpoint->has_value() && **checkpoint + 1 > (*log)->committed_next()) {
-      EF_RETURN_IF_ERROR((*index)->PutEvents(manifest->org_id, manifest->stream_id, {}, **checkpoint));
+    // The checkpoint is also the floor for new offsets: keep the highest
+    // offset ever seen, so none is reused after records were dropped.
+    if ((*log)->committed_next() > 0) {
+      EF_RETURN_IF_ERROR((*index)->PutEvents(manifest->org_id, manifest->stream_id, {},
+                                             (*log)->committed_next() - 1));
     }
   }
   if (ec) return Status::IOError("list streams: " + ec.message());

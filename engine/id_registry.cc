@@ -18,6 +18,12 @@ std::optional<EventLocation> IdRegistry::TryReserve(std::string_view org, const 
   return it->second;
 }
 
+void IdRegistry::Update(std::string_view org, const Uuid& id, const EventLocation& loc) {
+  Shard& shard = ShardFor(id);
+  std::lock_guard lock(shard.mu);
+  shard.ids[Key(org, id)] = loc;
+}
+
 void IdRegistry::Release(std::string_view org, const Uuid& id) {
   Shard& shard = ShardFor(id);
   std::lock_guard lock(shard.mu);

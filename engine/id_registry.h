@@ -21,6 +21,8 @@ class IdRegistry {
   // holder's location and reserves nothing.
   std::optional<EventLocation> TryReserve(std::string_view org, const Uuid& id,
                                           const EventLocation& loc);
+  // Replaces the location of a reservation the caller holds.
+  void Update(std::string_view org, const Uuid& id, const EventLocation& loc);
   void Release(std::string_view org, const Uuid& id);
   std::optional<EventLocation> Find(std::string_view org, const Uuid& id) const;
 

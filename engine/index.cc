@@ -141,20 +141,40 @@ Result<std::optional<uint64_t>> Index::GetCheckpoint(const Uuid& stream_id) cons
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), events_, CheckpointKey(stream_id), &value);
   if (s.IsNotFound()) return std::optional<uint64_t>();
-  if (!s.ok() || value.size() != 8) return FromRocks(s, "get checkpoint");
+  if (!s.ok()) return FromRocks(s, "get checkpoint");
+  if (value.size() != 8) return Status::Corruption("index: malformed checkpoint");
   return std::optional<uint64_t>(DecodeFixed64(value.data()));
 }
 
-Status Index::DeleteStreamEvents(std::string_view org, const Uuid& stream_id) {
-  std::string prefix = std::string(org) + '\0';
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), events_));
-  rocksdb::WriteBatch batch;
+namespace {
+// Deletes the org's entries of `stream_id` with offset >= from; the caller
+// adds what else belongs in the same batch.
+Status CollectStreamEvents(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
+                           std::string_view org, const Uuid& stream_id, uint64_t from,
+                           rocksdb::WriteBatch* batch) {
+  // The org's ids are not grouped by stream: this scans the org's entries.
+  const std::string prefix = std::string(org) + '\0';
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     auto loc = DecodeLocation(it->value().ToStringView());
-    if (loc && loc->stream_id == stream_id) batch.Delete(events_, it->key());
+    if (loc && loc->stream_id == stream_id && loc->offset >= from) batch->Delete(cf, it->key());
   }
-  EF_RETURN_IF_ERROR(FromRocks(it->status(), "scan"));
+  return FromRocks(it->status(), "scan");
+}
+}  // namespace
+
+Status Index::DeleteStreamEvents(std::string_view org, const Uuid& stream_id) {
+  rocksdb::WriteBatch batch;
+  EF_RETURN_IF_ERROR(CollectStreamEvents(db_.get(), events_, org, stream_id, 0, &batch));
   batch.Delete(events_, CheckpointKey(stream_id));
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Write(wo, &batch), "delete stream events");
+}
+
+Status Index::DeleteStreamEventsFrom(std::string_view org, const Uuid& stream_id, uint64_t from) {
+  rocksdb::WriteBatch batch;
+  EF_RETURN_IF_ERROR(CollectStreamEvents(db_.get(), events_, org, stream_id, from, &batch));
   rocksdb::WriteOptions wo;
   wo.sync = true;
   return FromRocks(db_->Write(wo, &batch), "delete stream events");

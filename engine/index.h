@@ -62,6 +62,9 @@ class Index {
   Result<std::optional<uint64_t>> GetCheckpoint(const Uuid& stream_id) const;
   // Removes every event entry of `stream_id` in `org`, and its checkpoint.
   Status DeleteStreamEvents(std::string_view org, const Uuid& stream_id);
+  // Removes the stream's entries at or after `from` (entries the index
+  // holds for events a crash took from the log); the checkpoint stays.
+  Status DeleteStreamEventsFrom(std::string_view org, const Uuid& stream_id, uint64_t from);
   // Counts event entries (tests and `index rebuild` reports).
   Result<uint64_t> CountEvents() const;
 

@@ -118,6 +118,12 @@ Status Segment::LoadFromScan(size_t size, bool is_active, TailRecovery* recovery
   const ScanResult scan = ScanSegment(map_, size, opts, [&](const ScannedRecord& r) {
     NoteRecord(r.header.offset, r.pos, r.header.timestamp_ms);
   });
+  if (!is_active && !scan.bad_pos && scan.valid_end != size) {
+    // Sealed files are cut to their data: zeros before the end are damage.
+    return Status::Corruption(path_ + ": zeroed bytes at " + std::to_string(scan.valid_end) +
+                              " before the end of a sealed segment (" + std::to_string(size) +
+                              " bytes)");
+  }
   if (scan.corruption || (!is_active && scan.bad_pos)) {
     return Status::Corruption(path_ + ": " + std::string(scan.bad_reason) + " at byte " +
                               std::to_string(*scan.bad_pos) +
@@ -128,7 +134,7 @@ Status Segment::LoadFromScan(size_t size, bool is_active, TailRecovery* recovery
   write_pos_ = scan.valid_end;
   allocated_ = size;
   if (is_active && scan.bad_pos) {
-    // A torn tail: cut it off, then restore the zeroed preallocation.
+    // A torn tail: cut it off; the next append allocates again.
     if (recovery != nullptr) {
       recovery->truncated_bytes = size - scan.valid_end;
       recovery->reason = std::string(scan.bad_reason) + " at byte " + std::to_string(*scan.bad_pos);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <spdlog/spdlog.h>
+
 #include "formats/segment_name.h"
 
 namespace eventflow {
@@ -51,6 +53,7 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
       break;
     }
   }
+  log->recovered_next_ = next;
   log->next_offset_ = log->published_next_ = std::max(next, min_next_offset);
   log->published_ts_ = log->last_ts_;
   log->committed_next_.store(log->next_offset_);
@@ -59,24 +62,29 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
   return log;
 }
 
-bool StreamLog::Fits(size_t bytes) const { return !active_->sealed() && bytes <= active_->Remaining(); }
+bool StreamLog::Fits(size_t bytes) const {
+  return !active_removed_ && !active_->sealed() && bytes <= active_->Remaining();
+}
 
 Status StreamLog::Roll(size_t bytes) {
   const uint64_t capacity = std::max<uint64_t>(options_.segment_bytes, bytes);
+  std::lock_guard lock(list_mu_);
   auto list = *segments_.load();
-  if (active_->write_pos() == 0 && active_->base_offset() == next_offset_) {
+  if (active_removed_) {
+    // A previous Roll removed the empty active file; only the create is left.
+  } else if (active_->write_pos() == 0 && active_->base_offset() == next_offset_) {
     // An empty active segment too small for this batch: replace it.
     EF_RETURN_IF_ERROR(options_.fops->Remove(active_->path()));
+    active_removed_ = true;
     list.pop_back();
+    SetSegments(list);
   } else if (!active_->sealed()) {
     EF_RETURN_IF_ERROR(active_->Seal());
   }
   auto seg = Segment::Create(dir_, next_offset_, capacity, options_.fops);
-  if (!seg.ok()) {
-    SetSegments(list);
-    return seg.status();
-  }
+  if (!seg.ok()) return seg.status();
   active_ = *seg;
+  active_removed_ = false;
   list.push_back(active_);
   SetSegments(std::move(list));
   return Status::Ok();
@@ -103,7 +111,8 @@ void StreamLog::Publish() {
 Status StreamLog::Rewind() {
   next_offset_ = published_next_;
   last_ts_ = published_ts_;
-  if (active_->sealed()) return Status::Ok();  // nothing unpublished is in a sealed file
+  // Nothing unpublished is in a sealed or removed file.
+  if (active_removed_ || active_->sealed()) return Status::Ok();
   return active_->Rewind();
 }
 
@@ -127,15 +136,35 @@ Status StreamLog::Read(uint64_t from,
   if (it != list->begin()) --it;
   bool stopped = false;
   for (; it != list->end() && !stopped; ++it) {
-    EF_RETURN_IF_ERROR((*it)->Read(from, [&](const RecordView& r) {
+    Status s = (*it)->Read(from, [&](const RecordView& r) {
       if (r.offset >= end || !visit(r)) {
         stopped = true;
         return false;
       }
       return true;
-    }));
+    });
+    if (!s.ok()) {
+      if (s.IsCorruption() && (*it)->sealed()) Quarantine(*it, s);
+      return s;
+    }
   }
   return Status::Ok();
+}
+
+void StreamLog::Quarantine(const std::shared_ptr<Segment>& seg, const Status& why) const {
+  std::lock_guard lock(list_mu_);
+  auto list = *segments_.load();
+  auto it = std::find(list.begin(), list.end(), seg);
+  if (it == list.end()) return;  // another reader got here first
+  const std::string base = seg->path().substr(0, seg->path().size() - segment_name::kSuffix.size());
+  const std::string target = base + std::string(segment_name::kQuarantinedSuffix);
+  Status s = options_.fops->Rename(seg->path(), target);
+  if (s.ok()) s = options_.fops->SyncDir(dir_);
+  spdlog::critical("CORRUPT SEGMENT {}: {}; {}; its events are not served until `eventflow repair`",
+                   seg->path(), why.message(),
+                   s.ok() ? "quarantined as " + target : "could not quarantine: " + s.message());
+  list.erase(it);
+  SetSegments(std::move(list));
 }
 
 uint64_t StreamLog::FindTime(int64_t ts) const {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -65,29 +66,38 @@ class StreamLog {
   uint64_t first_offset() const;
   std::shared_ptr<const SegmentList> segments() const { return segments_.load(); }
   // Visits committed records from `from` in order until `visit` returns
-  // false. A corrupt record stops the read with Corruption.
+  // false. A corrupt record stops the read with Corruption; a corrupt sealed
+  // segment is also quarantined (renamed *.seg.quarantined, never deleted,
+  // logged loudly) so later reads skip it.
   Status Read(uint64_t from, const std::function<bool(const RecordView&)>& visit) const;
   // The first offset whose timestamp is >= ts, or committed_next() if none.
   uint64_t FindTime(int64_t ts) const;
+  // One past the last record found in the files at Open (before the index's
+  // floor was applied).
+  uint64_t recovered_next() const { return recovered_next_; }
   CommitWaiters& waiters() { return waiters_; }
   const std::string& dir() const { return dir_; }
   uint64_t bytes() const;
 
  private:
   StreamLog(std::string dir, StreamLogOptions options) : dir_(std::move(dir)), options_(options) {}
-  void SetSegments(SegmentList list) {
+  void SetSegments(SegmentList list) const {
     segments_.store(std::make_shared<const SegmentList>(std::move(list)));
   }
+  void Quarantine(const std::shared_ptr<Segment>& seg, const Status& why) const;
 
   const std::string dir_;
   const StreamLogOptions options_;
   std::shared_ptr<Segment> active_;
+  bool active_removed_ = false;  // Roll removed the empty active file and has no new one yet
+  uint64_t recovered_next_ = 0;
   uint64_t next_offset_ = 0;       // writer: next offset to assign
   uint64_t published_next_ = 0;    // writer: next offset at the last Publish
   int64_t last_ts_ = 0;
   int64_t published_ts_ = 0;
   std::atomic<uint64_t> committed_next_{0};
-  std::atomic<std::shared_ptr<const SegmentList>> segments_;
+  mutable std::mutex list_mu_;  // serialises changes of the segment list
+  mutable std::atomic<std::shared_ptr<const SegmentList>> segments_;
   CommitWaiters waiters_;
 };
 

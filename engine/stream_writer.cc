@@ -158,8 +158,11 @@ bool StreamWriter::Prepare(Request& req) {
   std::unordered_map<Uuid, size_t, UuidHash> first_in_request;
   std::vector<Uuid> reserved;  // ids this call reserved, to check in the index
   std::vector<size_t> reserved_at;
+  std::vector<bool> still_held;  // per reserved id: not released yet
   auto release_all = [&] {
-    for (const Uuid& id : reserved) ids_->Release(org_, id);
+    for (size_t k = 0; k < reserved.size(); ++k) {
+      if (still_held[k]) ids_->Release(org_, reserved[k]);
+    }
   };
   const EventLocation placeholder{stream_id_, UINT64_MAX, 0};
   for (size_t i = 0; i < n; ++i) {
@@ -181,6 +184,7 @@ bool StreamWriter::Prepare(Request& req) {
     }
     reserved.push_back(id);
     reserved_at.push_back(i);
+    still_held.push_back(true);
   }
   std::vector<std::optional<EventLocation>> found;
   if (Status s = index_->GetEvents(org_, reserved, &found); !s.ok()) {
@@ -200,9 +204,19 @@ bool StreamWriter::Prepare(Request& req) {
     fate[i] = Fate::kDuplicate;
     req.acks[i] = EventAck{reserved[k], found[k]->offset, found[k]->created_at_ms, true};
     ids_->Release(org_, reserved[k]);
+    still_held[k] = false;
   }
   size_t fresh = 0;
-  for (Fate f : fate) fresh += f == Fate::kNew;
+  for (size_t i = 0; i < n; ++i) {
+    if (fate[i] != Fate::kNew) continue;
+    ++fresh;
+    if (req.events[i].RenderedSize() > record::kMaxPayloadBytes) {
+      release_all();
+      req.status = Status::InvalidArgument("event " + std::to_string(i) + " is larger than " +
+                                           std::to_string(record::kMaxPayloadBytes) + " bytes");
+      return false;
+    }
+  }
   size_t done = 0;
   for (size_t i = 0; i < n; ++i) {
     if (fate[i] != Fate::kNew) continue;
@@ -222,8 +236,7 @@ bool StreamWriter::Prepare(Request& req) {
     ++next_offset_;
     last_ts_ = ts;
     const EventLocation loc{stream_id_, offset, ts};
-    ids_->Release(org_, draft.event_id);
-    ids_->TryReserve(org_, draft.event_id, loc);
+    ids_->Update(org_, draft.event_id, loc);
     round_ids_.push_back(IndexedEvent{draft.event_id, loc});
     req.acks[i] = EventAck{draft.event_id, offset, ts, false};
   }

@@ -113,6 +113,39 @@ TEST(Engine, OpenReindexesEventsPastTheCheckpoint) {
   }
 }
 
+TEST(Engine, IndexEntriesPastTheLogAreDroppedAndOffsetsNotReused) {
+  TempDir tmp;
+  EngineOptions eo;
+  eo.data_dir = tmp.path();
+  Uuid stream_id;
+  std::vector<EventAck> acks;
+  {
+    auto engine = Engine::Open(eo);
+    auto s = (*engine)->CreateStream("org", "s", "{}");
+    stream_id = (*s)->manifest.stream_id;
+    acks = AppendNow(**engine, *s, {Draft("{}")});
+    auto more = AppendNow(**engine, *s, {Draft("{}"), Draft("{}")});
+    acks.insert(acks.end(), more.begin(), more.end());
+  }
+  // As if a power loss took the last batch from the log but not the index:
+  // empty the segment file.
+  const std::string seg =
+      testing::SegmentFiles(tmp.path() + "/streams/" + stream_id.ToString()).front();
+  std::filesystem::resize_file(seg, 0);
+  auto engine = Engine::Open(eo);
+  ASSERT_TRUE(engine.ok());
+  auto s = (*engine)->FindStream(stream_id);
+  ASSERT_TRUE(s->serving());
+  for (const auto& a : acks) {
+    EXPECT_FALSE((*engine)->Lookup("org", a.event_id)->has_value())
+        << "the index still answers for an event the log lost";
+  }
+  // A resent id is stored again, at a new offset past everything seen.
+  auto again = AppendNow(**engine, s, {EventDraft{acks[2].event_id, false, "", ",\"payload\":{}"}});
+  EXPECT_FALSE(again[0].duplicate);
+  EXPECT_EQ(again[0].offset, 3u);
+}
+
 TEST(Engine, CorruptStreamIsNotServedOthersAre) {
   TempDir tmp;
   EngineOptions eo;

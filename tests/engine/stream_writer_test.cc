@@ -205,3 +205,71 @@ TEST(Waiters, WakeWhenTheCommitPointPasses) {
 
 }  // namespace
 }  // namespace eventflow
+
+namespace eventflow {
+namespace {
+
+using testing::AppendSync;
+using testing::Draft;
+using testing::LogFixture;
+using testing::TempDir;
+
+TEST(Quarantine, CorruptSealedSegmentIsSetAsideOnRead) {
+  TempDir tmp;
+  LogFixture f(tmp.path(), 16 << 10);
+  const std::string payload = "{\"pad\":\"" + std::string(500, 'q') + "\"}";
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(AppendSync(*f.writer, {Draft(payload)}).status.ok());
+  f.Close();
+  auto files = testing::SegmentFiles(f.dir);
+  ASSERT_GT(files.size(), 2u);
+  {
+    FILE* fp = std::fopen(files[0].c_str(), "r+b");
+    std::fseek(fp, 700, SEEK_SET);  // inside the second record's payload
+    std::fputc('Q', fp);
+    std::fclose(fp);
+  }
+  ASSERT_TRUE(f.Reopen().ok()) << "a corrupt sealed segment must not stop the stream opening";
+  Status s = f.log->Read(0, [](const RecordView&) { return true; });
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_TRUE(std::filesystem::exists(files[0] + ".quarantined"));
+  EXPECT_FALSE(std::filesystem::exists(files[0]));
+  // Later reads skip the quarantined range and see every other record.
+  auto rest = testing::ReadAll(*f.log);
+  ASSERT_FALSE(rest.empty());
+  EXPECT_EQ(rest.back().offset, 99u);
+  EXPECT_EQ(rest.front().offset, f.log->segments()->front()->base_offset());
+}
+
+TEST(Limits, OversizedEventIsRefusedAndNothingIsStored) {
+  TempDir tmp;
+  LogFixture f(tmp.path());
+  EventDraft big = Draft("\"" + std::string(record::kMaxPayloadBytes, 'b') + "\"");
+  auto out = AppendSync(*f.writer, {Draft("{}"), big});
+  EXPECT_EQ(out.status.code(), Status::Code::kInvalidArgument);
+  EXPECT_TRUE(testing::ReadAll(*f.log).empty());
+  // Its ids were released: the small one can be stored afterwards.
+  EXPECT_TRUE(AppendSync(*f.writer, {Draft("{}")}).status.ok());
+}
+
+TEST(Segments, BatchLargerThanASegmentGetsItsOwnSegment) {
+  TempDir tmp;
+  FaultInjectingFileOps faults(FileOps::Posix());
+  LogFixture f(tmp.path(), 16 << 10, &faults);
+  const std::string payload = "{\"pad\":\"" + std::string(2000, 'L') + "\"}";
+  std::vector<EventDraft> batch;
+  for (int i = 0; i < 20; ++i) batch.push_back(Draft(payload));  // ~40 KiB > 16 KiB
+  // The first try fails creating the replacement segment; the retry works.
+  faults.Arm(FileOp::kOpen, EMFILE);
+  EXPECT_FALSE(AppendSync(*f.writer, batch).status.ok());
+  faults.Clear();
+  auto out = AppendSync(*f.writer, batch);
+  ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+  EXPECT_EQ(out.acks.back().offset, 19u);
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{}")}).status.ok());
+  f.Close();
+  ASSERT_TRUE(f.Reopen().ok());
+  EXPECT_EQ(testing::ReadAll(*f.log).size(), 21u);
+}
+
+}  // namespace
+}  // namespace eventflow

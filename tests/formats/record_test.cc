@@ -83,8 +83,7 @@ TEST(Record, EverySingleByteFlipIsDetected) {
   const std::string payload = "{\"taskId\":\"t-1\",\"title\":\"Write docs\"}";
   std::string good;
   record::AppendTo(SampleHeader(), payload, &good);
-  // Every byte the CRCs cover; padding is not covered (it is checked as zero
-  // by the scanner's framing instead).
+  // Every byte the CRCs cover (the zero padding after the payload is not).
   const size_t payload_end = record::kHeaderSize + payload.size();
   for (size_t i = 0; i < payload_end; ++i) {
     for (int bit = 0; bit < 8; ++bit) {
