@@ -126,9 +126,10 @@ Status Engine::OpenStream(const std::string& dir, std::shared_ptr<Stream>* out) 
       stream->log.reset();
       return s;
     }
-    spdlog::warn("stream {}: the log ends at offset {} but the index had reached {}; dropped "
-                 "index entries past the log (offsets continue after {})",
-                 id, stream->log->recovered_next(), **checkpoint, **checkpoint);
+    spdlog::warn(
+        "stream {}: the log ends at offset {} but the index had reached {}; dropped "
+        "index entries past the log (offsets continue after {})",
+        id, stream->log->recovered_next(), **checkpoint, **checkpoint);
   }
   if (stream->recovery.truncated_bytes > 0) {
     spdlog::warn("stream {}: truncated a torn tail of {} bytes ({})", id,

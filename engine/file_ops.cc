@@ -11,15 +11,24 @@ namespace eventflow {
 
 const char* FileOpName(FileOp op) {
   switch (op) {
-    case FileOp::kOpen: return "open";
-    case FileOp::kWrite: return "write";
-    case FileOp::kSync: return "sync";
-    case FileOp::kAllocate: return "allocate";
-    case FileOp::kTruncate: return "truncate";
-    case FileOp::kRename: return "rename";
-    case FileOp::kSyncDir: return "syncdir";
-    case FileOp::kMap: return "map";
-    case FileOp::kRemove: return "remove";
+    case FileOp::kOpen:
+      return "open";
+    case FileOp::kWrite:
+      return "write";
+    case FileOp::kSync:
+      return "sync";
+    case FileOp::kAllocate:
+      return "allocate";
+    case FileOp::kTruncate:
+      return "truncate";
+    case FileOp::kRename:
+      return "rename";
+    case FileOp::kSyncDir:
+      return "syncdir";
+    case FileOp::kMap:
+      return "map";
+    case FileOp::kRemove:
+      return "remove";
   }
   return "?";
 }
@@ -125,7 +134,7 @@ Result<int> FaultInjectingFileOps::Open(const std::string& path, int flags, mode
   return base_->Open(path, flags, mode);
 }
 Status FaultInjectingFileOps::Write(int fd, const void* data, size_t n, uint64_t pos,
-                                   const std::string& path) {
+                                    const std::string& path) {
   EF_RETURN_IF_ERROR(Check(FileOp::kWrite, path));
   return base_->Write(fd, data, n, pos, path);
 }
@@ -134,7 +143,7 @@ Status FaultInjectingFileOps::Sync(int fd, const std::string& path) {
   return base_->Sync(fd, path);
 }
 Status FaultInjectingFileOps::Allocate(int fd, uint64_t pos, uint64_t len,
-                                      const std::string& path) {
+                                       const std::string& path) {
   EF_RETURN_IF_ERROR(Check(FileOp::kAllocate, path));
   return base_->Allocate(fd, pos, len, path);
 }

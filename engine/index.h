@@ -1,5 +1,5 @@
 // Index: the RocksDB database in DATA/index/. Column families:
-//   events  (org, event_id) -> (stream_id, offset, created_at), plus one
+//   events  (event_id, org) -> (stream_id, offset, created_at), plus one
 //           checkpoint per stream (the highest offset indexed). Written
 //           without the WAL: the segments are the source of truth, and on
 //           open every event past a stream's checkpoint is indexed again.
@@ -73,8 +73,7 @@ class Index {
   Status DeleteState(std::string_view key);
   Result<std::optional<std::string>> GetState(std::string_view key) const;
   // Every (key, value) whose key starts with `prefix`, in key order.
-  Result<std::vector<std::pair<std::string, std::string>>> ScanState(
-      std::string_view prefix) const;
+  Result<std::vector<std::pair<std::string, std::string>>> ScanState(std::string_view prefix) const;
 
   // Flushes memtables to SST files (tests; clean shutdown).
   Status Flush();

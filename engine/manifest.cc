@@ -30,9 +30,8 @@ Result<Manifest> Manifest::FromJson(std::string_view json, const std::string& or
   int64_t version = 0;
   std::string_view id, org, name, created;
   simdjson::dom::element settings;
-  if (root["format_version"].get(version) || root["stream_id"].get(id) ||
-      root["org_id"].get(org) || root["name"].get(name) || root["created_at"].get(created) ||
-      root["settings"].get(settings)) {
+  if (root["format_version"].get(version) || root["stream_id"].get(id) || root["org_id"].get(org) ||
+      root["name"].get(name) || root["created_at"].get(created) || root["settings"].get(settings)) {
     return Status::Corruption(origin + ": missing or mistyped field");
   }
   if (version != kFormatVersion) {

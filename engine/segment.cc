@@ -65,9 +65,9 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, uint64_
   return seg;
 }
 
-Result<std::shared_ptr<Segment>> Segment::OpenActive(const std::string& path,
-                                                     uint64_t base_offset, uint64_t capacity,
-                                                     FileOps* fops, TailRecovery* recovery) {
+Result<std::shared_ptr<Segment>> Segment::OpenActive(const std::string& path, uint64_t base_offset,
+                                                     uint64_t capacity, FileOps* fops,
+                                                     TailRecovery* recovery) {
   auto fd = fops->Open(path, O_RDWR, 0);
   if (!fd.ok()) return fd.status();
   auto size = FileSize(*fd, path);
@@ -82,8 +82,8 @@ Result<std::shared_ptr<Segment>> Segment::OpenActive(const std::string& path,
   return seg;
 }
 
-Result<std::shared_ptr<Segment>> Segment::OpenSealed(const std::string& path,
-                                                     uint64_t base_offset, FileOps* fops) {
+Result<std::shared_ptr<Segment>> Segment::OpenSealed(const std::string& path, uint64_t base_offset,
+                                                     FileOps* fops) {
   auto fd = fops->Open(path, O_RDONLY, 0);
   if (!fd.ok()) return fd.status();
   auto size = FileSize(*fd, path);
@@ -113,7 +113,7 @@ void Segment::NoteRecord(uint64_t offset, uint64_t pos, int64_t ts) {
 Status Segment::LoadFromScan(size_t size, bool is_active, TailRecovery* recovery) {
   ScanOptions opts;
   opts.min_offset = base_offset_;
-  opts.verify_crc = is_active;      // sealed segments are CRC-checked as they are read
+  opts.verify_crc = is_active;  // sealed segments are CRC-checked as they are read
   opts.classify_tail = is_active;
   const ScanResult scan = ScanSegment(map_, size, opts, [&](const ScannedRecord& r) {
     NoteRecord(r.header.offset, r.pos, r.header.timestamp_ms);
@@ -125,11 +125,11 @@ Status Segment::LoadFromScan(size_t size, bool is_active, TailRecovery* recovery
                               " bytes)");
   }
   if (scan.corruption || (!is_active && scan.bad_pos)) {
-    return Status::Corruption(path_ + ": " + std::string(scan.bad_reason) + " at byte " +
-                              std::to_string(*scan.bad_pos) +
-                              (scan.corruption ? " with valid records after it (at byte " +
-                                                     std::to_string(scan.resync_pos) + ")"
-                                               : std::string()));
+    return Status::Corruption(
+        path_ + ": " + std::string(scan.bad_reason) + " at byte " + std::to_string(*scan.bad_pos) +
+        (scan.corruption
+             ? " with valid records after it (at byte " + std::to_string(scan.resync_pos) + ")"
+             : std::string()));
   }
   write_pos_ = scan.valid_end;
   allocated_ = size;

@@ -55,8 +55,8 @@ class Segment {
                                                      TailRecovery* recovery);
   // Opens a sealed segment. Its records are scanned (headers only) on first
   // use; CRCs are checked as records are read.
-  static Result<std::shared_ptr<Segment>> OpenSealed(const std::string& path,
-                                                     uint64_t base_offset, FileOps* fops);
+  static Result<std::shared_ptr<Segment>> OpenSealed(const std::string& path, uint64_t base_offset,
+                                                     FileOps* fops);
 
   // --- writer ---
   // Bytes that still fit before the segment reaches its capacity.

@@ -14,7 +14,7 @@
 namespace eventflow {
 
 struct ScannedRecord {
-  uint64_t pos;  // byte position of the header in the segment
+  uint64_t pos;   // byte position of the header in the segment
   uint32_t size;  // encoded size, padding included
   record::Header header;
   std::string_view payload;

@@ -20,7 +20,10 @@ std::optional<SparseIndex::Entry> SparseIndex::FloorByOffset(uint64_t offset) co
   size_t lo = 0, hi = size();  // first entry with offset > target is in [lo, hi]
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
-    if (At(mid).offset <= offset) lo = mid + 1; else hi = mid;
+    if (At(mid).offset <= offset)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   if (lo == 0) return std::nullopt;
   return At(lo - 1);
@@ -30,7 +33,10 @@ std::optional<SparseIndex::Entry> SparseIndex::LastBeforeTime(int64_t timestamp_
   size_t lo = 0, hi = size();
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
-    if (At(mid).timestamp_ms < timestamp_ms) lo = mid + 1; else hi = mid;
+    if (At(mid).timestamp_ms < timestamp_ms)
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   if (lo == 0) return std::nullopt;
   return At(lo - 1);

@@ -26,7 +26,8 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
 
   SegmentList list;
   for (size_t i = 0; i + 1 < bases.size(); ++i) {
-    auto seg = Segment::OpenSealed(dir + "/" + segment_name::Make(bases[i]), bases[i], options.fops);
+    auto seg =
+        Segment::OpenSealed(dir + "/" + segment_name::Make(bases[i]), bases[i], options.fops);
     if (!seg.ok()) return seg.status();
     list.push_back(std::move(*seg));
   }
@@ -125,14 +126,14 @@ uint64_t StreamLog::first_offset() const {
   return committed_next();
 }
 
-Status StreamLog::Read(uint64_t from,
-                       const std::function<bool(const RecordView&)>& visit) const {
+Status StreamLog::Read(uint64_t from, const std::function<bool(const RecordView&)>& visit) const {
   const uint64_t end = committed_next();
   if (from >= end) return Status::Ok();
   auto list = segments();
   // The last segment whose base is <= from; later segments follow in order.
-  auto it = std::upper_bound(list->begin(), list->end(), from,
-                             [](uint64_t off, const auto& seg) { return off < seg->base_offset(); });
+  auto it = std::upper_bound(list->begin(), list->end(), from, [](uint64_t off, const auto& seg) {
+    return off < seg->base_offset();
+  });
   if (it != list->begin()) --it;
   bool stopped = false;
   for (; it != list->end() && !stopped; ++it) {

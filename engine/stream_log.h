@@ -91,8 +91,8 @@ class StreamLog {
   std::shared_ptr<Segment> active_;
   bool active_removed_ = false;  // Roll removed the empty active file and has no new one yet
   uint64_t recovered_next_ = 0;
-  uint64_t next_offset_ = 0;       // writer: next offset to assign
-  uint64_t published_next_ = 0;    // writer: next offset at the last Publish
+  uint64_t next_offset_ = 0;     // writer: next offset to assign
+  uint64_t published_next_ = 0;  // writer: next offset at the last Publish
   int64_t last_ts_ = 0;
   int64_t published_ts_ = 0;
   std::atomic<uint64_t> committed_next_{0};

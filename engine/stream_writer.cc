@@ -29,8 +29,9 @@ Result<FsyncPolicy> FsyncPolicy::Parse(std::string_view text) {
       return p;
     }
   }
-  return Status::InvalidArgument("fsync policy must be always, never or interval:MS (1..60000), not '" +
-                                 std::string(text) + "'");
+  return Status::InvalidArgument(
+      "fsync policy must be always, never or interval:MS (1..60000), not '" + std::string(text) +
+      "'");
 }
 
 StreamWriter::StreamWriter(StreamLog* log, Index* index, IdRegistry* ids, std::string org,
@@ -102,7 +103,8 @@ void StreamWriter::Run() {
         healthy_ = true;
         spdlog::info("stream {}: writer recovered, appends resume", stream_id_.ToString());
       } else {
-        for (auto& r : batch) r.done(Status::Unavailable("stream writer is recovering: " + s.message()), {});
+        for (auto& r : batch)
+          r.done(Status::Unavailable("stream writer is recovering: " + s.message()), {});
         batch.clear();
         continue;
       }
@@ -129,8 +131,9 @@ void StreamWriter::Run() {
         std::vector<IndexedEvent> tail_ids(round_ids_.begin() + mark_ids, round_ids_.end());
         buf_.resize(mark);
         round_ids_.resize(mark_ids);
-        Status s = FinishRound(buf_next, buf_ts) ? log_->Roll(tail.size())
-                                                 : Status::Unavailable("stream writer is recovering");
+        Status s = FinishRound(buf_next, buf_ts)
+                       ? log_->Roll(tail.size())
+                       : Status::Unavailable("stream writer is recovering");
         if (!s.ok()) {
           ReleaseReservations(tail_ids);
           req.done(s, {});
@@ -259,9 +262,8 @@ bool StreamWriter::FinishRound(uint64_t next, int64_t last_ts) {
   if (s.ok() && wrote) {
     unsynced_ = true;
     const int64_t now = timestamp::NowMs();
-    if (fsync_.mode == FsyncPolicy::Mode::kAlways ||
-        (fsync_.mode == FsyncPolicy::Mode::kInterval &&
-         now - last_sync_ms_ >= fsync_.interval_ms)) {
+    if (fsync_.mode == FsyncPolicy::Mode::kAlways || (fsync_.mode == FsyncPolicy::Mode::kInterval &&
+                                                      now - last_sync_ms_ >= fsync_.interval_ms)) {
       s = log_->Sync();
       ++stats_.flushes;
       if (s.ok()) {

@@ -102,8 +102,8 @@ class StreamWriter {
   // Writer-thread state.
   std::string buf_;
   std::vector<Request> round_;
-  std::vector<IndexedEvent> round_ids_;   // ids stored by this round
-  std::vector<IndexedEvent> unindexed_;   // durable, not yet in the index
+  std::vector<IndexedEvent> round_ids_;  // ids stored by this round
+  std::vector<IndexedEvent> unindexed_;  // durable, not yet in the index
   uint64_t next_offset_ = 0;
   int64_t last_ts_ = 0;
   bool needs_rewind_ = false;

@@ -76,9 +76,12 @@ bool VerifyRecordCrc(const char* src, const Header& header) {
 Status Decode(const char* src, size_t avail, Header* header, std::string_view* payload) {
   if (avail < kHeaderSize) return Status::Corruption("record header cut short");
   switch (DecodeHeader(src, header)) {
-    case HeaderCheck::kZero: return Status::NotFound("zeroed space");
-    case HeaderCheck::kBadHeader: return Status::Corruption("bad record header");
-    case HeaderCheck::kOk: break;
+    case HeaderCheck::kZero:
+      return Status::NotFound("zeroed space");
+    case HeaderCheck::kBadHeader:
+      return Status::Corruption("bad record header");
+    case HeaderCheck::kOk:
+      break;
   }
   if (EncodedSize(header->length) > avail) return Status::Corruption("record runs past the end");
   if (!VerifyRecordCrc(src, *header)) return Status::Corruption("record checksum mismatch");

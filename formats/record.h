@@ -70,8 +70,8 @@ void AppendTo(const Header& header, std::string_view payload, std::string* out);
 
 enum class HeaderCheck {
   kOk,
-  kZero,        // all 40 bytes are zero: never-written space
-  kBadHeader,   // magic, header CRC, version, type, flags or length wrong
+  kZero,       // all 40 bytes are zero: never-written space
+  kBadHeader,  // magic, header CRC, version, type, flags or length wrong
 };
 
 // Checks the 40 header bytes at `src` and fills `*header`. The length is only

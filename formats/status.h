@@ -66,7 +66,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok());
   }
@@ -89,8 +89,8 @@ class [[nodiscard]] Result {
 }  // namespace eventflow
 
 // Returns early from the enclosing function when `expr` is not OK.
-#define EF_RETURN_IF_ERROR(expr)            \
-  do {                                      \
+#define EF_RETURN_IF_ERROR(expr)             \
+  do {                                       \
     ::eventflow::Status ef_status_ = (expr); \
     if (!ef_status_.ok()) return ef_status_; \
   } while (0)

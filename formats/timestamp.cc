@@ -7,8 +7,7 @@ namespace eventflow::timestamp {
 namespace chr = std::chrono;
 
 int64_t NowMs() {
-  return chr::duration_cast<chr::milliseconds>(chr::system_clock::now().time_since_epoch())
-      .count();
+  return chr::duration_cast<chr::milliseconds>(chr::system_clock::now().time_since_epoch()).count();
 }
 
 namespace {

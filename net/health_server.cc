@@ -25,10 +25,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void Read() {
     request_ = {};
     stream_.expires_after(std::chrono::milliseconds(options_.header_timeout_ms));
-    http::async_read(stream_, buffer_, request_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, request_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
   void OnRead(beast::error_code ec) {
     if (ec) {
@@ -55,9 +54,10 @@ class Session : public std::enable_shared_from_this<Session> {
       res->body() = R"({"error":{"code":"not_found","message":"no such route","details":null}})";
     }
     res->prepare_payload();
-    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-      if (!ec && res->keep_alive()) self->Read();
-    });
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (!ec && res->keep_alive()) self->Read();
+                      });
   }
 
   beast::tcp_stream stream_;
@@ -97,18 +97,23 @@ Result<std::unique_ptr<HealthServer>> HealthServer::Bind(const HttpServerOptions
   if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl->acceptor.bind(endpoint, ec);
   if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return Status::IOError("listen on " + options.host + ":" + std::to_string(options.port) + ": " + ec.message());
+  if (ec)
+    return Status::IOError("listen on " + options.host + ":" + std::to_string(options.port) + ": " +
+                           ec.message());
   return std::unique_ptr<HealthServer>(new HealthServer(std::move(impl)));
 }
 
-std::string HealthServer::host() const { return impl_->acceptor.local_endpoint().address().to_string(); }
+std::string HealthServer::host() const {
+  return impl_->acceptor.local_endpoint().address().to_string();
+}
 unsigned short HealthServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 
 void HealthServer::Run() {
   impl_->signals.async_wait([this](beast::error_code, int) { Stop(); });
   impl_->Accept();
   std::vector<std::thread> threads;
-  for (int i = 1; i < impl_->options.io_threads; ++i) threads.emplace_back([this] { impl_->io.run(); });
+  for (int i = 1; i < impl_->options.io_threads; ++i)
+    threads.emplace_back([this] { impl_->io.run(); });
   impl_->io.run();
   for (auto& t : threads) t.join();
 }

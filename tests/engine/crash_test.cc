@@ -20,7 +20,9 @@
 namespace eventflow {
 namespace {
 
-std::string PayloadFor(const Uuid& id) { return "{\"id\":\"" + id.ToString() + "\",\"pad\":\"crash\"}"; }
+std::string PayloadFor(const Uuid& id) {
+  return "{\"id\":\"" + id.ToString() + "\",\"pad\":\"crash\"}";
+}
 
 // The child: appends until killed. Lines on `fd`:
 //   "I <id> <id> ...\n"  a batch is about to be appended (intent)

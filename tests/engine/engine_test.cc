@@ -98,10 +98,11 @@ TEST(Engine, OpenReindexesEventsPastTheCheckpoint) {
     auto index = Index::Open(tmp.path() + "/index", {});
     ASSERT_TRUE(index.ok());
     ASSERT_TRUE((*index)->DeleteStreamEvents("org", stream_id).ok());
-    ASSERT_TRUE((*index)
-                    ->PutEvents("org", stream_id,
-                                {IndexedEvent{acks[0].event_id, {stream_id, 0, acks[0].created_at_ms}}}, 0)
-                    .ok());
+    ASSERT_TRUE(
+        (*index)
+            ->PutEvents("org", stream_id,
+                        {IndexedEvent{acks[0].event_id, {stream_id, 0, acks[0].created_at_ms}}}, 0)
+            .ok());
     ASSERT_FALSE((*index)->GetEvent("org", acks[2].event_id)->has_value());
   }
   auto engine = Engine::Open(eo);

@@ -46,8 +46,7 @@ TEST_P(FaultTest, FailedAppendLeavesNoTraceAndWriterRecovers) {
   // A batch big enough to need the rest of the segment and a roll.
   auto failed = append(c.needs_roll ? 14 : 2);
   ASSERT_FALSE(failed.status.ok()) << FileOpName(c.op);
-  EXPECT_EQ(failed.status.code(),
-            c.err == ENOSPC ? Status::Code::kNoSpace : Status::Code::kIOError)
+  EXPECT_EQ(failed.status.code(), c.err == ENOSPC ? Status::Code::kNoSpace : Status::Code::kIOError)
       << failed.status.ToString();
   // While the fault lasts, appends keep failing cleanly.
   EXPECT_FALSE(append(c.needs_roll ? 14 : 1).status.ok());
@@ -71,7 +70,8 @@ TEST_P(FaultTest, FailedAppendLeavesNoTraceAndWriterRecovers) {
 
 INSTANTIATE_TEST_SUITE_P(
     AppendAndRoll, FaultTest,
-    ::testing::Values(FaultCase{FileOp::kWrite, EIO, false}, FaultCase{FileOp::kWrite, ENOSPC, false},
+    ::testing::Values(FaultCase{FileOp::kWrite, EIO, false},
+                      FaultCase{FileOp::kWrite, ENOSPC, false},
                       FaultCase{FileOp::kSync, EIO, false}, FaultCase{FileOp::kSync, ENOSPC, false},
                       FaultCase{FileOp::kAllocate, ENOSPC, true},
                       FaultCase{FileOp::kTruncate, EIO, true},  // sealing the full segment

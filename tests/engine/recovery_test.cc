@@ -89,14 +89,16 @@ TEST(Recovery, CorruptedRecordInTheMiddleIsCorruptionNotATornTail) {
   std::string full = MakeLog(f, 5);
   const std::string seg = testing::SegmentFiles(f.dir).back();
   std::vector<uint64_t> starts;
-  ScanSegment(full.data(), full.size(), {}, [&](const ScannedRecord& r) { starts.push_back(r.pos); });
+  ScanSegment(full.data(), full.size(), {},
+              [&](const ScannedRecord& r) { starts.push_back(r.pos); });
   ASSERT_EQ(starts.size(), 5u);
   full[starts[2] + record::kHeaderSize + 3] ^= 0x20;  // a payload byte of record 2
   WriteFile(seg, full);
   const uint64_t size_before = fs::file_size(seg);
   Status s = f.Reopen();
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
-  EXPECT_NE(s.message().find("byte " + std::to_string(starts[2])), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("byte " + std::to_string(starts[2])), std::string::npos)
+      << s.message();
   EXPECT_EQ(fs::file_size(seg), size_before) << "corruption must not be truncated away";
 }
 
@@ -111,7 +113,8 @@ TEST(Recovery, UnfinishedBatchIsDroppedWhole) {
   const std::string seg = testing::SegmentFiles(f.dir).back();
   const std::string full = ReadFile(seg).substr(0, end);
   std::vector<uint64_t> starts;
-  ScanSegment(full.data(), full.size(), {}, [&](const ScannedRecord& r) { starts.push_back(r.pos); });
+  ScanSegment(full.data(), full.size(), {},
+              [&](const ScannedRecord& r) { starts.push_back(r.pos); });
   ASSERT_EQ(starts.size(), 4u);
   // Cut after the batch's second record: its first two records are intact
   // but the batch never ended.
@@ -127,8 +130,10 @@ TEST(Recovery, ZeroedHoleBeforeValidRecordsIsCorruption) {
   LogFixture f(tmp.path());
   std::string full = MakeLog(f, 4);
   std::vector<uint64_t> starts;
-  ScanSegment(full.data(), full.size(), {}, [&](const ScannedRecord& r) { starts.push_back(r.pos); });
-  std::fill(full.begin() + static_cast<long>(starts[1]), full.begin() + static_cast<long>(starts[2]), '\0');
+  ScanSegment(full.data(), full.size(), {},
+              [&](const ScannedRecord& r) { starts.push_back(r.pos); });
+  std::fill(full.begin() + static_cast<long>(starts[1]),
+            full.begin() + static_cast<long>(starts[2]), '\0');
   WriteFile(testing::SegmentFiles(f.dir).back(), full);
   EXPECT_TRUE(f.Reopen().IsCorruption());
 }
