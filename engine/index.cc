@@ -104,6 +104,7 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const Option
                           : rocksdb::DB::Open(db_opts, path, cfs, &index->handles_, &db);
   if (!s.ok()) return FromRocks(s, "open " + path);
   index->db_.reset(db);
+  index->event_wal_ = options.event_wal;
   index->events_ = index->handles_[1];
   index->state_ = index->handles_[2];
   return index;
@@ -155,7 +156,7 @@ Status Index::PutEvents(std::string_view org, const Uuid& stream_id,
   EncodeFixed64(ckpt.data(), checkpoint);
   batch.Put(events_, CheckpointKey(stream_id), ckpt);
   rocksdb::WriteOptions wo;
-  wo.disableWAL = true;  // replayed from the segments instead; see the class comment
+  wo.disableWAL = !event_wal_;  // replayed from the segments instead; see the class comment
   return FromRocks(db_->Write(wo, &batch), "put events");
 }
 

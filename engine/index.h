@@ -44,6 +44,9 @@ class Index {
   struct Options {
     bool read_only = false;
     rocksdb::Env* env = nullptr;  // tests inject faults through an Env wrapper
+    // Send event entries through the WAL too (only to measure what skipping
+    // it saves; see docs/benchmarks.md).
+    bool event_wal = false;
   };
   static Result<std::unique_ptr<Index>> Open(const std::string& path, const Options& options);
   ~Index();
@@ -80,6 +83,7 @@ class Index {
 
  private:
   Index() = default;
+  bool event_wal_ = false;
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* events_ = nullptr;
   rocksdb::ColumnFamilyHandle* state_ = nullptr;

@@ -1,0 +1,68 @@
+// The real binary: starts on a free port, answers /healthz and /readyz over
+// HTTP, refuses a data dir another server holds, stops cleanly on SIGTERM.
+#include <gtest/gtest.h>
+
+#include "tests/e2e/server_process.h"
+#include "tests/engine/test_util.h"
+
+namespace eventflow {
+namespace {
+
+using testing::ServerProcess;
+using testing::TempDir;
+
+TEST(Serve, AnswersHealthAndReadinessAndStopsOnSigterm) {
+  TempDir tmp;
+  ServerProcess server(tmp.path());
+  ASSERT_TRUE(server.ok()) << "first line: " << server.first_line();
+  auto health = server.Request("GET", "/healthz");
+  EXPECT_EQ(health.status, 200);
+  EXPECT_EQ(health.body, "{\"status\":\"ok\"}");
+  EXPECT_NE(health.head.find("application/json"), std::string::npos);
+  EXPECT_EQ(server.Request("GET", "/readyz").status, 200);
+  auto missing = server.Request("GET", "/nope");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_NE(missing.body.find("\"code\":\"not_found\""), std::string::npos);
+  EXPECT_EQ(server.Terminate(), 0);
+}
+
+TEST(Serve, KeepAliveServesSeveralRequestsOnOneConnection) {
+  TempDir tmp;
+  ServerProcess server(tmp.path());
+  ASSERT_TRUE(server.ok());
+  const std::string one = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  const std::string last = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string raw = server.SendRaw(one + one + last);  // pipelined
+  size_t count = 0;
+  for (size_t at = 0; (at = raw.find("HTTP/1.1 200", at)) != std::string::npos; ++at) ++count;
+  EXPECT_EQ(count, 3u);
+}
+
+TEST(Serve, SecondServerOnTheSameDataDirIsRefused) {
+  TempDir tmp;
+  ServerProcess first(tmp.path());
+  ASSERT_TRUE(first.ok());
+  ServerProcess second(tmp.path());
+  EXPECT_FALSE(second.ok());
+  EXPECT_EQ(second.Terminate(), 1);
+  EXPECT_EQ(first.Request("GET", "/healthz").status, 200);
+}
+
+TEST(Serve, GarbageOnTheSocketDoesNotHurtTheServer) {
+  TempDir tmp;
+  ServerProcess server(tmp.path());
+  ASSERT_TRUE(server.ok());
+  server.SendRaw(std::string("\x00\x01\x02 garbage\r\n\r\n", 16));
+  server.SendRaw("GET / HTTP/9.9\r\n" + std::string(100000, 'h') + "\r\n\r\n");
+  EXPECT_EQ(server.Request("GET", "/healthz").status, 200);
+}
+
+TEST(Serve, BadFlagsExitWithUsageStatus) {
+  TempDir tmp;
+  ServerProcess server(tmp.path(), {"--fsync", "sometimes"});
+  EXPECT_FALSE(server.ok());
+  EXPECT_EQ(server.Terminate(), 2);
+}
+
+}  // namespace
+}  // namespace eventflow

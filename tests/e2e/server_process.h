@@ -1,0 +1,135 @@
+// Starts the real `eventflow serve` binary on a free loopback port with a
+// temporary data dir, and talks plain HTTP/1.1 to it over a socket.
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace eventflow::testing {
+
+inline std::string EventflowBinary() {
+  if (const char* env = std::getenv("EVENTFLOW_BIN")) return env;
+  return EVENTFLOW_BIN_DEFAULT;  // set by tests/CMakeLists.txt
+}
+
+struct HttpReply {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+
+class ServerProcess {
+ public:
+  // Starts `eventflow serve --listen 127.0.0.1:0 --data-dir DIR extra...` and
+  // waits for its "listening on" line. ok() is false if it did not come up.
+  ServerProcess(const std::string& data_dir, std::vector<std::string> extra = {}) {
+    int out[2];
+    if (::pipe(out) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], 1);
+      ::close(out[0]);
+      std::vector<std::string> args = {EventflowBinary(), "serve", "--listen", "127.0.0.1:0",
+                                       "--data-dir", data_dir};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    stdout_ = fdopen(out[0], "r");
+    char line[256];
+    if (std::fgets(line, sizeof line, stdout_) == nullptr) return;
+    first_line_ = line;
+    unsigned port = 0;
+    if (std::sscanf(line, "listening on 127.0.0.1:%u", &port) == 1) port_ = port;
+  }
+  ~ServerProcess() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    if (stdout_) std::fclose(stdout_);
+  }
+  bool ok() const { return port_ != 0; }
+  int port() const { return port_; }
+  const std::string& first_line() const { return first_line_; }
+
+  // Sends SIGTERM and returns the exit status (or -signal).
+  int Terminate() { return Signal(SIGTERM); }
+  int Kill() { return Signal(SIGKILL); }
+
+  // One request on a fresh connection (Connection: close).
+  HttpReply Request(const std::string& method, const std::string& target,
+                    const std::string& body = "", const std::string& headers = "") const {
+    std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
+                      headers;
+    if (!body.empty()) {
+      req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n";
+    }
+    req += "\r\n" + body;
+    return ParseReply(SendRaw(req));
+  }
+
+  // Writes raw bytes on a new connection, reads until the server closes it.
+  std::string SendRaw(const std::string& bytes) const {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+    std::string reply;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      size_t sent = 0;
+      while (sent < bytes.size()) {
+        const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<size_t>(n);
+      }
+      char buf[65536];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) reply.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return reply;
+  }
+
+  static HttpReply ParseReply(const std::string& raw) {
+    HttpReply r;
+    const auto end = raw.find("\r\n\r\n");
+    if (end == std::string::npos) return r;
+    r.head = raw.substr(0, end);
+    r.body = raw.substr(end + 4);
+    std::sscanf(raw.c_str(), "HTTP/1.1 %d", &r.status);
+    return r;
+  }
+
+ private:
+  int Signal(int sig) {
+    if (pid_ <= 0 || exited_) return -1;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    exited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+
+  pid_t pid_ = -1;
+  FILE* stdout_ = nullptr;
+  std::string first_line_;
+  int port_ = 0;
+  bool exited_ = false;
+};
+
+}  // namespace eventflow::testing
