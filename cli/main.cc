@@ -1,12 +1,16 @@
 // The `eventflow` binary: `serve` runs the server on a data directory.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 
 #include "engine/engine.h"
-#include "net/health_server.h"
+#include "net/api.h"
+#include "net/http_server.h"
+#include "net/key_store.h"
 
 namespace {
 
@@ -14,10 +18,32 @@ struct ServeFlags {
   std::string data_dir = "./data";
   std::string listen = "127.0.0.1:8080";
   std::string fsync = "always";
+  std::string bootstrap_key;
   uint64_t segment_bytes = 128u << 20;
-  int io_threads = 2;
+  uint64_t max_event_bytes = 1u << 20;
+  uint64_t max_batch_bytes = 16u << 20;
+  uint32_t max_batch_events = 10000;
+  uint32_t max_header_bytes = 16 * 1024;
   int header_timeout_ms = 10000;
+  int idle_timeout_ms = 60000;
+  int max_connections = 20000;
+  double default_rate_limit = 0;
+  int io_threads = 2;
 };
+
+// Raises the open-file limit so `max_connections` sockets fit beside the
+// data files; warns if the hard limit is lower.
+void RaiseFileLimit(int max_connections) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  const rlim_t want = static_cast<rlim_t>(max_connections) + 1024;
+  if (lim.rlim_cur >= want) return;
+  lim.rlim_cur = std::min(want, lim.rlim_max);
+  if (setrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur < want) {
+    spdlog::warn("open-file limit is {}, below the {} that --max-connections {} needs",
+                 lim.rlim_cur, want, max_connections);
+  }
+}
 
 int Serve(const ServeFlags& flags) {
   using namespace eventflow;
@@ -27,20 +53,26 @@ int Serve(const ServeFlags& flags) {
     return 2;
   }
   const auto colon = flags.listen.rfind(':');
-  if (colon == std::string::npos) {
-    std::cerr << "eventflow serve: --listen must be HOST:PORT\n";
-    return 2;
-  }
   HttpServerOptions http;
-  http.host = flags.listen.substr(0, colon);
   try {
-    http.port = static_cast<unsigned short>(std::stoul(flags.listen.substr(colon + 1)));
+    if (colon == std::string::npos) throw std::invalid_argument("no port");
+    http.host = flags.listen.substr(0, colon);
+    const unsigned long port = std::stoul(flags.listen.substr(colon + 1));
+    if (port > 65535) throw std::out_of_range("port");
+    http.port = static_cast<unsigned short>(port);
   } catch (const std::exception&) {
-    std::cerr << "eventflow serve: bad port in --listen\n";
+    std::cerr << "eventflow serve: --listen must be HOST:PORT\n";
     return 2;
   }
   http.io_threads = flags.io_threads;
   http.header_timeout_ms = flags.header_timeout_ms;
+  http.idle_timeout_ms = flags.idle_timeout_ms;
+  http.max_header_bytes = flags.max_header_bytes;
+  // A batch body is the largest request; the per-event limit is checked
+  // inside it. Other routes take small bodies only.
+  http.max_body_bytes = std::max(flags.max_batch_bytes, flags.max_event_bytes);
+  http.max_connections = flags.max_connections;
+  RaiseFileLimit(flags.max_connections);
 
   EngineOptions eo;
   eo.data_dir = flags.data_dir;
@@ -51,22 +83,41 @@ int Serve(const ServeFlags& flags) {
     std::cerr << "eventflow serve: " << engine.status().ToString() << "\n";
     return 1;
   }
-  Engine* e = engine->get();
-  http.ready = [e] {
-    for (const auto& s : e->ListStreams()) {
-      if (s->writer && !s->writer->healthy()) return false;
-    }
-    return true;
-  };
-  auto server = HealthServer::Bind(http);
+  auto keys = KeyStore::Open(&(*engine)->index(), flags.default_rate_limit);
+  if (!keys.ok()) {
+    std::cerr << "eventflow serve: " << keys.status().ToString() << "\n";
+    return 1;
+  }
+  auto boot = (*keys)->Bootstrap(flags.bootstrap_key);
+  if (!boot.ok()) {
+    std::cerr << "eventflow serve: " << boot.status().ToString() << "\n";
+    return 1;
+  }
+  if (boot->has_value() && flags.bootstrap_key.empty()) {
+    std::cerr << "eventflow: created admin key for org 'default' (shown once): " << **boot
+              << "\n";
+  }
+  ApiOptions ao;
+  ao.max_event_bytes = flags.max_event_bytes;
+  ao.max_batch_bytes = flags.max_batch_bytes;
+  ao.max_batch_events = flags.max_batch_events;
+  Api api(engine->get(), keys->get(), ao);
+  auto server = HttpServer::Bind(
+      http, [&api](HttpRequest req, Respond respond) { api.Handle(std::move(req), std::move(respond)); });
   if (!server.ok()) {
     std::cerr << "eventflow serve: " << server.status().message() << "\n";
     return 1;
   }
   std::printf("listening on %s:%u\n", (*server)->host().c_str(), (*server)->port());
   std::fflush(stdout);
-  (*server)->Run();
-  spdlog::info("shutting down");
+  Engine* e = engine->get();
+  (*server)->Run([e] {
+    // Parked long-polls answer now with what they have.
+    for (const auto& s : e->ListStreams()) {
+      if (s->log) s->log->waiters().Shutdown();
+    }
+  });
+  spdlog::info("shutting down: flushing streams");
   (*engine)->Close();
   return 0;
 }
@@ -74,25 +125,50 @@ int Serve(const ServeFlags& flags) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Logs go to stderr: stdout's first line is "listening on HOST:PORT".
+  spdlog::set_default_logger(spdlog::stderr_color_mt("eventflow"));
   CLI::App app{"EventFlow: a durable HTTP event log server"};
   app.require_subcommand(1);
-  ServeFlags flags;
+  ServeFlags f;
   auto* serve = app.add_subcommand("serve", "Run the server");
-  serve->add_option("--data-dir", flags.data_dir, "Data directory")->envname("EVENTFLOW_DATA_DIR");
-  serve->add_option("--listen", flags.listen, "HOST:PORT (port 0 picks one)")
-      ->envname("EVENTFLOW_LISTEN");
-  serve->add_option("--fsync", flags.fsync, "always | interval:MS | never")
-      ->envname("EVENTFLOW_FSYNC");
-  serve->add_option("--segment-bytes", flags.segment_bytes, "Segment size limit")
+  serve->add_option("--data-dir", f.data_dir, "Data directory")->envname("EVENTFLOW_DATA_DIR");
+  serve->add_option("--listen", f.listen, "HOST:PORT (port 0 picks one)")->envname("EVENTFLOW_LISTEN");
+  serve->add_option("--bootstrap-key", f.bootstrap_key, "Admin key secret to create when there are no keys")
+      ->envname("EVENTFLOW_BOOTSTRAP_KEY");
+  serve->add_option("--fsync", f.fsync, "always | interval:MS | never")->envname("EVENTFLOW_FSYNC");
+  serve->add_option("--segment-bytes", f.segment_bytes, "Segment size limit")
       ->envname("EVENTFLOW_SEGMENT_BYTES")
       ->check(CLI::Range(uint64_t{1} << 16, uint64_t{1} << 34));
-  serve->add_option("--io-threads", flags.io_threads, "I/O threads")
+  serve->add_option("--max-event-bytes", f.max_event_bytes, "Largest event")
+      ->envname("EVENTFLOW_MAX_EVENT_BYTES")
+      ->check(CLI::Range(uint64_t{1} << 10, uint64_t{32} << 20));
+  serve->add_option("--max-batch-bytes", f.max_batch_bytes, "Largest batch request body")
+      ->envname("EVENTFLOW_MAX_BATCH_BYTES")
+      ->check(CLI::Range(uint64_t{1} << 10, uint64_t{256} << 20));
+  serve->add_option("--max-batch-events", f.max_batch_events, "Most events in a batch")
+      ->envname("EVENTFLOW_MAX_BATCH_EVENTS")
+      ->check(CLI::Range(1u, 1000000u));
+  serve->add_option("--max-header-bytes", f.max_header_bytes, "Largest request line + headers")
+      ->envname("EVENTFLOW_MAX_HEADER_BYTES")
+      ->check(CLI::Range(1024u, 1u << 20));
+  serve->add_option("--header-timeout-ms", f.header_timeout_ms, "Time to receive a request")
+      ->envname("EVENTFLOW_HEADER_TIMEOUT_MS")
+      ->check(CLI::Range(100, 600000));
+  serve->add_option("--idle-timeout-ms", f.idle_timeout_ms, "Idle keep-alive timeout")
+      ->envname("EVENTFLOW_IDLE_TIMEOUT_MS")
+      ->check(CLI::Range(100, 3600000));
+  serve->add_option("--max-connections", f.max_connections, "Open connections at most")
+      ->envname("EVENTFLOW_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 1000000));
+  serve->add_option("--default-rate-limit", f.default_rate_limit,
+                    "Requests/s for keys without their own limit (0: unlimited)")
+      ->envname("EVENTFLOW_DEFAULT_RATE_LIMIT")
+      ->check(CLI::Range(0.0, 1e9));
+  serve->add_option("--io-threads", f.io_threads, "I/O threads")
       ->envname("EVENTFLOW_IO_THREADS")
       ->check(CLI::Range(1, 256));
-  serve->add_option("--header-timeout-ms", flags.header_timeout_ms, "Header read timeout")
-      ->envname("EVENTFLOW_HEADER_TIMEOUT_MS");
   serve->set_config("--config", "", "Read flags from a TOML/INI config file");
   CLI11_PARSE(app, argc, argv);
-  if (*serve) return Serve(flags);
+  if (*serve) return Serve(f);
   return 2;
 }

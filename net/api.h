@@ -1,0 +1,73 @@
+// Api: the pure request -> response side of the REST contract (docs/api.md).
+// It never touches sockets: HttpServer hands it a request and a Respond
+// callback. Every answer carries X-Correlation-ID. Handlers never block on
+// disk: appends complete through the engine's group-commit callback.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <simdjson.h>
+
+#include "engine/engine.h"
+#include "net/api_error.h"
+#include "net/http_server.h"
+#include "net/key_store.h"
+
+namespace eventflow {
+
+struct ApiOptions {
+  uint64_t max_event_bytes = 1u << 20;
+  uint64_t max_batch_bytes = 16u << 20;
+  uint32_t max_batch_events = 10000;
+};
+
+class Api {
+ public:
+  Api(Engine* engine, KeyStore* keys, ApiOptions options)
+      : engine_(engine), keys_(keys), options_(options) {}
+  void Handle(HttpRequest req, Respond respond);
+
+ private:
+  // What a handler gets: the request, its path split into segments, the
+  // authenticated key, and the correlation id to echo.
+  struct Call {
+    HttpRequest req;
+    std::vector<std::string> path;  // after /api/v1
+    std::string query;
+    ApiKey key;
+    std::string correlation_id;
+    Respond respond;
+
+    void Reply(HttpResponse res) const;
+    void Fail(const ApiError& e) const { Reply(ErrorResponse(e)); }
+    void Json(int status, std::string body) const { Reply(JsonResponse(status, std::move(body))); }
+  };
+
+  void Route(Call& call);
+  // Keys
+  void CreateKey(Call& call);
+  void ListKeys(Call& call);
+  void RevokeKey(Call& call, const std::string& id);
+  // Streams
+  void CreateStream(Call& call);
+  void ListStreams(Call& call);
+  void GetStream(Call& call, const std::string& ref);
+  void DeleteStream(Call& call, const std::string& ref);
+  // The caller's stream named by UUID or name, or nullptr (and a 404 sent).
+  std::shared_ptr<Stream> FindStream(const Call& call, const std::string& ref);
+
+  // Parses the body as a JSON object (415/400 sent on failure).
+  bool ParseBody(const Call& call, simdjson::dom::parser& parser, simdjson::dom::object* out);
+
+  Engine* const engine_;
+  KeyStore* const keys_;
+  const ApiOptions options_;
+};
+
+// Checks the JSON text rules simdjson does not: nesting depth (from the
+// root of `e`) and duplicate keys in any object. Returns an error message.
+std::optional<std::string> CheckJsonShape(simdjson::dom::element e, int max_depth = 64);
+
+}  // namespace eventflow

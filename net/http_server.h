@@ -1,0 +1,57 @@
+// HttpServer: the HTTP/1.1 listener (Boost.Asio + Beast). A fixed pool of io
+// threads; one session per connection reads a request with a fresh parser
+// (header and body limits, a header timeout, an idle timeout), hands it to
+// the handler, and writes the response when the handler completes it, maybe
+// later from another thread. Pipelined requests are answered in order (the
+// next one is read only after the previous answer is written). SIGTERM and
+// SIGINT stop the listener; Run returns once in-flight requests are answered.
+#pragma once
+
+#include <boost/beast/http.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "formats/status.h"
+
+namespace eventflow {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+// Completes a request; callable from any thread, exactly once.
+using Respond = std::function<void(HttpResponse)>;
+using HttpHandler = std::function<void(HttpRequest, Respond)>;
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  unsigned short port = 8080;
+  int io_threads = 2;
+  int header_timeout_ms = 10000;
+  int idle_timeout_ms = 60000;
+  uint32_t max_header_bytes = 16 * 1024;
+  uint64_t max_body_bytes = 16u << 20;
+  int max_connections = 20000;
+};
+
+class HttpServer {
+ public:
+  // Binds the listener; port 0 picks a free one.
+  static Result<std::unique_ptr<HttpServer>> Bind(const HttpServerOptions& options,
+                                                  HttpHandler handler);
+  ~HttpServer();
+  std::string host() const;
+  unsigned short port() const;
+  // Serves until SIGTERM/SIGINT or Stop(); `on_stop` runs (on an io thread)
+  // when the stop begins, e.g. to answer parked long-polls.
+  void Run(std::function<void()> on_stop = {});
+  void Stop();
+  size_t open_connections() const;
+
+  struct Impl;  // defined in the .cc; public only so its sessions can name it
+
+ private:
+  explicit HttpServer(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace eventflow

@@ -1,0 +1,186 @@
+#include "net/key_store.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <simdjson.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "formats/json_writer.h"
+#include "formats/timestamp.h"
+#include "formats/uuid.h"
+
+namespace eventflow {
+
+namespace {
+constexpr std::string_view kKeyPrefix = "apikey/";
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(n * 2, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    s[2 * i] = kHex[p[i] >> 4];
+    s[2 * i + 1] = kHex[p[i] & 0xf];
+  }
+  return s;
+}
+
+Result<ApiKey> ParseKey(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element e;
+  if (parser.parse(json.data(), json.size()).get(e)) return Status::Corruption("bad key record");
+  ApiKey k;
+  std::string_view id, org, name, hash;
+  bool admin = false;
+  int64_t created = 0;
+  if (e["api_key_id"].get(id) || e["org_id"].get(org) || e["name"].get(name) ||
+      e["hash"].get(hash) || e["admin"].get(admin) || e["created_at_ms"].get(created)) {
+    return Status::Corruption("key record misses a field");
+  }
+  k.id = id;
+  k.org_id = org;
+  k.name = name;
+  k.hash = hash;
+  k.admin = admin;
+  k.created_at_ms = created;
+  double v;
+  if (!e["rate_limit_per_s"].get(v)) k.rate_limit_per_s = v;
+  if (!e["burst"].get(v)) k.burst = v;
+  return k;
+}
+}  // namespace
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  return Hex(md, len);
+}
+
+std::string ApiKey::ToJson(bool with_hash) const {
+  std::string out = "{\"api_key_id\":\"" + id + "\",\"org_id\":";
+  json::AppendString(&out, org_id);
+  out += ",\"name\":";
+  json::AppendString(&out, name);
+  out += ",\"admin\":";
+  out += admin ? "true" : "false";
+  auto num = [](std::optional<double> v) {
+    if (!v) return std::string("null");
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.17g", *v);
+    return std::string(buf);
+  };
+  out += ",\"rate_limit_per_s\":" + num(rate_limit_per_s) + ",\"burst\":" + num(burst);
+  out += ",\"created_at\":\"" + timestamp::Format(created_at_ms) + "\"";
+  if (with_hash) {
+    out += ",\"hash\":\"" + hash + "\",\"created_at_ms\":" + std::to_string(created_at_ms);
+  }
+  out += "}";
+  return out;
+}
+
+Result<std::unique_ptr<KeyStore>> KeyStore::Open(Index* index, double default_rate) {
+  std::unique_ptr<KeyStore> store(new KeyStore(index, default_rate));
+  auto rows = index->ScanState(kKeyPrefix);
+  if (!rows.ok()) return rows.status();
+  for (const auto& [k, v] : *rows) {
+    auto key = ParseKey(v);
+    if (!key.ok()) return Status::Corruption("key " + k + ": " + key.status().message());
+    store->by_hash_[key->hash] = *key;
+  }
+  return store;
+}
+
+Status KeyStore::Store(const ApiKey& key) {
+  return index_->PutState(std::string(kKeyPrefix) + key.id, key.ToJson(/*with_hash=*/true));
+}
+
+Result<std::pair<ApiKey, std::string>> KeyStore::Create(ApiKey key) {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) return Status::IOError("no randomness from OpenSSL");
+  std::string secret = "efk_" + Hex(raw, sizeof raw);
+  key.id = Uuid::Random().ToString();
+  key.hash = Sha256Hex(secret);
+  key.created_at_ms = timestamp::NowMs();
+  EF_RETURN_IF_ERROR(Store(key));
+  std::unique_lock lock(mu_);
+  by_hash_[key.hash] = key;
+  return std::make_pair(key, secret);
+}
+
+Result<std::optional<std::string>> KeyStore::Bootstrap(const std::string& secret) {
+  {
+    std::shared_lock lock(mu_);
+    if (!by_hash_.empty()) return std::optional<std::string>();
+  }
+  ApiKey key;
+  key.org_id = "default";
+  key.name = "bootstrap";
+  key.admin = true;
+  if (secret.empty()) {
+    auto made = Create(key);
+    if (!made.ok()) return made.status();
+    return std::optional<std::string>(made->second);
+  }
+  key.id = Uuid::Random().ToString();
+  key.hash = Sha256Hex(secret);
+  key.created_at_ms = timestamp::NowMs();
+  EF_RETURN_IF_ERROR(Store(key));
+  std::unique_lock lock(mu_);
+  by_hash_[key.hash] = key;
+  return std::optional<std::string>(secret);
+}
+
+Status KeyStore::Revoke(const std::string& id) {
+  std::unique_lock lock(mu_);
+  for (auto it = by_hash_.begin(); it != by_hash_.end(); ++it) {
+    if (it->second.id != id) continue;
+    EF_RETURN_IF_ERROR(index_->DeleteState(std::string(kKeyPrefix) + id));
+    by_hash_.erase(it);
+    return Status::Ok();
+  }
+  return Status::NotFound("no api key " + id);
+}
+
+std::vector<ApiKey> KeyStore::List() const {
+  std::shared_lock lock(mu_);
+  std::vector<ApiKey> out;
+  for (const auto& [h, k] : by_hash_) out.push_back(k);
+  std::sort(out.begin(), out.end(),
+            [](const ApiKey& a, const ApiKey& b) { return a.created_at_ms < b.created_at_ms; });
+  return out;
+}
+
+std::optional<ApiKey> KeyStore::Authenticate(std::string_view secret) const {
+  if (secret.empty() || secret.size() > 256) return std::nullopt;
+  const std::string hash = Sha256Hex(secret);
+  std::shared_lock lock(mu_);
+  auto it = by_hash_.find(hash);
+  if (it == by_hash_.end()) return std::nullopt;
+  // The map lookup compares hashes, not secrets; confirm in constant time.
+  if (CRYPTO_memcmp(it->second.hash.data(), hash.data(), hash.size()) != 0) return std::nullopt;
+  return it->second;
+}
+
+std::optional<int> KeyStore::Throttle(const ApiKey& key) {
+  const double rate = key.rate_limit_per_s.value_or(default_rate_);
+  if (rate <= 0) return std::nullopt;
+  const double burst = std::max(1.0, key.burst.value_or(rate));
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  std::lock_guard lock(bucket_mu_);
+  auto [it, fresh] = buckets_.try_emplace(key.id, Bucket{burst, now});
+  Bucket& b = it->second;
+  b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.last_ns) * 1e-9 * rate);
+  b.last_ns = now;
+  if (b.tokens >= 1.0) {
+    b.tokens -= 1.0;
+    return std::nullopt;
+  }
+  return std::max(1, static_cast<int>(std::ceil((1.0 - b.tokens) / rate)));
+}
+
+}  // namespace eventflow

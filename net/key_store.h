@@ -1,0 +1,70 @@
+// KeyStore: API keys. A secret is 32 random bytes (OpenSSL), shown once as
+// hex; only its SHA-256 is stored (durably, in the index's state) and held in
+// memory for lookups. Revocation takes effect on the next request. Each key
+// has a token bucket (one token per request). Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/index.h"
+#include "formats/status.h"
+
+namespace eventflow {
+
+struct ApiKey {
+  std::string id;    // UUID
+  std::string org_id;
+  std::string name;
+  std::string hash;  // hex SHA-256 of the secret
+  bool admin = false;
+  std::optional<double> rate_limit_per_s;  // none: unlimited
+  std::optional<double> burst;
+  int64_t created_at_ms = 0;
+
+  std::string ToJson(bool with_hash) const;
+};
+
+class KeyStore {
+ public:
+  // Loads every key from the index. `default_rate` applies to keys created
+  // without a rate limit (0: unlimited).
+  static Result<std::unique_ptr<KeyStore>> Open(Index* index, double default_rate);
+
+  // Creates a key; returns it with its secret (never stored).
+  Result<std::pair<ApiKey, std::string>> Create(ApiKey key);
+  // Creates an admin key in org "default" from `secret` if no key exists yet;
+  // with an empty secret, generates one. Returns the secret it created, or
+  // nullopt if keys already existed.
+  Result<std::optional<std::string>> Bootstrap(const std::string& secret);
+  Status Revoke(const std::string& id);
+  std::vector<ApiKey> List() const;
+  // The key whose secret this is, if any (constant-time comparison).
+  std::optional<ApiKey> Authenticate(std::string_view secret) const;
+  // Takes a token; on refusal returns the seconds to wait.
+  std::optional<int> Throttle(const ApiKey& key);
+
+ private:
+  KeyStore(Index* index, double default_rate) : index_(index), default_rate_(default_rate) {}
+  Status Store(const ApiKey& key);
+
+  Index* const index_;
+  const double default_rate_;
+  mutable std::shared_mutex mu_;
+  std::unordered_map<std::string, ApiKey> by_hash_;
+  struct Bucket {
+    double tokens;
+    int64_t last_ns;
+  };
+  std::mutex bucket_mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
+};
+
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace eventflow

@@ -1,0 +1,34 @@
+// StreamSettings: a stream's settings as the API accepts them (POST
+// /streams), validated, with every default filled in, and their JSON form
+// (kept in the manifest). Schema and processing rules are refused with
+// not_implemented until their validators exist.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <simdjson.h>
+
+#include "net/api_error.h"
+
+namespace eventflow {
+
+struct StreamSettings {
+  std::optional<int64_t> retention_max_age_s;
+  std::optional<int64_t> retention_max_bytes;
+  std::string cleanup_policy = "delete";
+  int64_t max_deliveries = 5;
+  int64_t processing_max_attempts = 5;
+  int64_t processing_backoff_ms = 100;
+
+  // Reads the settings members of a create request (`name` is skipped).
+  static std::optional<ApiError> FromRequest(simdjson::dom::object body, StreamSettings* out);
+  static StreamSettings FromManifestJson(std::string_view json);
+  // The settings members, starting with a comma: `,"schema":null,...`.
+  std::string ToJsonMembers() const;
+};
+
+// Stream and group names: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}, not UUID-shaped.
+bool ValidName(std::string_view name);
+
+}  // namespace eventflow
