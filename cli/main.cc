@@ -94,16 +94,16 @@ int Serve(const ServeFlags& flags) {
     return 1;
   }
   if (boot->has_value() && flags.bootstrap_key.empty()) {
-    std::cerr << "eventflow: created admin key for org 'default' (shown once): " << **boot
-              << "\n";
+    std::cerr << "eventflow: created admin key for org 'default' (shown once): " << **boot << "\n";
   }
   ApiOptions ao;
   ao.max_event_bytes = flags.max_event_bytes;
   ao.max_batch_bytes = flags.max_batch_bytes;
   ao.max_batch_events = flags.max_batch_events;
   Api api(engine->get(), keys->get(), ao);
-  auto server = HttpServer::Bind(
-      http, [&api](HttpRequest req, Respond respond) { api.Handle(std::move(req), std::move(respond)); });
+  auto server = HttpServer::Bind(http, [&api](HttpRequest req, Respond respond) {
+    api.Handle(std::move(req), std::move(respond));
+  });
   if (!server.ok()) {
     std::cerr << "eventflow serve: " << server.status().message() << "\n";
     return 1;
@@ -132,8 +132,11 @@ int main(int argc, char** argv) {
   ServeFlags f;
   auto* serve = app.add_subcommand("serve", "Run the server");
   serve->add_option("--data-dir", f.data_dir, "Data directory")->envname("EVENTFLOW_DATA_DIR");
-  serve->add_option("--listen", f.listen, "HOST:PORT (port 0 picks one)")->envname("EVENTFLOW_LISTEN");
-  serve->add_option("--bootstrap-key", f.bootstrap_key, "Admin key secret to create when there are no keys")
+  serve->add_option("--listen", f.listen, "HOST:PORT (port 0 picks one)")
+      ->envname("EVENTFLOW_LISTEN");
+  serve
+      ->add_option("--bootstrap-key", f.bootstrap_key,
+                   "Admin key secret to create when there are no keys")
       ->envname("EVENTFLOW_BOOTSTRAP_KEY");
   serve->add_option("--fsync", f.fsync, "always | interval:MS | never")->envname("EVENTFLOW_FSYNC");
   serve->add_option("--segment-bytes", f.segment_bytes, "Segment size limit")
@@ -160,8 +163,9 @@ int main(int argc, char** argv) {
   serve->add_option("--max-connections", f.max_connections, "Open connections at most")
       ->envname("EVENTFLOW_MAX_CONNECTIONS")
       ->check(CLI::Range(1, 1000000));
-  serve->add_option("--default-rate-limit", f.default_rate_limit,
-                    "Requests/s for keys without their own limit (0: unlimited)")
+  serve
+      ->add_option("--default-rate-limit", f.default_rate_limit,
+                   "Requests/s for keys without their own limit (0: unlimited)")
       ->envname("EVENTFLOW_DEFAULT_RATE_LIMIT")
       ->check(CLI::Range(0.0, 1e9));
   serve->add_option("--io-threads", f.io_threads, "I/O threads")

@@ -116,25 +116,22 @@ void Api::Route(Call& call) {
     if (n == 1 && m == http::verb::get) return ListStreams(call);
     if (n == 2 && m == http::verb::get) return GetStream(call, p[1]);
     if (n == 2 && m == http::verb::delete_) return DeleteStream(call, p[1]);
+    if (n == 3 && p[2] == "events" && m == http::verb::post) return Produce(call, p[1], false);
+    if (n == 3 && p[2] == "events" && m == http::verb::get) return Replay(call, p[1]);
+    if (n == 4 && p[2] == "events" && p[3] == "batch" && m == http::verb::post) {
+      return Produce(call, p[1], true);
+    }
+    if (n == 4 && p[2] == "events" && m == http::verb::get) return GetEvent(call, p[1], p[3]);
   }
   call.Fail({404, "not_found", "no such route"});
 }
 
-bool Api::ParseBody(const Call& call, simdjson::dom::parser& parser,
-                    simdjson::dom::object* out) {
-  auto ct = call.req[http::field::content_type];
-  std::string media(ct.substr(0, ct.find(';')));
-  media.erase(0, media.find_first_not_of(" \t"));
-  media.erase(media.find_last_not_of(" \t") + 1);
-  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (media != "application/json") {
-    call.Fail({415, "unsupported_media_type", "the body must be application/json"});
-    return false;
-  }
+bool Api::ParseBody(const Call& call, simdjson::dom::parser& parser, simdjson::dom::object* out) {
+  if (!CheckJsonContentType(call)) return false;
   simdjson::dom::element root;
   if (auto err = parser.parse(call.req.body()).get(root); err) {
-    call.Fail({400, "invalid_json", std::string("the body is not valid JSON: ") +
-                                        simdjson::error_message(err)});
+    call.Fail({400, "invalid_json",
+               std::string("the body is not valid JSON: ") + simdjson::error_message(err)});
     return false;
   }
   if (auto shape = CheckJsonShape(root)) {

@@ -55,6 +55,12 @@ class Api {
   void ListStreams(Call& call);
   void GetStream(Call& call, const std::string& ref);
   void DeleteStream(Call& call, const std::string& ref);
+  // Events
+  void Produce(Call& call, const std::string& ref, bool batch);
+  void Replay(Call& call, const std::string& ref);
+  void GetEvent(Call& call, const std::string& ref, const std::string& event_id);
+  // False (and 415 sent) unless the request says application/json.
+  bool CheckJsonContentType(const Call& call);
   // The caller's stream named by UUID or name, or nullptr (and a 404 sent).
   std::shared_ptr<Stream> FindStream(const Call& call, const std::string& ref);
 

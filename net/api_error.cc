@@ -7,17 +7,27 @@ namespace eventflow {
 ApiError FromStatus(const Status& s) {
   using C = Status::Code;
   switch (s.code()) {
-    case C::kOk: return ApiError{200, "ok", ""};
-    case C::kNotFound: return ApiError{404, "not_found", s.message()};
-    case C::kInvalidArgument: return ApiError{400, "invalid_request", s.message()};
-    case C::kAlreadyExists: return ApiError{409, "already_exists", s.message()};
-    case C::kConflict: return ApiError{409, "conflict", s.message()};
-    case C::kNoSpace: return ApiError{503, "storage_full", "storage is full; try again later"};
-    case C::kIOError: return ApiError{503, "storage_unavailable", "storage failed; try again"};
+    case C::kOk:
+      return ApiError{200, "ok", ""};
+    case C::kNotFound:
+      return ApiError{404, "not_found", s.message()};
+    case C::kInvalidArgument:
+      return ApiError{400, "invalid_request", s.message()};
+    case C::kAlreadyExists:
+      return ApiError{409, "already_exists", s.message()};
+    case C::kConflict:
+      return ApiError{409, "conflict", s.message()};
+    case C::kNoSpace:
+      return ApiError{503, "storage_full", "storage is full; try again later"};
+    case C::kIOError:
+      return ApiError{503, "storage_unavailable", "storage failed; try again"};
     case C::kBusy:
-    case C::kUnavailable: return ApiError{503, "unavailable", s.message()};
-    case C::kAborted: return ApiError{503, "shutting_down", s.message()};
-    case C::kCorruption: return ApiError{500, "storage_corrupt", s.message()};
+    case C::kUnavailable:
+      return ApiError{503, "unavailable", s.message()};
+    case C::kAborted:
+      return ApiError{503, "shutting_down", s.message()};
+    case C::kCorruption:
+      return ApiError{500, "storage_corrupt", s.message()};
   }
   return ApiError{500, "internal", s.message()};
 }

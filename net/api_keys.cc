@@ -16,7 +16,8 @@ void Api::CreateKey(Call& call) {
     double d;
     if (k == "org_id") {
       if (v.get(s) || !ValidName(s)) {
-        return call.Fail({400, "invalid_request", "org_id must be a name ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})"});
+        return call.Fail(
+            {400, "invalid_request", "org_id must be a name ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})"});
       }
       key.org_id = s;
       has_org = true;

@@ -43,13 +43,15 @@ void Api::CreateStream(Call& call) {
   if (!ParseBody(call, parser, &body)) return;
   std::string_view name;
   if (body["name"].get(name) || !ValidName(name)) {
-    return call.Fail({400, "invalid_stream",
-                      "name is required: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}, not shaped like a UUID"});
+    return call.Fail(
+        {400, "invalid_stream",
+         "name is required: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}, not shaped like a UUID"});
   }
   StreamSettings settings;
   if (auto err = StreamSettings::FromRequest(body, &settings)) return call.Fail(*err);
   const std::string members = settings.ToJsonMembers();
-  auto made = engine_->CreateStream(call.key.org_id, std::string(name), "{" + members.substr(1) + "}");
+  auto made =
+      engine_->CreateStream(call.key.org_id, std::string(name), "{" + members.substr(1) + "}");
   if (!made.ok()) {
     if (made.status().code() == Status::Code::kAlreadyExists) {
       return call.Fail({409, "stream_exists", "a stream named '" + std::string(name) + "' exists"});

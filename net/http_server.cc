@@ -62,19 +62,17 @@ class Session : public std::enable_shared_from_this<Session> {
     const int ms = first || buffer_.size() > 0 ? server_->options.header_timeout_ms
                                                : server_->options.idle_timeout_ms;
     stream_.expires_after(std::chrono::milliseconds(ms));
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
-                              self->OnHeader(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
     if (ec) return OnReadError(ec);
     stream_.expires_after(std::chrono::milliseconds(server_->options.header_timeout_ms));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnBody(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
   }
 
   void OnReadError(beast::error_code ec) {
@@ -86,11 +84,14 @@ class Session : public std::enable_shared_from_this<Session> {
     // after a framing error the rest of the stream cannot be trusted.
     HttpResponse res;
     if (ec == http::error::header_limit) {
-      res = ErrorResponse(ApiError{431, "header_too_large", "request header is larger than " +
-                                   std::to_string(server_->options.max_header_bytes) + " bytes"});
+      res =
+          ErrorResponse(ApiError{431, "header_too_large",
+                                 "request header is larger than " +
+                                     std::to_string(server_->options.max_header_bytes) + " bytes"});
     } else if (ec == http::error::body_limit) {
-      res = ErrorResponse(ApiError{413, "body_too_large", "request body is larger than " +
-                                   std::to_string(server_->options.max_body_bytes) + " bytes"});
+      res = ErrorResponse(ApiError{413, "body_too_large",
+                                   "request body is larger than " +
+                                       std::to_string(server_->options.max_body_bytes) + " bytes"});
     } else if (ec == http::error::partial_message) {
       return Close();  // the peer went away mid-request
     } else {
@@ -145,19 +146,19 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void HttpServer::Impl::Accept() {
-  acceptor.async_accept(asio::make_strand(io), [self = shared_from_this()](beast::error_code ec,
-                                                                           tcp::socket s) {
-    if (ec == asio::error::operation_aborted || self->stopping) return;
-    if (ec) {
-      spdlog::warn("accept failed: {}", ec.message());
-    } else if (self->connections.load() >= static_cast<size_t>(self->options.max_connections)) {
-      beast::error_code ignored;
-      s.close(ignored);  // over the limit: refuse at once rather than queue
-    } else {
-      std::make_shared<Session>(std::move(s), self)->Start();
-    }
-    self->Accept();
-  });
+  acceptor.async_accept(
+      asio::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+        if (ec == asio::error::operation_aborted || self->stopping) return;
+        if (ec) {
+          spdlog::warn("accept failed: {}", ec.message());
+        } else if (self->connections.load() >= static_cast<size_t>(self->options.max_connections)) {
+          beast::error_code ignored;
+          s.close(ignored);  // over the limit: refuse at once rather than queue
+        } else {
+          std::make_shared<Session>(std::move(s), self)->Start();
+        }
+        self->Accept();
+      });
 }
 
 void HttpServer::Impl::BeginStop() {
@@ -175,7 +176,8 @@ void HttpServer::Impl::DrainThenStop() {
     return;
   }
   drain_timer.emplace(io, std::chrono::milliseconds(50));
-  drain_timer->async_wait([self = shared_from_this()](beast::error_code) { self->DrainThenStop(); });
+  drain_timer->async_wait(
+      [self = shared_from_this()](beast::error_code) { self->DrainThenStop(); });
 }
 
 HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -195,8 +197,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const HttpServerOptions& op
   if (!ec) impl->acceptor.bind(endpoint, ec);
   if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return Status::IOError("listen on " + options.host + ":" + std::to_string(options.port) +
-                           ": " + ec.message());
+    return Status::IOError("listen on " + options.host + ":" + std::to_string(options.port) + ": " +
+                           ec.message());
   }
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }

@@ -18,7 +18,7 @@
 namespace eventflow {
 
 struct ApiKey {
-  std::string id;    // UUID
+  std::string id;  // UUID
   std::string org_id;
   std::string name;
   std::string hash;  // hex SHA-256 of the secret

@@ -22,8 +22,8 @@ std::optional<ApiError> ReadCount(simdjson::dom::element v, const std::string& n
 bool ValidName(std::string_view name) {
   if (name.empty() || name.size() > 128 || Uuid::Parse(name)) return false;
   auto ok = [](char c, bool first) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || (!first && (c == '.' || c == '-'));
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           (!first && (c == '.' || c == '-'));
   };
   for (size_t i = 0; i < name.size(); ++i) {
     if (!ok(name[i], i == 0)) return false;
@@ -101,8 +101,8 @@ StreamSettings StreamSettings::FromManifestJson(std::string_view json) {
 std::string StreamSettings::ToJsonMembers() const {
   auto opt = [](std::optional<int64_t> v) { return v ? std::to_string(*v) : std::string("null"); };
   return ",\"schema\":null,\"retention\":{\"max_age_s\":" + opt(retention_max_age_s) +
-         ",\"max_bytes\":" + opt(retention_max_bytes) + "},\"cleanup_policy\":\"" +
-         cleanup_policy + "\",\"max_deliveries\":" + std::to_string(max_deliveries) +
+         ",\"max_bytes\":" + opt(retention_max_bytes) + "},\"cleanup_policy\":\"" + cleanup_policy +
+         "\",\"max_deliveries\":" + std::to_string(max_deliveries) +
          ",\"processing\":{\"rules\":[],\"max_attempts\":" +
          std::to_string(processing_max_attempts) +
          ",\"backoff_ms\":" + std::to_string(processing_backoff_ms) + "}";

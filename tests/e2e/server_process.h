@@ -38,8 +38,8 @@ class ServerProcess {
     if (pid_ == 0) {
       ::dup2(out[1], 1);
       ::close(out[0]);
-      std::vector<std::string> args = {EventflowBinary(), "serve", "--listen", "127.0.0.1:0",
-                                       "--data-dir", data_dir};
+      std::vector<std::string> args = {EventflowBinary(), "serve",      "--listen",
+                                       "127.0.0.1:0",     "--data-dir", data_dir};
       args.insert(args.end(), extra.begin(), extra.end());
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
@@ -73,8 +73,8 @@ class ServerProcess {
   // One request on a fresh connection (Connection: close).
   HttpReply Request(const std::string& method, const std::string& target,
                     const std::string& body = "", const std::string& headers = "") const {
-    std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
-                      headers;
+    std::string req =
+        method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers;
     if (!body.empty()) {
       req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
              "\r\n";
@@ -99,7 +99,8 @@ class ServerProcess {
         sent += static_cast<size_t>(n);
       }
       char buf[65536];
-      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) reply.append(buf, static_cast<size_t>(n));
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+        reply.append(buf, static_cast<size_t>(n));
     }
     ::close(fd);
     return reply;

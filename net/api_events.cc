@@ -1,0 +1,202 @@
+// Api handlers for events: produce (single and batch), replay, get by id.
+#include <charconv>
+#include <memory>
+
+#include "formats/json_writer.h"
+#include "formats/timestamp.h"
+#include "net/api.h"
+#include "net/event_envelope.h"
+
+namespace eventflow {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr size_t kMaxReplayBytes = 16u << 20;
+
+// Decodes %XX and '+' in a query component.
+std::string Unescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size()) {
+      int v = 0;
+      auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+      if (ec != std::errc() || p != s.data() + i + 3) {
+        out.push_back(s[i]);
+        continue;
+      }
+      out.push_back(static_cast<char>(v));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> QueryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    const std::string_view part = query.substr(0, amp);
+    const size_t eq = part.find('=');
+    if (Unescape(part.substr(0, eq)) == name) {
+      return eq == std::string_view::npos ? std::string() : Unescape(part.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+// Parses an integer query parameter in [lo, hi]; nullopt with *bad set.
+std::optional<int64_t> IntParam(std::string_view query, std::string_view name, int64_t def,
+                                int64_t lo, int64_t hi, bool* bad) {
+  auto v = QueryParam(query, name);
+  if (!v) return def;
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || p != v->data() + v->size() || n < lo || n > hi) {
+    *bad = true;
+    return std::nullopt;
+  }
+  return n;
+}
+
+EnvelopeDefaults DefaultsFor(const HttpRequest& req, const ApiKey& key,
+                             const std::string& correlation_id, uint64_t max_event_bytes,
+                             uint32_t max_batch_events) {
+  EnvelopeDefaults d;
+  d.correlation_id = correlation_id;
+  auto tp = req["traceparent"];
+  auto trace = TraceIdFromTraceparent(std::string_view(tp.data(), tp.size()));
+  d.trace_id = trace ? *trace : NewTraceId();
+  d.api_key_id = key.id;
+  d.source = key.name;
+  d.now_ms = timestamp::NowMs();
+  d.max_event_bytes = max_event_bytes;
+  d.max_batch_events = max_batch_events;
+  return d;
+}
+
+std::string AckJson(const EventAck& a) {
+  std::string out = "{\"event_id\":\"" + a.event_id.ToString() + "\",\"status\":\"" +
+                    (a.duplicate ? "DUPLICATE" : "ACCEPTED") +
+                    "\",\"offset\":" + std::to_string(a.offset) + ",\"received_at\":\"" +
+                    timestamp::Format(a.created_at_ms) + "\"}";
+  return out;
+}
+
+ApiError AppendError(const Status& s) {
+  if (s.code() == Status::Code::kConflict) {
+    return ApiError{409, "event_id_conflict", s.message()};
+  }
+  if (s.code() == Status::Code::kInvalidArgument) {
+    return ApiError{413, "event_too_large", s.message()};
+  }
+  return FromStatus(s);
+}
+
+}  // namespace
+
+bool Api::CheckJsonContentType(const Call& call) {
+  auto ct = call.req[http::field::content_type];
+  std::string media(ct.substr(0, ct.find(';')));
+  media.erase(0, media.find_first_not_of(" \t"));
+  media.erase(media.find_last_not_of(" \t") + 1);
+  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (media == "application/json") return true;
+  call.Fail({415, "unsupported_media_type", "the body must be application/json"});
+  return false;
+}
+
+void Api::Produce(Call& call, const std::string& ref, bool batch) {
+  auto stream = FindStream(call, ref);
+  if (!stream || !CheckJsonContentType(call)) return;
+  const EnvelopeDefaults d = DefaultsFor(call.req, call.key, call.correlation_id,
+                                         options_.max_event_bytes, options_.max_batch_events);
+  std::vector<EventDraft> drafts;
+  if (batch) {
+    if (auto err = ParseBatch(call.req.body(), d, &drafts)) return call.Fail(*err);
+  } else {
+    drafts.emplace_back();
+    if (auto err = ParseEvent(call.req.body(), d, &drafts[0])) return call.Fail(*err);
+  }
+  // The request body is no longer needed; the completion outlives `call`.
+  auto done = std::make_shared<Call>(std::move(call));
+  done->req.body().clear();
+  engine_->Append(stream, std::move(drafts), [done, batch](Status s, std::vector<EventAck> acks) {
+    if (!s.ok()) return done->Fail(AppendError(s));
+    if (!batch) {
+      return done->Json(acks[0].duplicate ? 200 : 202, AckJson(acks[0]));
+    }
+    size_t dups = 0;
+    std::string out = "{\"results\":[";
+    for (size_t i = 0; i < acks.size(); ++i) {
+      if (i > 0) out += ",";
+      out += AckJson(acks[i]);
+      dups += acks[i].duplicate;
+    }
+    out += "],\"accepted\":" + std::to_string(acks.size() - dups) +
+           ",\"duplicates\":" + std::to_string(dups) + "}";
+    done->Json(dups == acks.size() ? 200 : 202, std::move(out));
+  });
+}
+
+void Api::Replay(Call& call, const std::string& ref) {
+  auto stream = FindStream(call, ref);
+  if (!stream) return;
+  if (!stream->log) return call.Fail(FromStatus(Status::Unavailable("stream is not served")));
+  bool bad = false;
+  auto limit = IntParam(call.query, "limit", 100, 1, 10000, &bad);
+  auto from = IntParam(call.query, "from_offset", 0, 0, INT64_MAX, &bad);
+  if (bad) {
+    return call.Fail(
+        {400, "invalid_request", "limit must be 1..10000 and from_offset a non-negative integer"});
+  }
+  uint64_t start = static_cast<uint64_t>(*from);
+  if (auto t = QueryParam(call.query, "from_time")) {
+    auto ms = timestamp::Parse(*t);
+    if (!ms) return call.Fail({400, "invalid_request", "from_time must be an RFC 3339 timestamp"});
+    start = std::max(start, stream->log->FindTime(*ms));
+  }
+  start = std::max(start, stream->log->first_offset());
+  std::string out = "{\"events\":[";
+  uint64_t next = start;
+  int64_t n = 0;
+  Status s = stream->log->Read(start, [&](const RecordView& r) {
+    if (n > 0 && out.size() + r.payload.size() > kMaxReplayBytes) return false;
+    if (n > 0) out += ",";
+    out.append(r.payload);
+    next = r.offset + 1;
+    return ++n < *limit;
+  });
+  if (!s.ok()) return call.Fail(FromStatus(s));
+  out += "],\"next_from_offset\":" + std::to_string(next) + "}";
+  call.Json(200, std::move(out));
+}
+
+void Api::GetEvent(Call& call, const std::string& ref, const std::string& event_id) {
+  auto stream = FindStream(call, ref);
+  if (!stream) return;
+  auto id = Uuid::Parse(event_id);
+  if (!id) return call.Fail({404, "event_not_found", "no event " + event_id});
+  auto loc = engine_->Lookup(call.key.org_id, *id);
+  if (!loc.ok()) return call.Fail(FromStatus(loc.status()));
+  if (!loc->has_value() || (*loc)->stream_id != stream->manifest.stream_id || !stream->log) {
+    return call.Fail({404, "event_not_found", "no event " + event_id + " in this stream"});
+  }
+  std::string body;
+  const uint64_t want = (*loc)->offset;
+  Status s = stream->log->Read(want, [&](const RecordView& r) {
+    if (r.offset == want) body = std::string(r.payload);
+    return false;
+  });
+  if (!s.ok()) return call.Fail(FromStatus(s));
+  if (body.empty()) return call.Fail({404, "event_not_found", "event " + event_id + " is gone"});
+  call.Json(200, std::move(body));
+}
+
+}  // namespace eventflow

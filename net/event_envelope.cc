@@ -1,0 +1,264 @@
+#include "net/event_envelope.h"
+
+#include <simdjson.h>
+
+#include "formats/json_writer.h"
+#include "formats/timestamp.h"
+#include "formats/uuid.h"
+#include "net/api.h"
+
+namespace eventflow {
+
+namespace {
+
+constexpr size_t kMaxKeyBytes = 1024;
+
+bool IsHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// Checks one envelope (a DOM object) and fills `out` except the payload.
+// Returns an error message naming the field.
+std::optional<std::string> ReadEnvelope(simdjson::dom::object obj, const EnvelopeDefaults& d,
+                                        EventDraft* out) {
+  std::string_view event_type, version = "v1", key, source = d.source;
+  std::optional<int64_t> occurred;
+  bool has_type = false, has_payload = false;
+  std::string correlation = d.correlation_id, trace = d.trace_id;
+  for (auto [name, value] : obj) {
+    if (name == "event_type") {
+      if (value.get(event_type) || event_type.empty() || event_type.size() > 256) {
+        return "event_type must be a non-empty string of at most 256 bytes";
+      }
+      has_type = true;
+    } else if (name == "payload") {
+      if (!value.is_object()) return "payload must be a JSON object";
+      has_payload = true;
+    } else if (name == "event_version") {
+      if (value.get(version) || version.empty() || version.size() > 64) {
+        return "event_version must be a non-empty string of at most 64 bytes";
+      }
+    } else if (name == "key") {
+      if (value.is_null()) continue;
+      if (value.get(key) || key.size() > kMaxKeyBytes)
+        return "key must be a string of at most 1 KiB";
+      out->has_key = true;
+      out->key = std::string(key);
+    } else if (name == "event_id") {
+      std::string_view id;
+      std::optional<Uuid> uuid;
+      if (value.get(id) || !(uuid = Uuid::Parse(id))) return "event_id must be a UUID";
+      out->event_id = *uuid;
+    } else if (name == "occurred_at") {
+      std::string_view t;
+      if (value.get(t) || !(occurred = timestamp::Parse(t))) {
+        return "occurred_at must be an RFC 3339 timestamp";
+      }
+    } else if (name == "source") {
+      if (value.get(source) || source.empty() || source.size() > 256) {
+        return "source must be a non-empty string of at most 256 bytes";
+      }
+    } else if (name == "context") {
+      simdjson::dom::object ctx;
+      if (value.get(ctx)) return "context must be an object";
+      for (auto [cname, cvalue] : ctx) {
+        std::string_view v;
+        if (cname != "trace_id" && cname != "correlation_id") {
+          return "unknown field context." + std::string(cname);
+        }
+        if (cvalue.get(v) || v.empty() || v.size() > 128) {
+          return "context." + std::string(cname) + " must be a string of 1..128 bytes";
+        }
+        (cname == "trace_id" ? trace : correlation) = std::string(v);
+      }
+    } else {
+      return "unknown field " + std::string(name);
+    }
+  }
+  if (!has_type) return "event_type is required";
+  if (!has_payload) return "payload is required";
+  std::string metadata = ",\"metadata\":{\"event_type\":";
+  json::AppendString(&metadata, event_type);
+  metadata += ",\"event_version\":";
+  json::AppendString(&metadata, version);
+  metadata +=
+      ",\"occurred_at\":\"" + timestamp::Format(occurred.value_or(d.now_ms)) + "\",\"source\":";
+  json::AppendString(&metadata, source);
+  metadata += ",\"api_key_id\":";
+  json::AppendString(&metadata, d.api_key_id);
+  metadata += ",\"context\":{\"trace_id\":";
+  json::AppendString(&metadata, trace);
+  metadata += ",\"correlation_id\":";
+  json::AppendString(&metadata, correlation);
+  metadata += "}}";
+  out->members = metadata;  // the payload is put in front of it later
+  return std::nullopt;
+}
+
+// The payload member of each event, as raw (already minified) text, read
+// from the minified body with simdjson's on-demand API.
+bool PayloadOf(simdjson::ondemand::object obj, std::string_view* raw) {
+  for (auto field : obj) {
+    std::string_view name;
+    if (field.unescaped_key().get(name)) return false;
+    if (name == "payload") {
+      simdjson::ondemand::object p;
+      if (field.value().get_object().get(p)) return false;
+      return !p.raw_json().get(*raw);
+    }
+  }
+  return false;
+}
+
+void Finish(EventDraft* d, std::string_view payload) {
+  std::string members;
+  if (d->has_key) {
+    members = ",\"key\":";
+    json::AppendString(&members, d->key);
+  }
+  members += ",\"payload\":";
+  members.append(payload);
+  members += d->members;
+  d->members = std::move(members);
+}
+
+// Minifies `body` as text (strings and numbers untouched) into padded
+// storage for the on-demand parser.
+bool Minify(const std::string& body, simdjson::padded_string* out) {
+  std::string buf(body.size(), '\0');
+  size_t len = 0;
+  if (simdjson::minify(body.data(), body.size(), buf.data(), len)) return false;
+  buf.resize(len);
+  *out = simdjson::padded_string(buf);
+  return true;
+}
+
+ApiError InvalidJson(const std::string& why) { return ApiError{400, "invalid_json", why}; }
+
+}  // namespace
+
+std::optional<ApiError> ParseEvent(const std::string& body, const EnvelopeDefaults& d,
+                                   EventDraft* out) {
+  if (body.size() > d.max_event_bytes) {
+    return ApiError{413, "event_too_large",
+                    "the event is larger than " + std::to_string(d.max_event_bytes) + " bytes"};
+  }
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto err = parser.parse(body).get(root); err) {
+    return InvalidJson(std::string("the body is not valid JSON: ") + simdjson::error_message(err));
+  }
+  if (auto shape = CheckJsonShape(root)) return InvalidJson(*shape);
+  simdjson::dom::object obj;
+  if (root.get(obj)) return ApiError{400, "invalid_event", "the event must be a JSON object"};
+  out->event_id = Uuid::Random();
+  if (auto why = ReadEnvelope(obj, d, out)) return ApiError{400, "invalid_event", *why};
+  simdjson::padded_string min;
+  simdjson::ondemand::parser od;
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::object top;
+  std::string_view payload;
+  if (!Minify(body, &min) || od.iterate(min).get(doc) || doc.get_object().get(top) ||
+      !PayloadOf(top, &payload)) {
+    return InvalidJson("the body could not be read");
+  }
+  Finish(out, payload);
+  return std::nullopt;
+}
+
+std::optional<ApiError> ParseBatch(const std::string& body, const EnvelopeDefaults& d,
+                                   std::vector<EventDraft>* out) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto err = parser.parse(body).get(root); err) {
+    return InvalidJson(std::string("the body is not valid JSON: ") + simdjson::error_message(err));
+  }
+  simdjson::dom::object top;
+  simdjson::dom::array events;
+  if (root.get(top) || top.size() != 1 || top["events"].get(events)) {
+    return ApiError{400, "invalid_event", "the body must be {\"events\": [...]}"};
+  }
+  if (events.size() == 0) return ApiError{400, "invalid_event", "events is empty"};
+  if (events.size() > d.max_batch_events) {
+    return ApiError{413, "batch_too_large",
+                    "a batch holds at most " + std::to_string(d.max_batch_events) + " events"};
+  }
+  // Every bad event is named; nothing is stored unless all are good.
+  std::string details;
+  int status = 400;
+  std::string code = "invalid_event";
+  auto bad = [&](size_t i, const std::string& why, int st, const char* c) {
+    if (details.size() < 64 * 1024) {
+      details += details.empty() ? "[" : ",";
+      details += "{\"index\":" + std::to_string(i) + ",\"message\":" + json::Quote(why) + "}";
+    }
+    if (st == 413 || status == 400) {
+      status = st;
+      code = c;
+    }
+  };
+  out->assign(events.size(), EventDraft{});
+  size_t i = 0;
+  for (simdjson::dom::element e : events) {
+    if (auto shape = CheckJsonShape(e)) {
+      bad(i, *shape, 400, "invalid_json");
+    } else if (simdjson::minify(e).size() > d.max_event_bytes) {
+      bad(i, "the event is larger than " + std::to_string(d.max_event_bytes) + " bytes", 413,
+          "event_too_large");
+    } else {
+      simdjson::dom::object obj;
+      (*out)[i].event_id = Uuid::Random();
+      if (e.get(obj)) {
+        bad(i, "the event must be a JSON object", 400, "invalid_event");
+      } else if (auto why = ReadEnvelope(obj, d, &(*out)[i])) {
+        bad(i, *why, 400, "invalid_event");
+      }
+    }
+    ++i;
+  }
+  if (!details.empty()) {
+    return ApiError{status, code, "the batch was refused; nothing was stored", details + "]"};
+  }
+  simdjson::padded_string min;
+  simdjson::ondemand::parser od;
+  simdjson::ondemand::document doc;
+  simdjson::ondemand::array arr;
+  if (!Minify(body, &min) || od.iterate(min).get(doc) || doc["events"].get_array().get(arr)) {
+    return InvalidJson("the body could not be read");
+  }
+  i = 0;
+  for (auto element : arr) {
+    simdjson::ondemand::object obj;
+    std::string_view payload;
+    if (i >= out->size() || element.get_object().get(obj) || !PayloadOf(obj, &payload)) {
+      return InvalidJson("the body could not be read");
+    }
+    Finish(&(*out)[i++], payload);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> TraceIdFromTraceparent(std::string_view h) {
+  // version "-" trace-id "-" parent-id "-" flags: 2-32-16-2 lowercase hex.
+  if (h.size() < 55 || h[2] != '-' || h[35] != '-' || h[52] != '-') return std::nullopt;
+  const std::string_view version = h.substr(0, 2), trace = h.substr(3, 32),
+                         parent = h.substr(36, 16), flags = h.substr(53, 2);
+  if (!IsHex(version) || version == "ff" || !IsHex(trace) || !IsHex(parent) || !IsHex(flags) ||
+      trace == std::string(32, '0') || parent == std::string(16, '0') ||
+      (version == "00" && h.size() != 55)) {
+    return std::nullopt;
+  }
+  return std::string(trace);
+}
+
+std::string NewTraceId() {
+  const Uuid a = Uuid::Random();
+  std::string hex = a.ToString();
+  hex.erase(std::remove(hex.begin(), hex.end(), '-'), hex.end());
+  return hex;
+}
+
+}  // namespace eventflow
