@@ -100,14 +100,17 @@ int Serve(const ServeFlags& flags) {
   ao.max_event_bytes = flags.max_event_bytes;
   ao.max_batch_bytes = flags.max_batch_bytes;
   ao.max_batch_events = flags.max_batch_events;
-  Api api(engine->get(), keys->get(), ao);
+  // The handler is bound before the Api exists (it needs the server's
+  // executor for long-poll timers); requests only arrive once Run starts.
+  std::unique_ptr<Api> api;
   auto server = HttpServer::Bind(http, [&api](HttpRequest req, Respond respond) {
-    api.Handle(std::move(req), std::move(respond));
+    api->Handle(std::move(req), std::move(respond));
   });
   if (!server.ok()) {
     std::cerr << "eventflow serve: " << server.status().message() << "\n";
     return 1;
   }
+  api = std::make_unique<Api>(engine->get(), keys->get(), ao, (*server)->executor());
   std::printf("listening on %s:%u\n", (*server)->host().c_str(), (*server)->port());
   std::fflush(stdout);
   Engine* e = engine->get();
@@ -117,6 +120,7 @@ int Serve(const ServeFlags& flags) {
       if (s->log) s->log->waiters().Shutdown();
     }
   });
+  api->Drain();
   spdlog::info("shutting down: flushing streams");
   (*engine)->Close();
   return 0;

@@ -122,6 +122,16 @@ void Api::Route(Call& call) {
       return Produce(call, p[1], true);
     }
     if (n == 4 && p[2] == "events" && m == http::verb::get) return GetEvent(call, p[1], p[3]);
+    if (n >= 3 && p[2] == "consumer-groups") {
+      if (n == 3 && m == http::verb::get) return ListGroups(call, p[1]);
+      if (n == 4 && m == http::verb::get) return GetGroup(call, p[1], p[3]);
+      if (n == 4 && m == http::verb::delete_) return DeleteGroup(call, p[1], p[3]);
+      if (n == 5 && p[4] == "events" && m == http::verb::get) return Poll(call, p[1], p[3]);
+      if (n == 5 && p[4] == "offsets" && m == http::verb::post) {
+        return CommitOffset(call, p[1], p[3]);
+      }
+      if (n == 5 && p[4] == "seek" && m == http::verb::post) return Seek(call, p[1], p[3]);
+    }
   }
   call.Fail({404, "not_found", "no such route"});
 }

@@ -10,6 +10,8 @@
 
 #include <simdjson.h>
 
+#include <boost/asio/thread_pool.hpp>
+
 #include "engine/engine.h"
 #include "net/api_error.h"
 #include "net/http_server.h"
@@ -25,9 +27,12 @@ struct ApiOptions {
 
 class Api {
  public:
-  Api(Engine* engine, KeyStore* keys, ApiOptions options)
-      : engine_(engine), keys_(keys), options_(options) {}
+  Api(Engine* engine, KeyStore* keys, ApiOptions options, boost::asio::any_io_executor timers)
+      : engine_(engine), keys_(keys), options_(options), timers_(std::move(timers)) {}
+  ~Api() { Drain(); }
   void Handle(HttpRequest req, Respond respond);
+  // Waits for the work handed to the blocking pool (durable writes).
+  void Drain() { blocking_.join(); }
 
  private:
   // What a handler gets: the request, its path split into segments, the
@@ -55,6 +60,13 @@ class Api {
   void ListStreams(Call& call);
   void GetStream(Call& call, const std::string& ref);
   void DeleteStream(Call& call, const std::string& ref);
+  // Consumer groups
+  void Poll(Call& call, const std::string& ref, const std::string& group);
+  void CommitOffset(Call& call, const std::string& ref, const std::string& group);
+  void Seek(Call& call, const std::string& ref, const std::string& group);
+  void GetGroup(Call& call, const std::string& ref, const std::string& group);
+  void ListGroups(Call& call, const std::string& ref);
+  void DeleteGroup(Call& call, const std::string& ref, const std::string& group);
   // Events
   void Produce(Call& call, const std::string& ref, bool batch);
   void Replay(Call& call, const std::string& ref);
@@ -70,6 +82,9 @@ class Api {
   Engine* const engine_;
   KeyStore* const keys_;
   const ApiOptions options_;
+  boost::asio::any_io_executor timers_;
+  // Durable index writes (fsync) run here, never on an io thread.
+  boost::asio::thread_pool blocking_{2};
 };
 
 // Checks the JSON text rules simdjson does not: nesting depth (from the

@@ -208,6 +208,7 @@ std::string HttpServer::host() const {
 }
 unsigned short HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 size_t HttpServer::open_connections() const { return impl_->connections.load(); }
+boost::asio::any_io_executor HttpServer::executor() const { return impl_->io.get_executor(); }
 
 void HttpServer::Run(std::function<void()> on_stop) {
   impl_->on_stop = std::move(on_stop);

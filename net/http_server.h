@@ -7,6 +7,7 @@
 // SIGINT stop the listener; Run returns once in-flight requests are answered.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/beast/http.hpp>
 #include <functional>
 #include <memory>
@@ -46,6 +47,8 @@ class HttpServer {
   void Run(std::function<void()> on_stop = {});
   void Stop();
   size_t open_connections() const;
+  // The io threads' executor (for timers of parked requests).
+  boost::asio::any_io_executor executor() const;
 
   struct Impl;  // defined in the .cc; public only so its sessions can name it
 

@@ -64,6 +64,7 @@ class ServerProcess {
   }
   bool ok() const { return port_ != 0; }
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   const std::string& first_line() const { return first_line_; }
 
   // Sends SIGTERM and returns the exit status (or -signal).
