@@ -101,13 +101,18 @@ Result<std::pair<ApiKey, std::string>> KeyStore::Create(ApiKey key) {
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof raw) != 1) return Status::IOError("no randomness from OpenSSL");
   std::string secret = "efk_" + Hex(raw, sizeof raw);
+  EF_RETURN_IF_ERROR(Insert(key, secret));
+  return std::make_pair(key, secret);
+}
+
+Status KeyStore::Insert(ApiKey& key, const std::string& secret) {
   key.id = Uuid::Random().ToString();
   key.hash = Sha256Hex(secret);
   key.created_at_ms = timestamp::NowMs();
   EF_RETURN_IF_ERROR(Store(key));
   std::unique_lock lock(mu_);
   by_hash_[key.hash] = key;
-  return std::make_pair(key, secret);
+  return Status::Ok();
 }
 
 Result<std::optional<std::string>> KeyStore::Bootstrap(const std::string& secret) {
@@ -124,12 +129,7 @@ Result<std::optional<std::string>> KeyStore::Bootstrap(const std::string& secret
     if (!made.ok()) return made.status();
     return std::optional<std::string>(made->second);
   }
-  key.id = Uuid::Random().ToString();
-  key.hash = Sha256Hex(secret);
-  key.created_at_ms = timestamp::NowMs();
-  EF_RETURN_IF_ERROR(Store(key));
-  std::unique_lock lock(mu_);
-  by_hash_[key.hash] = key;
+  EF_RETURN_IF_ERROR(Insert(key, secret));
   return std::optional<std::string>(secret);
 }
 

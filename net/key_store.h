@@ -52,6 +52,8 @@ class KeyStore {
  private:
   KeyStore(Index* index, double default_rate) : index_(index), default_rate_(default_rate) {}
   Status Store(const ApiKey& key);
+  // Gives `key` an id, the hash of `secret` and a creation time; stores it.
+  Status Insert(ApiKey& key, const std::string& secret);
 
   Index* const index_;
   const double default_rate_;

@@ -9,6 +9,7 @@
 namespace eventflow {
 namespace {
 
+using testing::Field;
 using testing::HttpReply;
 using testing::ServerProcess;
 using testing::TempDir;
@@ -16,17 +17,6 @@ using testing::TempDir;
 constexpr char kAdmin[] = "admin-secret-for-tests";
 
 std::string Key(const std::string& secret) { return "X-API-Key: " + secret + "\r\n"; }
-
-std::string Field(const std::string& json, const char* pointer) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element e;
-  if (parser.parse(json).get(e)) return "<invalid json>";
-  simdjson::dom::element v;
-  if (e.at_pointer(pointer).get(v)) return "<missing>";
-  std::string_view s;
-  if (!v.get(s)) return std::string(s);
-  return simdjson::minify(v);
-}
 
 class ApiTest : public ::testing::Test {
  protected:

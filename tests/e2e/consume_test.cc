@@ -16,23 +16,13 @@
 namespace eventflow {
 namespace {
 
+using testing::Field;
 using testing::HttpReply;
 using testing::ServerProcess;
 using testing::TempDir;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kAdmin[] = "admin-secret-for-tests";
-
-std::string Field(const std::string& json, const char* pointer) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element e;
-  if (parser.parse(json).get(e)) return "<invalid json>";
-  simdjson::dom::element v;
-  if (e.at_pointer(pointer).get(v)) return "<missing>";
-  std::string_view s;
-  if (!v.get(s)) return std::string(s);
-  return simdjson::minify(v);
-}
 
 size_t CountEvents(const std::string& json) {
   simdjson::dom::parser parser;

@@ -10,6 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <simdjson.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -19,6 +21,19 @@ namespace eventflow::testing {
 inline std::string EventflowBinary() {
   if (const char* env = std::getenv("EVENTFLOW_BIN")) return env;
   return EVENTFLOW_BIN_DEFAULT;  // set by tests/CMakeLists.txt
+}
+
+// The value at a JSON Pointer in `json`: strings unquoted, anything else as
+// minified JSON; "<missing>" / "<invalid json>" otherwise.
+inline std::string Field(const std::string& json, const char* pointer) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element e;
+  if (parser.parse(json).get(e)) return "<invalid json>";
+  simdjson::dom::element v;
+  if (e.at_pointer(pointer).get(v)) return "<missing>";
+  std::string_view s;
+  if (!v.get(s)) return std::string(s);
+  return simdjson::minify(v);
 }
 
 struct HttpReply {

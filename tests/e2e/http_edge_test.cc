@@ -1,0 +1,176 @@
+// HTTP edge cases against the real binary: slow clients, chunked bodies,
+// bodies shorter than their Content-Length, and 200 concurrent keep-alive
+// producers whose acknowledged events are each stored exactly once.
+#include <gtest/gtest.h>
+#include <poll.h>
+
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "tests/e2e/server_process.h"
+#include "tests/engine/test_util.h"
+
+namespace eventflow {
+namespace {
+
+using testing::Field;
+using testing::ServerProcess;
+using testing::TempDir;
+using Clock = std::chrono::steady_clock;
+
+constexpr char kAdmin[] = "admin-secret-for-tests";
+
+int Connect(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+std::string ReadAllFrom(int fd) {
+  std::string out;
+  char buf[65536];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+    out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+class HttpEdgeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_ = std::make_unique<ServerProcess>(
+        tmp_.path(), std::vector<std::string>{"--bootstrap-key", kAdmin, "--header-timeout-ms",
+                                              "1000", "--io-threads", "2"});
+    ASSERT_TRUE(server_->ok()) << server_->first_line();
+    auto r = server_->Request("POST", "/api/v1/streams", R"({"name":"s"})",
+                              std::string("X-API-Key: ") + kAdmin + "\r\n");
+    ASSERT_EQ(r.status, 201);
+  }
+  std::string EventCount() {
+    return Field(
+        server_
+            ->Request("GET", "/api/v1/streams/s", "", std::string("X-API-Key: ") + kAdmin + "\r\n")
+            .body,
+        "/event_count");
+  }
+  TempDir tmp_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(HttpEdgeTest, SlowlorisIsCutOffWhileOthersAreServed) {
+  const int fd = Connect(server_->port());
+  ASSERT_GE(fd, 0);
+  const auto t0 = Clock::now();
+  const std::string start = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+  ASSERT_GT(::send(fd, start.data(), start.size(), MSG_NOSIGNAL), 0);
+  bool closed = false;
+  for (int i = 0; i < 50 && !closed; ++i) {
+    // One header byte every 200 ms: never a whole request within 1 s.
+    if (::send(fd, "X", 1, MSG_NOSIGNAL) < 0) {
+      closed = true;
+      break;
+    }
+    EXPECT_EQ(server_->Request("GET", "/healthz").status, 200) << "others must be served";
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 200) > 0) {
+      char c;
+      closed = ::recv(fd, &c, 1, 0) <= 0;
+    }
+  }
+  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  ::close(fd);
+  EXPECT_TRUE(closed) << "the slow client was never cut off";
+  EXPECT_LT(took, 5.0);
+}
+
+TEST_F(HttpEdgeTest, ChunkedBodyIsAccepted) {
+  const std::string body = R"({"event_type":"T","payload":{"chunked":true}})";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", body.size() - 10);
+  const std::string raw =
+      std::string("POST /api/v1/streams/s/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n") +
+      "X-API-Key: " + kAdmin + "\r\nContent-Type: application/json\r\n" +
+      "Transfer-Encoding: chunked\r\n\r\n" + size + "\r\n" + body.substr(0, body.size() - 10) +
+      "\r\na\r\n" + body.substr(body.size() - 10) + "\r\n0\r\n\r\n";
+  auto reply = ServerProcess::ParseReply(server_->SendRaw(raw));
+  EXPECT_EQ(reply.status, 202) << reply.body;
+  EXPECT_EQ(EventCount(), "1");
+}
+
+TEST_F(HttpEdgeTest, BodyShorterThanContentLengthStoresNothing) {
+  const int fd = Connect(server_->port());
+  ASSERT_GE(fd, 0);
+  const std::string raw = std::string("POST /api/v1/streams/s/events HTTP/1.1\r\nHost: x\r\n") +
+                          "X-API-Key: " + kAdmin +
+                          "\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n" +
+                          R"({"event_type":"T","payload":{}})";
+  ASSERT_GT(::send(fd, raw.data(), raw.size(), MSG_NOSIGNAL), 0);
+  ::shutdown(fd, SHUT_WR);
+  const std::string reply = ReadAllFrom(fd);
+  ::close(fd);
+  EXPECT_EQ(reply.find("HTTP/1.1 202"), std::string::npos) << reply;
+  EXPECT_EQ(EventCount(), "0");
+}
+
+TEST_F(HttpEdgeTest, TwoHundredKeepAliveProducersEachEventOnce) {
+  constexpr int kProducers = 200, kEach = 10;
+  std::mutex mu;
+  std::multiset<std::string> acked;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kProducers; ++t) {
+    threads.emplace_back([&, t] {
+      // kEach requests on one keep-alive connection, pipelined; the last
+      // one closes it.
+      std::string raw;
+      for (int i = 0; i < kEach; ++i) {
+        const std::string body = "{\"event_type\":\"T\",\"payload\":{\"t\":" + std::to_string(t) +
+                                 ",\"i\":" + std::to_string(i) + "}}";
+        raw += std::string("POST /api/v1/streams/s/events HTTP/1.1\r\nHost: x\r\n") +
+               "X-API-Key: " + kAdmin + "\r\nContent-Type: application/json\r\n" +
+               (i + 1 == kEach ? "Connection: close\r\n" : "") +
+               "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      }
+      const std::string reply = server_->SendRaw(raw);
+      size_t at = 0;
+      for (int i = 0; i < kEach; ++i) {
+        at = reply.find("HTTP/1.1 202", at);
+        if (at == std::string::npos) break;
+        const size_t id_at = reply.find("\"event_id\":\"", at);
+        if (id_at == std::string::npos) break;
+        std::lock_guard lock(mu);
+        acked.insert(reply.substr(id_at + 12, 36));
+        at = id_at;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(acked.size(), static_cast<size_t>(kProducers * kEach));
+  std::multiset<std::string> stored;
+  for (uint64_t from = 0;;) {
+    auto page = server_->Request(
+        "GET", "/api/v1/streams/s/events?limit=1000&from_offset=" + std::to_string(from), "",
+        std::string("X-API-Key: ") + kAdmin + "\r\n");
+    ASSERT_EQ(page.status, 200);
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc = parser.parse(page.body);
+    size_t n = 0;
+    for (simdjson::dom::element e : doc["events"].get_array()) {
+      stored.insert(std::string(std::string_view(e["event_id"])));
+      ++n;
+    }
+    if (n == 0) break;
+    from += n;
+  }
+  EXPECT_EQ(stored.size(), acked.size());
+  for (const auto& id : acked) EXPECT_EQ(stored.count(id), 1u) << id;
+}
+
+}  // namespace
+}  // namespace eventflow
