@@ -175,7 +175,13 @@ int main(int argc, char** argv) {
   serve->add_option("--io-threads", f.io_threads, "I/O threads")
       ->envname("EVENTFLOW_IO_THREADS")
       ->check(CLI::Range(1, 256));
-  serve->set_config("--config", "", "Read flags from a TOML/INI config file");
+  // Config file: TOML/INI with the flags of `serve` under a [serve] section.
+  // EVENTFLOW_CONFIG names a default file (CLI11 2.1 reads no env var for
+  // the config option itself); a named file must exist.
+  const char* config_env = std::getenv("EVENTFLOW_CONFIG");
+  app.set_config("--config", config_env != nullptr ? config_env : "",
+                 "Read flags from a TOML/INI config file ([serve] section)",
+                 /*config_required=*/config_env != nullptr);
   CLI11_PARSE(app, argc, argv);
   if (*serve) return Serve(f);
   return 2;

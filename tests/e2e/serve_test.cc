@@ -66,3 +66,44 @@ TEST(Serve, BadFlagsExitWithUsageStatus) {
 
 }  // namespace
 }  // namespace eventflow
+
+namespace eventflow {
+namespace {
+
+using testing::ServerProcess;
+using testing::TempDir;
+
+TEST(Serve, FlagsComeFromConfigFileAndEnvironment) {
+  TempDir tmp;
+  const std::string config = tmp.path() + "/eventflow.toml";
+  {
+    FILE* f = std::fopen(config.c_str(), "w");
+    std::fputs("[serve]\nmax-event-bytes = 2048\nbootstrap-key = \"from-config\"\n", f);
+    std::fclose(f);
+  }
+  ::setenv("EVENTFLOW_MAX_BATCH_EVENTS", "2", 1);
+  ::setenv("EVENTFLOW_CONFIG", config.c_str(), 1);
+  ServerProcess server(tmp.path() + "/data");
+  ::unsetenv("EVENTFLOW_MAX_BATCH_EVENTS");
+  ::unsetenv("EVENTFLOW_CONFIG");
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  const std::string key = "X-API-Key: from-config\r\n";
+  ASSERT_EQ(server.Request("POST", "/api/v1/streams", R"({"name":"s"})", key).status, 201);
+  const std::string big =
+      "{\"event_type\":\"T\",\"payload\":{\"p\":\"" + std::string(3000, 'x') + "\"}}";
+  EXPECT_EQ(server.Request("POST", "/api/v1/streams/s/events", big, key).status, 413);
+  const std::string ev = R"({"event_type":"T","payload":{}})";
+  EXPECT_EQ(server
+                .Request("POST", "/api/v1/streams/s/events/batch",
+                         "{\"events\":[" + ev + "," + ev + "," + ev + "]}", key)
+                .status,
+            413);
+  EXPECT_EQ(server
+                .Request("POST", "/api/v1/streams/s/events/batch",
+                         "{\"events\":[" + ev + "," + ev + "]}", key)
+                .status,
+            202);
+}
+
+}  // namespace
+}  // namespace eventflow
