@@ -254,7 +254,7 @@ void Engine::Append(const std::shared_ptr<Stream>& stream, std::vector<EventDraf
 
 Result<std::optional<EventLocation>> Engine::Lookup(const std::string& org,
                                                     const Uuid& event_id) const {
-  if (auto held = ids_.Find(org, event_id); held && held->offset != UINT64_MAX) return held;
+  if (auto held = ids_.Find(org, event_id)) return held;
   return index_->GetEvent(org, event_id);
 }
 

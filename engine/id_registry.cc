@@ -34,7 +34,7 @@ std::optional<EventLocation> IdRegistry::Find(std::string_view org, const Uuid& 
   Shard& shard = ShardFor(id);
   std::lock_guard lock(shard.mu);
   auto it = shard.ids.find(Key(org, id));
-  if (it == shard.ids.end()) return std::nullopt;
+  if (it == shard.ids.end() || it->second.offset == kUnassigned) return std::nullopt;
   return it->second;
 }
 

@@ -17,6 +17,10 @@ namespace eventflow {
 
 class IdRegistry {
  public:
+  // The offset of a reservation whose event has no offset yet (the writer
+  // is still checking the index for it).
+  static constexpr uint64_t kUnassigned = UINT64_MAX;
+
   // Reserves (org, id) for `loc`. If it is already reserved, returns the
   // holder's location and reserves nothing.
   std::optional<EventLocation> TryReserve(std::string_view org, const Uuid& id,
@@ -24,6 +28,7 @@ class IdRegistry {
   // Replaces the location of a reservation the caller holds.
   void Update(std::string_view org, const Uuid& id, const EventLocation& loc);
   void Release(std::string_view org, const Uuid& id);
+  // The location of a reserved id that has an offset; nullopt otherwise.
   std::optional<EventLocation> Find(std::string_view org, const Uuid& id) const;
 
  private:

@@ -167,7 +167,7 @@ bool StreamWriter::Prepare(Request& req) {
       if (still_held[k]) ids_->Release(org_, reserved[k]);
     }
   };
-  const EventLocation placeholder{stream_id_, UINT64_MAX, 0};
+  const EventLocation placeholder{stream_id_, IdRegistry::kUnassigned, 0};
   for (size_t i = 0; i < n; ++i) {
     const Uuid& id = req.events[i].event_id;
     req.acks[i].event_id = id;
