@@ -1,0 +1,80 @@
+// JsonSchema: a JSON Schema draft-07 document compiled once into an immutable
+// tree (node indices, resolved $refs, precompiled RE2 patterns), then used to
+// validate many instances. Thread safety: a compiled schema is immutable, so
+// Validate and ValidateJson may be called from any number of threads at once.
+//
+// Contracts: every draft-07 validation keyword is applied; `format` and the
+// other annotations are not checked; unknown keywords are ignored. Patterns
+// are ECMA-262 as far as RE2 can follow (linear time, unanchored search; \s
+// and \cX are translated; look-around and back-references do not compile).
+// Inputs are untrusted: schema nesting, identifier and pattern sizes, $ref
+// chains that do not consume the instance, and validation depth are bounded,
+// so neither call can loop or overflow the stack (Validate needs at most
+// ~256 KB of stack in an optimised build, a few times that under ASan).
+#pragma once
+
+#include <simdjson.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "formats/status.h"
+
+namespace eventflow {
+
+namespace json_schema {
+struct Program;
+}  // namespace json_schema
+
+// One failed check: where in the instance (a JSON Pointer, "" for the root) and why.
+struct SchemaError {
+  std::string path;
+  std::string message;
+};
+
+class JsonSchema {
+ public:
+  // Compile rejects a schema nested deeper than this many subschemas.
+  static constexpr int kMaxSchemaDepth = 128;
+  // Validation fails (with an error, never a crash) past this many nested
+  // subschema applications; each instance level takes at least one.
+  static constexpr int kMaxValidationDepth = 512;
+  // ValidateJson rejects instances nested deeper than this (arrays + objects).
+  static constexpr int kMaxInstanceDepth = 256;
+
+  // Compiles a schema document (JSON text). InvalidArgument, with a message
+  // naming the schema location, for: malformed JSON, a schema that is not an
+  // object or boolean, a known keyword whose value has the wrong type or range,
+  // a pattern RE2 cannot compile, a $ref that does not resolve within the
+  // document (the only remote document known is the draft-07 meta-schema,
+  // "http://json-schema.org/draft-07/schema"), a $ref cycle that never reaches
+  // a keyword consuming the instance, and a "$schema" other than draft-07.
+  static Result<std::shared_ptr<const JsonSchema>> Compile(std::string_view schema_json);
+
+  // True when `instance` is valid. On failure appends between 1 and
+  // `max_errors` errors to `errors` (when it is not null; null is fastest);
+  // a valid instance appends nothing and, arrays of over 16 items under
+  // uniqueItems aside, allocates nothing of its own.
+  bool Validate(simdjson::dom::element instance, std::vector<SchemaError>* errors,
+                size_t max_errors = 16) const;
+
+  // Parses `instance_json` then validates it; malformed JSON (or nesting past
+  // kMaxInstanceDepth) is one error at path "". Allocates a parser per call:
+  // hot paths should parse once and call Validate.
+  bool ValidateJson(std::string_view instance_json, std::vector<SchemaError>* errors,
+                    size_t max_errors = 16) const;
+
+  ~JsonSchema();
+  JsonSchema(const JsonSchema&) = delete;
+  JsonSchema& operator=(const JsonSchema&) = delete;
+
+ private:
+  explicit JsonSchema(std::unique_ptr<const json_schema::Program> program);
+
+  std::unique_ptr<const json_schema::Program> program_;
+};
+
+}  // namespace eventflow
