@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# Load benchmark on loopback: EventFlow (fsync always) beside nginx answering
-# every POST with a fixed 202 (this machine's ceiling), both driven by wrk in
-# the same run: POST of a ~200-byte JSON event, keep-alive, 64 connections,
-# 2 threads, DURATION seconds each. Prints requests/s, p50/p99 and the ratio.
-# Usage: bench/load.sh [DURATION]   (needs a Release build: scripts/build.sh --bench)
+# HTTP load benchmark on loopback, every workload in one run so the figures
+# read as ratios (the machine is shared and noisy):
+#   nginx_202        nginx (2 workers, no access log) answering every POST with
+#                    a fixed 202: this machine's ceiling
+#   produce          EventFlow, --fsync always, single ~200 B event per POST
+#   produce_schema   the same to a stream with a 10-property JSON Schema
+#   batch            1000 events per POST (8 connections), in events/s
+#   consume          4 consumer groups polling 1000 and committing each batch
+#   idle             10,000 idle keep-alive connections: server RSS (run first,
+#                    before the other workloads fill memtables and the page cache)
+# wrk: keep-alive, 64 connections (unless said), 2 threads, DURATION s each.
+# Usage: bench/load.sh [DURATION] [WORKLOAD...]   (Release build:
+# scripts/build.sh --bench). Prints one JSON document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
+shift || true
+WORKLOADS=${*:-idle nginx_202 produce produce_schema batch consume}
 BIN=${EVENTFLOW_BIN:-./build/release/cli/eventflow}
+DRIVER=${LOAD_DRIVER:-./build/release/bench/load_driver}
 WORK=$(mktemp -d /tmp/eventflow-load.XXXXXX)
 NGINX_PORT=18081
 ADMIN=load-bench-admin-key
@@ -17,8 +28,10 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+RESULTS="$WORK/results.jsonl"
+: >"$RESULTS"
 
-# nginx: 2 workers, no access log, a fixed 202 for everything.
 cat >"$WORK/nginx.conf" <<CONF
 worker_processes 2;
 pid $WORK/nginx.pid;
@@ -36,39 +49,106 @@ CONF
 nginx -c "$WORK/nginx.conf"
 
 "$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 --bootstrap-key "$ADMIN" \
-  --fsync always >"$WORK/ef.out" 2>"$WORK/ef.err" &
+  --fsync always --max-connections 20000 --idle-timeout-ms 600000 \
+  >"$WORK/ef.out" 2>"$WORK/ef.err" &
 EF_PID=$!
 for _ in $(seq 100); do grep -q listening "$WORK/ef.out" 2>/dev/null && break; sleep 0.1; done
 EF_ADDR=$(sed -n 's/^listening on //p' "$WORK/ef.out")
-curl -sf -X POST "http://$EF_ADDR/api/v1/streams" -H "X-API-Key: $ADMIN" \
-  -H 'Content-Type: application/json' -d '{"name":"load"}' >/dev/null
+api() {  # method path [body]
+  curl -sf -X "$1" "http://$EF_ADDR$2" -H "X-API-Key: $ADMIN" -H 'Content-Type: application/json' \
+    ${3:+-d "$3"}
+}
+api POST /api/v1/streams '{"name":"load"}' >/dev/null
+api POST /api/v1/streams '{"name":"batch"}' >/dev/null
+# A typical producer schema: ten typed properties, six required, bounds and a pattern.
+SCHEMA='{"type":"object","required":["taskId","title","organizationId","projectId","createdBy","n"],
+"properties":{"taskId":{"type":"string","pattern":"^t-[0-9]+$"},"title":{"type":"string","maxLength":200},
+"organizationId":{"type":"string"},"projectId":{"type":"string"},"createdBy":{"type":"string"},
+"n":{"type":"integer","minimum":0},"priority":{"enum":["low","normal","high"]},
+"tags":{"type":"array","items":{"type":"string"},"maxItems":10},"dueAt":{"type":"string"},
+"done":{"type":"boolean"}},"additionalProperties":false}'
+schema_ok=1
+api POST /api/v1/streams "{\"name\":\"load-schema\",\"schema\":$SCHEMA}" >/dev/null || schema_ok=0
 
-PAYLOAD='{"event_type":"TaskCreated","key":"org-42","payload":{"taskId":"t-1","title":"Write the docs for the event store","organizationId":"org-42","projectId":"p-7","createdBy":"u-9","n":12345}}'
+EVENT='{"event_type":"TaskCreated","key":"org-42","payload":{"taskId":"t-1","title":"Write the docs for the event store","organizationId":"org-42","projectId":"p-7","createdBy":"u-9","n":12345}}'
 cat >"$WORK/post.lua" <<LUA
 wrk.method = "POST"
-wrk.body = '$PAYLOAD'
+wrk.body = '$EVENT'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-API-Key"] = "$ADMIN"
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %.0f %.3f %.3f %d %d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+  io.write(string.format("RESULT %.0f %.3f %.3f %.3f %d %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency:percentile(99.9) / 1000,
     summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 LUA
-run() {  # url -> "rps p50_ms p99_ms status_errors socket_errors"
-  wrk -t2 -c64 -d"${DURATION}s" --latency -s "$WORK/post.lua" "$1" | sed -n 's/^RESULT //p'
+# The batch body: 1000 copies of the event in {"events": [...]}.
+{
+  echo "local e = {}"
+  echo "for i = 1, 1000 do e[i] = '$EVENT' end"
+  sed -e 's/^wrk.body = .*$/wrk.body = "{\\"events\\":[" .. table.concat(e, ",") .. "]}"/' "$WORK/post.lua"
+} >"$WORK/batch.lua"
+
+wrk_run() {  # name url script connections [events_per_request]
+  local r
+  r=$(wrk -t2 -c"$4" -d"${DURATION}s" --latency -s "$3" "$2" | sed -n 's/^RESULT //p')
+  read -r rps p50 p99 p999 status_err sock_err <<<"$r"
+  python3 -c 'import json,sys
+n,c,rps,per,p50,p99,p999,se,ke = sys.argv[1:]
+print(json.dumps({"workload": n, "connections": int(c), "rps": float(rps),
+  "events_per_s": float(rps) * int(per), "p50_ms": float(p50), "p99_ms": float(p99),
+  "p999_ms": float(p999), "non_2xx": int(se), "socket_errors": int(ke)}))' \
+    "$1" "$4" "$rps" "${5:-1}" "$p50" "$p99" "$p999" "$status_err" "$sock_err" >>"$RESULTS"
 }
-read -r n_rps n_p50 n_p99 n_err n_sock <<<"$(run "http://127.0.0.1:$NGINX_PORT/")"
-read -r e_rps e_p50 e_p99 e_err e_sock <<<"$(run "http://$EF_ADDR/api/v1/streams/load/events")"
-stored=$(curl -sf "http://$EF_ADDR/api/v1/streams/load" -H "X-API-Key: $ADMIN" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["event_count"])')
-python3 - "$n_rps" "$n_p50" "$n_p99" "$e_rps" "$e_p50" "$e_p99" "$e_err" "$stored" \
-  "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'PY'
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$EF_PID/status"; }
+anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$EF_PID/status"; }
+event_count() { api GET "/api/v1/streams/$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["event_count"])'; }
+
+for w in $WORKLOADS; do
+  case $w in
+    nginx_202) wrk_run nginx_202 "http://127.0.0.1:$NGINX_PORT/" "$WORK/post.lua" 64 ;;
+    produce) wrk_run produce "http://$EF_ADDR/api/v1/streams/load/events" "$WORK/post.lua" 64 ;;
+    produce_schema)
+      if [[ $schema_ok == 1 ]]; then
+        wrk_run produce_schema "http://$EF_ADDR/api/v1/streams/load-schema/events" "$WORK/post.lua" 64
+      else
+        echo '{"workload":"produce_schema","skipped":"the server refused the schema"}' >>"$RESULTS"
+      fi ;;
+    batch) wrk_run batch "http://$EF_ADDR/api/v1/streams/batch/events/batch" "$WORK/batch.lua" 8 1000 ;;
+    consume)
+      n=$(event_count batch)
+      if [[ $n -lt 1000 ]]; then  # consume on its own: fill the stream first
+        DURATION=3 wrk_run fill "http://$EF_ADDR/api/v1/streams/batch/events/batch" "$WORK/batch.lua" 8 1000
+        n=$(event_count batch)
+      fi
+      per_group=$((n < 1000000 ? n : 1000000))
+      "$DRIVER" consume "$EF_ADDR" "$ADMIN" batch 4 1000 "$per_group" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); d["workload"]="consume"; print(json.dumps(d))' >>"$RESULTS" ;;
+    idle)
+      before=$(rss_kb)
+      coproc IDLE { "$DRIVER" idle "$EF_ADDR" 10000 5; }
+      read -r ready <&"${IDLE[0]}"
+      sleep 2
+      during=$(rss_kb)
+      during_anon=$(anon_kb)
+      read -r summary <&"${IDLE[0]}"
+      wait "$IDLE_PID" || true
+      python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d.update(workload="idle",
+        rss_before_mb=round(int(sys.argv[2])/1024,1), rss_with_connections_mb=round(int(sys.argv[3])/1024,1),
+        anon_rss_with_connections_mb=round(int(sys.argv[4])/1024,1))
+print(json.dumps(d))' "$summary" "$before" "$during" "$during_anon" >>"$RESULTS" ;;
+    *) echo "unknown workload $w" >&2; exit 2 ;;
+  esac
+done
+
+python3 - "$RESULTS" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'PY'
 import json, sys
-n_rps, n_p50, n_p99, e_rps, e_p50, e_p99 = map(float, sys.argv[1:7])
-print(json.dumps({"commit": sys.argv[9], "workload": "single POST ~200 B, 64 conns, 2 wrk threads",
-  "nginx_202": {"rps": n_rps, "p50_ms": n_p50, "p99_ms": n_p99},
-  "eventflow_fsync_always": {"rps": e_rps, "p50_ms": e_p50, "p99_ms": e_p99,
-                             "non_2xx": int(sys.argv[7]), "events_stored": int(sys.argv[8])},
-  "ratio_eventflow_to_nginx": round(e_rps / n_rps, 3)}, indent=1))
+rows = [json.loads(l) for l in open(sys.argv[1])]
+by = {r["workload"]: r for r in rows}
+out = {"commit": sys.argv[2], "results": rows, "ratios": {}}
+if "nginx_202" in by and "produce" in by:
+    out["ratios"]["produce_to_nginx"] = round(by["produce"]["rps"] / by["nginx_202"]["rps"], 3)
+if "produce" in by and "rps" in by.get("produce_schema", {}):
+    out["ratios"]["schema_to_schema_free"] = round(by["produce_schema"]["rps"] / by["produce"]["rps"], 3)
+print(json.dumps(out, indent=1))
 PY

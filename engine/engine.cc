@@ -201,6 +201,19 @@ Result<std::shared_ptr<Stream>> Engine::CreateStream(const std::string& org,
   return stream;
 }
 
+Status Engine::UpdateStreamSettings(const Uuid& stream_id, const std::string& settings_json) {
+  std::shared_ptr<Stream> stream = FindStream(stream_id);
+  if (!stream) return Status::NotFound("no stream " + stream_id.ToString());
+  std::lock_guard lock(stream->settings_mu);
+  if (stream->deleted) return Status::NotFound("stream " + stream_id.ToString() + " is deleted");
+  Manifest m = stream->manifest;
+  m.settings_json = settings_json.empty() ? "{}" : settings_json;
+  const std::string dir = StreamsDir(options_.data_dir) + "/" + stream_id.ToString();
+  EF_RETURN_IF_ERROR(m.Write(dir, options_.fops));
+  stream->manifest.settings_json = std::move(m.settings_json);
+  return Status::Ok();
+}
+
 Status Engine::DeleteStream(const Uuid& stream_id) {
   std::shared_ptr<Stream> stream;
   {
@@ -209,6 +222,12 @@ Status Engine::DeleteStream(const Uuid& stream_id) {
     if (it == streams_.end()) return Status::NotFound("no stream " + stream_id.ToString());
     stream = it->second;
     streams_.erase(it);
+  }
+  {
+    // A settings update in flight finishes its manifest write first; none
+    // starts after this, so no manifest reappears in the removed directory.
+    std::lock_guard settings_lock(stream->settings_mu);
+    stream->deleted = true;
   }
   if (stream->log) stream->log->waiters().Shutdown();
   if (stream->writer) stream->writer->Stop();

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -31,12 +32,20 @@ struct EngineOptions {
 // A stream as the engine serves it. `log` and `writer` are null when the
 // stream could not be opened (`open_status` says why).
 struct Stream {
+  // manifest.settings_json changes (UpdateStreamSettings); read it through
+  // settings_json(). The other manifest fields never change.
   Manifest manifest;
   std::unique_ptr<StreamLog> log;
   std::unique_ptr<StreamWriter> writer;
   Status open_status;
   TailRecovery recovery;
   bool serving() const { return open_status.ok(); }
+  std::string settings_json() const {
+    std::lock_guard lock(settings_mu);
+    return manifest.settings_json;
+  }
+  mutable std::mutex settings_mu;  // guards manifest.settings_json and deleted
+  bool deleted = false;            // DeleteStream began; settings are frozen
 };
 
 class Engine {
@@ -51,6 +60,9 @@ class Engine {
   // the org has a stream of that name.
   Result<std::shared_ptr<Stream>> CreateStream(const std::string& org, const std::string& name,
                                                const std::string& settings_json);
+  // Replaces the stream's settings: the manifest is rewritten atomically
+  // (durable when this returns OK), then settings_json() answers the new text.
+  Status UpdateStreamSettings(const Uuid& stream_id, const std::string& settings_json);
   // Removes the stream's directory and its event ids.
   Status DeleteStream(const Uuid& stream_id);
   std::shared_ptr<Stream> FindStream(const Uuid& stream_id) const;

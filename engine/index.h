@@ -1,10 +1,16 @@
 // Index: the RocksDB database in DATA/index/. Column families:
-//   events  (event_id, org) -> (stream_id, offset, created_at), plus one
-//           checkpoint per stream (the highest offset indexed). Written
-//           without the WAL: the segments are the source of truth, and on
-//           open every event past a stream's checkpoint is indexed again.
-//           Entries and checkpoint share a write batch and a memtable, so
-//           they reach disk together (see docs/segment-format.md).
+//   events  (event_id, org) -> (stream_id, offset, created_at) for ids that
+//           are not time-ordered (random v4 ids clients send), plus one
+//           checkpoint per stream (the highest offset indexed).
+//   events_by_time  the same for UUIDv7 ids (the server's, and clients'
+//           that use v7): an id's version picks its family, so a lookup
+//           reads one. Keys that arrive nearly sorted suit an ordered
+//           memtable; random ones a hashed one (see Open).
+//           Both are written without the WAL: the segments are the source
+//           of truth, and on open every event past a stream's checkpoint is
+//           indexed again. Entries and checkpoint share a write batch, and
+//           flushes are atomic across families, so they reach disk together
+//           (see docs/segment-format.md).
 //   state   consumer groups, delivery attempts, DLQ entries, keys, stream
 //           settings: durable only here, written with WAL + sync.
 // Thread-safe (RocksDB is).
@@ -85,7 +91,12 @@ class Index {
   Index() = default;
   bool event_wal_ = false;
   std::unique_ptr<rocksdb::DB> db_;
+  // The family holding `id`'s entry.
+  rocksdb::ColumnFamilyHandle* EventsFor(const Uuid& id) const {
+    return (id.bytes[6] >> 4) == 7 ? events_by_time_ : events_;
+  }
   rocksdb::ColumnFamilyHandle* events_ = nullptr;
+  rocksdb::ColumnFamilyHandle* events_by_time_ = nullptr;
   rocksdb::ColumnFamilyHandle* state_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };

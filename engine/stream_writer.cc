@@ -121,6 +121,7 @@ void StreamWriter::Run() {
       }
       const size_t mark = buf_.size();
       const size_t mark_ids = round_ids_.size();
+      const size_t mark_held = round_held_.size();
       if (!Prepare(req)) {
         req.done(req.status, {});
         continue;
@@ -129,19 +130,22 @@ void StreamWriter::Run() {
         // Finish what is buffered, then start a segment for this request.
         std::string tail = buf_.substr(mark);
         std::vector<IndexedEvent> tail_ids(round_ids_.begin() + mark_ids, round_ids_.end());
+        std::vector<Uuid> tail_held(round_held_.begin() + mark_held, round_held_.end());
         buf_.resize(mark);
         round_ids_.resize(mark_ids);
+        round_held_.resize(mark_held);
         Status s = FinishRound(buf_next, buf_ts)
                        ? log_->Roll(tail.size())
                        : Status::Unavailable("stream writer is recovering");
         if (!s.ok()) {
-          ReleaseReservations(tail_ids);
+          ReleaseReservations(tail_held);
           req.done(s, {});
           failed = true;
           continue;
         }
         buf_ = std::move(tail);
         round_ids_ = std::move(tail_ids);
+        round_held_ = std::move(tail_held);
       }
       buf_next = next_offset_;
       buf_ts = last_ts_;
@@ -171,6 +175,7 @@ bool StreamWriter::Prepare(Request& req) {
   for (size_t i = 0; i < n; ++i) {
     const Uuid& id = req.events[i].event_id;
     req.acks[i].event_id = id;
+    if (req.events[i].id_assigned_by_server) continue;  // new by construction
     if (auto [it, inserted] = first_in_request.try_emplace(id, i); !inserted) {
       fate[i] = Fate::kDuplicate;  // resolved below, once the first one has an offset
       continue;
@@ -239,12 +244,16 @@ bool StreamWriter::Prepare(Request& req) {
     ++next_offset_;
     last_ts_ = ts;
     const EventLocation loc{stream_id_, offset, ts};
-    ids_->Update(org_, draft.event_id, loc);
+    if (!draft.id_assigned_by_server) {
+      ids_->Update(org_, draft.event_id, loc);
+      round_held_.push_back(draft.event_id);
+    }
     round_ids_.push_back(IndexedEvent{draft.event_id, loc});
     req.acks[i] = EventAck{draft.event_id, offset, ts, false};
   }
   // Repeats inside the request take the first occurrence's answer.
   for (size_t i = 0; i < n; ++i) {
+    if (req.events[i].id_assigned_by_server) continue;
     const size_t first = first_in_request[req.acks[i].event_id];
     if (first != i) {
       req.acks[i] = req.acks[first];
@@ -278,13 +287,21 @@ bool StreamWriter::FinishRound(uint64_t next, int64_t last_ts) {
   }
   // Index before publishing, so an id a consumer can see is also found.
   unindexed_.insert(unindexed_.end(), round_ids_.begin(), round_ids_.end());
+  unindexed_held_.insert(unindexed_held_.end(), round_held_.begin(), round_held_.end());
   if (!unindexed_.empty()) {
     if (Status is = index_->PutEvents(org_, stream_id_, unindexed_, next - 1); is.ok()) {
-      ReleaseReservations(unindexed_);
+      ReleaseReservations(unindexed_held_);
       unindexed_.clear();
+      unindexed_held_.clear();
     } else {
-      // The events are durable in the log; the registry keeps answering for
-      // them and the next round retries (a restart re-indexes them anyway).
+      // The events are durable in the log; the registry answers for all of
+      // them (server-assigned ids included, so lookups by id find them) and
+      // the next round retries (a restart re-indexes them anyway).
+      unindexed_held_.clear();
+      for (const IndexedEvent& e : unindexed_) {
+        ids_->Update(org_, e.event_id, e.location);
+        unindexed_held_.push_back(e.event_id);
+      }
       spdlog::warn("stream {}: index write failed, will retry: {}", stream_id_.ToString(),
                    is.ToString());
     }
@@ -298,6 +315,7 @@ bool StreamWriter::FinishRound(uint64_t next, int64_t last_ts) {
   }
   round_.clear();
   round_ids_.clear();
+  round_held_.clear();
   buf_.clear();
   return true;
 }
@@ -307,7 +325,7 @@ void StreamWriter::FailRound(const Status& s) {
   ++stats_.failures;
   spdlog::error("stream {}: append failed, {} request(s) refused: {}", stream_id_.ToString(),
                 round_.size(), s.ToString());
-  ReleaseReservations(round_ids_);
+  ReleaseReservations(round_held_);
   if (Status r = log_->Rewind(); r.ok()) {
     healthy_ = true;
   } else {
@@ -320,11 +338,12 @@ void StreamWriter::FailRound(const Status& s) {
   for (auto& req : round_) req.done(s, {});
   round_.clear();
   round_ids_.clear();
+  round_held_.clear();
   buf_.clear();
 }
 
-void StreamWriter::ReleaseReservations(const std::vector<IndexedEvent>& events) {
-  for (const auto& e : events) ids_->Release(org_, e.event_id);
+void StreamWriter::ReleaseReservations(const std::vector<Uuid>& ids) {
+  for (const Uuid& id : ids) ids_->Release(org_, id);
 }
 
 }  // namespace eventflow

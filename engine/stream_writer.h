@@ -85,7 +85,7 @@ class StreamWriter {
   // round_. False if the round failed (and was rewound).
   bool FinishRound(uint64_t next, int64_t last_ts);
   void FailRound(const Status& s);
-  void ReleaseReservations(const std::vector<IndexedEvent>& events);
+  void ReleaseReservations(const std::vector<Uuid>& ids);
 
   StreamLog* const log_;
   Index* const index_;
@@ -103,7 +103,9 @@ class StreamWriter {
   std::string buf_;
   std::vector<Request> round_;
   std::vector<IndexedEvent> round_ids_;  // ids stored by this round
+  std::vector<Uuid> round_held_;         // those of them reserved in ids_
   std::vector<IndexedEvent> unindexed_;  // durable, not yet in the index
+  std::vector<Uuid> unindexed_held_;     // those of them held in ids_
   uint64_t next_offset_ = 0;
   int64_t last_ts_ = 0;
   bool needs_rewind_ = false;

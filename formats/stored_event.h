@@ -15,6 +15,10 @@ namespace eventflow {
 
 struct EventDraft {
   Uuid event_id;
+  // The server made event_id (Uuid::TimeOrdered) because the client sent
+  // none: nobody else can know it yet, so the writer skips the duplicate
+  // checks for it.
+  bool id_assigned_by_server = false;
   bool has_key = false;
   std::string key;  // the partition/compaction key, raw (unescaped) text
   // JSON members after "offset", each preceded by a comma, e.g.

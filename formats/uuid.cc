@@ -2,23 +2,59 @@
 
 #include <xxhash.h>
 
+#include <chrono>
 #include <cstring>
 #include <random>
 
 namespace eventflow {
 
-Uuid Uuid::Random() {
-  // Seeded once per thread from the OS; ids need uniqueness, not secrecy.
+namespace {
+// Seeded once per thread from the OS; ids need uniqueness, not secrecy.
+std::mt19937_64& ThreadGenerator() {
   thread_local std::mt19937_64 gen = [] {
     std::random_device rd;
     std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
     return std::mt19937_64(seq);
   }();
+  return gen;
+}
+}  // namespace
+
+Uuid Uuid::Random() {
+  std::mt19937_64& gen = ThreadGenerator();
   Uuid u;
   const uint64_t a = gen(), b = gen();
   std::memcpy(u.bytes.data(), &a, 8);
   std::memcpy(u.bytes.data() + 8, &b, 8);
   u.bytes[6] = static_cast<uint8_t>((u.bytes[6] & 0x0f) | 0x40);
+  u.bytes[8] = static_cast<uint8_t>((u.bytes[8] & 0x3f) | 0x80);
+  return u;
+}
+
+Uuid Uuid::TimeOrdered() {
+  const uint64_t now =
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+  // rand_a (12 bits) is a sequence within the millisecond, started at a
+  // random point below 2048 so it rarely overflows; when it does, the
+  // timestamp moves one ms ahead. So one thread's ids sort in the order they
+  // were made (RFC 9562, method 1). rand_b (62 bits) is random.
+  thread_local uint64_t last_ms = 0;
+  thread_local uint16_t sequence = 0;
+  if (now > last_ms) {
+    last_ms = now;
+    sequence = static_cast<uint16_t>(ThreadGenerator()() & 0x7ff);
+  } else if (++sequence > 0xfff) {
+    ++last_ms;
+    sequence = 0;
+  }
+  const uint64_t rand_b = ThreadGenerator()();
+  Uuid u;
+  for (int i = 0; i < 6; ++i) u.bytes[i] = static_cast<uint8_t>(last_ms >> (40 - 8 * i));
+  u.bytes[6] = static_cast<uint8_t>(0x70 | (sequence >> 8));
+  u.bytes[7] = static_cast<uint8_t>(sequence);
+  std::memcpy(u.bytes.data() + 8, &rand_b, 8);
   u.bytes[8] = static_cast<uint8_t>((u.bytes[8] & 0x3f) | 0x80);
   return u;
 }

@@ -115,6 +115,7 @@ void Api::Route(Call& call) {
     if (n == 1 && m == http::verb::post) return CreateStream(call);
     if (n == 1 && m == http::verb::get) return ListStreams(call);
     if (n == 2 && m == http::verb::get) return GetStream(call, p[1]);
+    if (n == 2 && m == http::verb::patch) return PatchStream(call, p[1]);
     if (n == 2 && m == http::verb::delete_) return DeleteStream(call, p[1]);
     if (n == 3 && p[2] == "events" && m == http::verb::post) return Produce(call, p[1], false);
     if (n == 3 && p[2] == "events" && m == http::verb::get) return Replay(call, p[1]);

@@ -5,17 +5,22 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 
 #include <simdjson.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include "engine/engine.h"
 #include "net/api_error.h"
 #include "net/http_server.h"
 #include "net/key_store.h"
+#include "net/stream_settings.h"
 
 namespace eventflow {
 
@@ -59,7 +64,11 @@ class Api {
   void CreateStream(Call& call);
   void ListStreams(Call& call);
   void GetStream(Call& call, const std::string& ref);
+  void PatchStream(Call& call, const std::string& ref);
   void DeleteStream(Call& call, const std::string& ref);
+  // A stream's settings with its schema compiled: built from the manifest on
+  // first use, replaced by PATCH, dropped with the stream.
+  std::shared_ptr<const StreamSettings> SettingsOf(const Stream& stream);
   // Consumer groups
   void Poll(Call& call, const std::string& ref, const std::string& group);
   void CommitOffset(Call& call, const std::string& ref, const std::string& group);
@@ -76,6 +85,14 @@ class Api {
   // The caller's stream named by UUID or name, or nullptr (and a 404 sent).
   std::shared_ptr<Stream> FindStream(const Call& call, const std::string& ref);
 
+  // Runs `work(call)` on the blocking pool, for handlers that write to disk
+  // (manifests, synced RocksDB state): the call moves along with it.
+  template <typename Work>
+  void Offload(Call& call, Work work) {
+    auto shared = std::make_shared<Call>(std::move(call));
+    boost::asio::post(blocking_, [shared, work = std::move(work)]() mutable { work(*shared); });
+  }
+
   // Parses the body as a JSON object (415/400 sent on failure).
   bool ParseBody(const Call& call, simdjson::dom::parser& parser, simdjson::dom::object* out);
 
@@ -83,6 +100,9 @@ class Api {
   KeyStore* const keys_;
   const ApiOptions options_;
   boost::asio::any_io_executor timers_;
+  std::shared_mutex settings_mu_;
+  std::unordered_map<Uuid, std::shared_ptr<const StreamSettings>, UuidHash> settings_;
+  std::mutex patch_mu_;  // one settings change at a time, so manifest and cache agree
   // Durable index writes (fsync) run here, never on an io thread.
   boost::asio::thread_pool blocking_{2};
 };

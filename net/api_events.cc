@@ -66,8 +66,10 @@ bool Api::CheckJsonContentType(const Call& call) {
 void Api::Produce(Call& call, const std::string& ref, bool batch) {
   auto stream = FindStream(call, ref);
   if (!stream || !CheckJsonContentType(call)) return;
-  const EnvelopeDefaults d = DefaultsFor(call.req, call.key, call.correlation_id,
-                                         options_.max_event_bytes, options_.max_batch_events);
+  const std::shared_ptr<const StreamSettings> settings = SettingsOf(*stream);
+  EnvelopeDefaults d = DefaultsFor(call.req, call.key, call.correlation_id,
+                                   options_.max_event_bytes, options_.max_batch_events);
+  d.schema = settings->schema.get();
   std::vector<EventDraft> drafts;
   if (batch) {
     if (auto err = ParseBatch(call.req.body(), d, &drafts)) return call.Fail(*err);

@@ -42,12 +42,14 @@ void Api::CreateKey(Call& call) {
   if (!has_org || !has_name) {
     return call.Fail({400, "invalid_request", "org_id and name are required"});
   }
-  auto made = keys_->Create(key);
-  if (!made.ok()) return call.Fail(FromStatus(made.status()));
-  std::string out = made->first.ToJson(false);
-  out.pop_back();
-  out += ",\"api_key\":" + json::Quote(made->second) + "}";
-  call.Json(201, std::move(out));
+  Offload(call, [this, key](Call& call) {  // the key is written with a synced WAL
+    auto made = keys_->Create(key);
+    if (!made.ok()) return call.Fail(FromStatus(made.status()));
+    std::string out = made->first.ToJson(false);
+    out.pop_back();
+    out += ",\"api_key\":" + json::Quote(made->second) + "}";
+    call.Json(201, std::move(out));
+  });
 }
 
 void Api::ListKeys(Call& call) {
@@ -63,12 +65,14 @@ void Api::ListKeys(Call& call) {
 }
 
 void Api::RevokeKey(Call& call, const std::string& id) {
-  Status s = keys_->Revoke(id);
-  if (s.IsNotFound()) return call.Fail({404, "api_key_not_found", s.message()});
-  if (!s.ok()) return call.Fail(FromStatus(s));
-  HttpResponse res;
-  res.result(boost::beast::http::status::no_content);
-  call.Reply(std::move(res));
+  Offload(call, [this, id](Call& call) {
+    Status s = keys_->Revoke(id);
+    if (s.IsNotFound()) return call.Fail({404, "api_key_not_found", s.message()});
+    if (!s.ok()) return call.Fail(FromStatus(s));
+    HttpResponse res;
+    res.result(boost::beast::http::status::no_content);
+    call.Reply(std::move(res));
+  });
 }
 
 }  // namespace eventflow

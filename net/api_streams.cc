@@ -1,4 +1,5 @@
-// Api handlers for /api/v1/streams: create, list, get (with stats), delete.
+// Api handlers for /api/v1/streams: create, list, get (with stats), patch,
+// delete, and the per-stream settings cache.
 #include "formats/json_writer.h"
 #include "formats/timestamp.h"
 #include "net/api.h"
@@ -8,14 +9,14 @@ namespace eventflow {
 
 namespace {
 
-std::string StreamJson(const Stream& s, bool with_stats) {
+std::string StreamJson(const Stream& s, const StreamSettings& settings, bool with_stats) {
   const Manifest& m = s.manifest;
   std::string out = "{\"stream_id\":\"" + m.stream_id.ToString() + "\",\"name\":";
   json::AppendString(&out, m.name);
   out += ",\"org_id\":";
   json::AppendString(&out, m.org_id);
   out += ",\"created_at\":\"" + timestamp::Format(m.created_at_ms) + "\"";
-  out += StreamSettings::FromManifestJson(m.settings_json).ToJsonMembers();
+  out += settings.ToJsonMembers();
   if (with_stats) {
     if (s.log) {
       const uint64_t next = s.log->committed_next();
@@ -37,28 +38,47 @@ std::string StreamJson(const Stream& s, bool with_stats) {
 
 }  // namespace
 
+std::shared_ptr<const StreamSettings> Api::SettingsOf(const Stream& stream) {
+  const Uuid& id = stream.manifest.stream_id;
+  {
+    std::shared_lock lock(settings_mu_);
+    if (auto it = settings_.find(id); it != settings_.end()) return it->second;
+  }
+  // Compiled outside the lock; if another thread got there first, its copy
+  // (possibly a PATCH's newer one) wins.
+  auto built = std::make_shared<const StreamSettings>(
+      StreamSettings::FromManifestJson(stream.settings_json()));
+  std::unique_lock lock(settings_mu_);
+  return settings_.try_emplace(id, std::move(built)).first->second;
+}
+
 void Api::CreateStream(Call& call) {
   simdjson::dom::parser parser;
   simdjson::dom::object body;
   if (!ParseBody(call, parser, &body)) return;
-  std::string_view name;
-  if (body["name"].get(name) || !ValidName(name)) {
+  std::string_view name_view;
+  if (body["name"].get(name_view) || !ValidName(name_view)) {
     return call.Fail(
         {400, "invalid_stream",
          "name is required: [A-Za-z0-9_][A-Za-z0-9._-]{0,127}, not shaped like a UUID"});
   }
-  StreamSettings settings;
-  if (auto err = StreamSettings::FromRequest(body, &settings)) return call.Fail(*err);
-  const std::string members = settings.ToJsonMembers();
-  auto made =
-      engine_->CreateStream(call.key.org_id, std::string(name), "{" + members.substr(1) + "}");
-  if (!made.ok()) {
-    if (made.status().code() == Status::Code::kAlreadyExists) {
-      return call.Fail({409, "stream_exists", "a stream named '" + std::string(name) + "' exists"});
+  auto settings = std::make_shared<StreamSettings>();
+  if (auto err = StreamSettings::FromRequest(body, settings.get())) return call.Fail(*err);
+  Offload(call, [this, name = std::string(name_view), settings](Call& call) {
+    const std::string members = settings->ToJsonMembers();
+    auto made = engine_->CreateStream(call.key.org_id, name, "{" + members.substr(1) + "}");
+    if (!made.ok()) {
+      if (made.status().code() == Status::Code::kAlreadyExists) {
+        return call.Fail({409, "stream_exists", "a stream named '" + name + "' exists"});
+      }
+      return call.Fail(FromStatus(made.status()));
     }
-    return call.Fail(FromStatus(made.status()));
-  }
-  call.Json(201, StreamJson(**made, false));
+    {
+      std::unique_lock lock(settings_mu_);
+      settings_[(*made)->manifest.stream_id] = settings;
+    }
+    call.Json(201, StreamJson(**made, *settings, false));
+  });
 }
 
 void Api::ListStreams(Call& call) {
@@ -72,7 +92,7 @@ void Api::ListStreams(Call& call) {
     if (s->manifest.org_id != call.key.org_id) continue;
     if (!first) out += ",";
     first = false;
-    out += StreamJson(*s, false);
+    out += StreamJson(*s, *SettingsOf(*s), false);
   }
   out += "]}";
   call.Json(200, std::move(out));
@@ -81,17 +101,61 @@ void Api::ListStreams(Call& call) {
 void Api::GetStream(Call& call, const std::string& ref) {
   auto s = FindStream(call, ref);
   if (!s) return;
-  call.Json(200, StreamJson(*s, true));
+  call.Json(200, StreamJson(*s, *SettingsOf(*s), true));
+}
+
+void Api::PatchStream(Call& call, const std::string& ref) {
+  auto s = FindStream(call, ref);
+  if (!s) return;
+  simdjson::dom::parser parser;
+  simdjson::dom::object body;
+  if (!ParseBody(call, parser, &body)) return;
+  simdjson::dom::element ignored;
+  if (!body["name"].get(ignored)) {
+    return call.Fail({400, "invalid_stream", "a stream's name cannot be changed"});
+  }
+  // The patch is applied (and the schema compiled) here, then again over the
+  // settings current under patch_mu_, so two concurrent patches both count.
+  StreamSettings check = *SettingsOf(*s);
+  if (auto err = StreamSettings::FromRequest(body, &check)) return call.Fail(*err);
+  Offload(call, [this, s, body_text = simdjson::minify(body)](Call& call) {
+    std::lock_guard patch_lock(patch_mu_);
+    simdjson::dom::parser parser;
+    simdjson::dom::object patch;
+    auto next = std::make_shared<StreamSettings>(*SettingsOf(*s));
+    if (parser.parse(body_text).get(patch)) {
+      return call.Fail({500, "internal", "the patch could not be re-read"});
+    }
+    if (auto err = StreamSettings::FromRequest(patch, next.get())) return call.Fail(*err);
+    const std::string members = next->ToJsonMembers();
+    if (Status st =
+            engine_->UpdateStreamSettings(s->manifest.stream_id, "{" + members.substr(1) + "}");
+        !st.ok()) {
+      if (st.IsNotFound()) return call.Fail({404, "stream_not_found", st.message()});
+      return call.Fail(FromStatus(st));
+    }
+    {
+      std::unique_lock lock(settings_mu_);
+      settings_[s->manifest.stream_id] = next;
+    }
+    call.Json(200, StreamJson(*s, *next, true));
+  });
 }
 
 void Api::DeleteStream(Call& call, const std::string& ref) {
   auto s = FindStream(call, ref);
   if (!s) return;
-  Status st = engine_->DeleteStream(s->manifest.stream_id);
-  if (!st.ok() && !st.IsNotFound()) return call.Fail(FromStatus(st));
-  HttpResponse res;
-  res.result(boost::beast::http::status::no_content);
-  call.Reply(std::move(res));
+  Offload(call, [this, s](Call& call) {
+    Status st = engine_->DeleteStream(s->manifest.stream_id);
+    if (!st.ok() && !st.IsNotFound()) return call.Fail(FromStatus(st));
+    {
+      std::unique_lock lock(settings_mu_);
+      settings_.erase(s->manifest.stream_id);
+    }
+    HttpResponse res;
+    res.result(boost::beast::http::status::no_content);
+    call.Reply(std::move(res));
+  });
 }
 
 }  // namespace eventflow

@@ -52,6 +52,7 @@ std::optional<std::string> ReadEnvelope(simdjson::dom::object obj, const Envelop
       std::optional<Uuid> uuid;
       if (value.get(id) || !(uuid = Uuid::Parse(id))) return "event_id must be a UUID";
       out->event_id = *uuid;
+      out->id_assigned_by_server = false;
     } else if (name == "occurred_at") {
       std::string_view t;
       if (value.get(t) || !(occurred = timestamp::Parse(t))) {
@@ -138,6 +139,32 @@ bool Minify(const std::string& body, simdjson::padded_string* out) {
 
 ApiError InvalidJson(const std::string& why) { return ApiError{400, "invalid_json", why}; }
 
+// Validates the payload of an envelope ReadEnvelope accepted. On failure
+// appends the errors to `details` as JSON objects (after `prefix`, e.g.
+// `"index":3,`) and returns false.
+bool PayloadMatchesSchema(const JsonSchema& schema, simdjson::dom::object envelope,
+                          const std::string& prefix, std::string* details) {
+  simdjson::dom::element payload;
+  if (envelope["payload"].get(payload)) return true;  // ReadEnvelope requires it
+  std::vector<SchemaError> errors;
+  if (schema.Validate(payload, &errors)) return true;
+  for (const SchemaError& e : errors) {
+    details->append(details->empty() ? "[" : ",");
+    details->append("{" + prefix + "\"path\":" + json::Quote(e.path) +
+                    ",\"message\":" + json::Quote(e.message) + "}");
+  }
+  return false;
+}
+
+// The DOM parsers of this thread, reused across requests so a small body
+// costs no allocation; bodies past kReusedParserBytes get their own parser
+// so one huge batch does not pin its buffers to an io thread.
+constexpr size_t kReusedParserBytes = 1u << 20;
+simdjson::dom::parser& ThreadParser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
 }  // namespace
 
 std::optional<ApiError> ParseEvent(const std::string& body, const EnvelopeDefaults& d,
@@ -146,7 +173,8 @@ std::optional<ApiError> ParseEvent(const std::string& body, const EnvelopeDefaul
     return ApiError{413, "event_too_large",
                     "the event is larger than " + std::to_string(d.max_event_bytes) + " bytes"};
   }
-  simdjson::dom::parser parser;
+  simdjson::dom::parser own_parser;
+  simdjson::dom::parser& parser = body.size() <= kReusedParserBytes ? ThreadParser() : own_parser;
   simdjson::dom::element root;
   if (auto err = parser.parse(body).get(root); err) {
     return InvalidJson(std::string("the body is not valid JSON: ") + simdjson::error_message(err));
@@ -154,8 +182,13 @@ std::optional<ApiError> ParseEvent(const std::string& body, const EnvelopeDefaul
   if (auto shape = CheckJsonShape(root)) return InvalidJson(*shape);
   simdjson::dom::object obj;
   if (root.get(obj)) return ApiError{400, "invalid_event", "the event must be a JSON object"};
-  out->event_id = Uuid::Random();
+  out->event_id = Uuid::TimeOrdered();
+  out->id_assigned_by_server = true;
   if (auto why = ReadEnvelope(obj, d, out)) return ApiError{400, "invalid_event", *why};
+  if (std::string details; d.schema && !PayloadMatchesSchema(*d.schema, obj, "", &details)) {
+    return ApiError{422, "schema_validation_failed",
+                    "the payload does not match the stream's schema", details + "]"};
+  }
   simdjson::padded_string min;
   simdjson::ondemand::parser od;
   simdjson::ondemand::document doc;
@@ -171,7 +204,8 @@ std::optional<ApiError> ParseEvent(const std::string& body, const EnvelopeDefaul
 
 std::optional<ApiError> ParseBatch(const std::string& body, const EnvelopeDefaults& d,
                                    std::vector<EventDraft>* out) {
-  simdjson::dom::parser parser;
+  simdjson::dom::parser own_parser;
+  simdjson::dom::parser& parser = body.size() <= kReusedParserBytes ? ThreadParser() : own_parser;
   simdjson::dom::element root;
   if (auto err = parser.parse(body).get(root); err) {
     return InvalidJson(std::string("the body is not valid JSON: ") + simdjson::error_message(err));
@@ -186,19 +220,24 @@ std::optional<ApiError> ParseBatch(const std::string& body, const EnvelopeDefaul
     return ApiError{413, "batch_too_large",
                     "a batch holds at most " + std::to_string(d.max_batch_events) + " events"};
   }
-  // Every bad event is named; nothing is stored unless all are good.
+  // Every bad event is named; nothing is stored unless all are good. The
+  // answer's status is the gravest: 413 over 400 over 422 (only schemas failed).
   std::string details;
-  int status = 400;
-  std::string code = "invalid_event";
+  int status = 0;
+  std::string code;
+  auto rank = [](int st) { return st == 413 ? 3 : st == 400 ? 2 : 1; };
+  auto note = [&](int st, const char* c) {
+    if (status == 0 || rank(st) > rank(status)) {
+      status = st;
+      code = c;
+    }
+  };
   auto bad = [&](size_t i, const std::string& why, int st, const char* c) {
     if (details.size() < 64 * 1024) {
       details += details.empty() ? "[" : ",";
       details += "{\"index\":" + std::to_string(i) + ",\"message\":" + json::Quote(why) + "}";
     }
-    if (st == 413 || status == 400) {
-      status = st;
-      code = c;
-    }
+    note(st, c);
   };
   out->assign(events.size(), EventDraft{});
   size_t i = 0;
@@ -210,16 +249,27 @@ std::optional<ApiError> ParseBatch(const std::string& body, const EnvelopeDefaul
           "event_too_large");
     } else {
       simdjson::dom::object obj;
-      (*out)[i].event_id = Uuid::Random();
+      (*out)[i].event_id = Uuid::TimeOrdered();
+      (*out)[i].id_assigned_by_server = true;
       if (e.get(obj)) {
         bad(i, "the event must be a JSON object", 400, "invalid_event");
       } else if (auto why = ReadEnvelope(obj, d, &(*out)[i])) {
         bad(i, *why, 400, "invalid_event");
+      } else if (d.schema) {
+        std::string schema_details;
+        if (!PayloadMatchesSchema(*d.schema, obj, "\"index\":" + std::to_string(i) + ",",
+                                  &schema_details)) {
+          if (details.size() < 64 * 1024) {
+            details += details.empty() ? "[" : ",";
+            details.append(schema_details, 1);  // without its "["
+          }
+          note(422, "schema_validation_failed");
+        }
       }
     }
     ++i;
   }
-  if (!details.empty()) {
+  if (status != 0) {
     return ApiError{status, code, "the batch was refused; nothing was stored", details + "]"};
   }
   simdjson::padded_string min;

@@ -2,13 +2,15 @@
 // request body into EventDrafts for the engine. The payload is kept as the
 // producer wrote it, minified (numbers, strings and key order unchanged);
 // the metadata object is built here. Validation order follows the contract:
-// JSON well-formed (invalid_json), then envelope fields (invalid_event).
+// JSON well-formed (invalid_json), then envelope fields (invalid_event), then
+// the stream's schema on the payload (422 schema_validation_failed).
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "formats/json_schema.h"
 #include "formats/stored_event.h"
 #include "net/api_error.h"
 
@@ -22,6 +24,7 @@ struct EnvelopeDefaults {
   int64_t now_ms = 0;
   uint64_t max_event_bytes = 1u << 20;
   uint32_t max_batch_events = 10000;
+  const JsonSchema* schema = nullptr;  // the stream's, or none
 };
 
 // Parses a single-event body. On error returns the ApiError to send.

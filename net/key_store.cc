@@ -134,14 +134,20 @@ Result<std::optional<std::string>> KeyStore::Bootstrap(const std::string& secret
 }
 
 Status KeyStore::Revoke(const std::string& id) {
-  std::unique_lock lock(mu_);
-  for (auto it = by_hash_.begin(); it != by_hash_.end(); ++it) {
-    if (it->second.id != id) continue;
-    EF_RETURN_IF_ERROR(index_->DeleteState(std::string(kKeyPrefix) + id));
-    by_hash_.erase(it);
-    return Status::Ok();
+  std::string hash;
+  {
+    std::shared_lock lock(mu_);
+    for (const auto& [h, key] : by_hash_) {
+      if (key.id == id) hash = h;
+    }
   }
-  return Status::NotFound("no api key " + id);
+  if (hash.empty()) return Status::NotFound("no api key " + id);
+  // The synced delete runs without the lock, so authentication never waits
+  // on it; the key stops working once it is durable, before the answer.
+  EF_RETURN_IF_ERROR(index_->DeleteState(std::string(kKeyPrefix) + id));
+  std::unique_lock lock(mu_);
+  by_hash_.erase(hash);
+  return Status::Ok();
 }
 
 std::vector<ApiKey> KeyStore::List() const {

@@ -36,8 +36,19 @@ std::optional<ApiError> StreamSettings::FromRequest(simdjson::dom::object body,
   for (auto [key, value] : body) {
     if (key == "name") continue;
     if (key == "schema") {
-      if (value.is_null()) continue;
-      return ApiError{400, "not_implemented", "stream schemas are not supported yet"};
+      if (value.is_null()) {
+        out->schema_json.clear();
+        out->schema.reset();
+        continue;
+      }
+      if (!value.is_object() && !value.is_bool()) {
+        return Invalid("schema must be a JSON Schema (an object or a boolean) or null");
+      }
+      std::string text = simdjson::minify(value);
+      auto compiled = JsonSchema::Compile(text);
+      if (!compiled.ok()) return Invalid("schema: " + compiled.status().message());
+      out->schema_json = std::move(text);
+      out->schema = std::move(*compiled);
     } else if (key == "retention") {
       if (value.is_null()) continue;
       simdjson::dom::object r;
@@ -100,7 +111,8 @@ StreamSettings StreamSettings::FromManifestJson(std::string_view json) {
 
 std::string StreamSettings::ToJsonMembers() const {
   auto opt = [](std::optional<int64_t> v) { return v ? std::to_string(*v) : std::string("null"); };
-  return ",\"schema\":null,\"retention\":{\"max_age_s\":" + opt(retention_max_age_s) +
+  return ",\"schema\":" + (schema_json.empty() ? std::string("null") : schema_json) +
+         ",\"retention\":{\"max_age_s\":" + opt(retention_max_age_s) +
          ",\"max_bytes\":" + opt(retention_max_bytes) + "},\"cleanup_policy\":\"" + cleanup_policy +
          "\",\"max_deliveries\":" + std::to_string(max_deliveries) +
          ",\"processing\":{\"rules\":[],\"max_attempts\":" +

@@ -1,19 +1,24 @@
-// StreamSettings: a stream's settings as the API accepts them (POST
-// /streams), validated, with every default filled in, and their JSON form
-// (kept in the manifest). Schema and processing rules are refused with
-// not_implemented until their validators exist.
+// StreamSettings: a stream's settings as the API accepts them (POST and
+// PATCH /streams), validated, with every default filled in and the schema
+// compiled, and their JSON form (kept in the manifest). Processing rules are
+// refused with not_implemented until the processor exists. Immutable once
+// built; shared between threads through shared_ptr<const StreamSettings>.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
 #include <simdjson.h>
 
+#include "formats/json_schema.h"
 #include "net/api_error.h"
 
 namespace eventflow {
 
 struct StreamSettings {
+  std::string schema_json;                   // minified; empty when there is none
+  std::shared_ptr<const JsonSchema> schema;  // schema_json, compiled
   std::optional<int64_t> retention_max_age_s;
   std::optional<int64_t> retention_max_bytes;
   std::string cleanup_policy = "delete";
@@ -21,7 +26,8 @@ struct StreamSettings {
   int64_t processing_max_attempts = 5;
   int64_t processing_backoff_ms = 100;
 
-  // Reads the settings members of a create request (`name` is skipped).
+  // Applies the settings members of a create or patch request over `out`
+  // (members absent from `body` keep their value; `name` is skipped).
   static std::optional<ApiError> FromRequest(simdjson::dom::object body, StreamSettings* out);
   static StreamSettings FromManifestJson(std::string_view json);
   // The settings members, starting with a comma: `,"schema":null,...`.

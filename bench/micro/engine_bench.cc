@@ -1,6 +1,8 @@
 // Engine micro benchmarks, in-process, events of ~200 payload bytes.
-// Axes: BM_Append/<fsync policy>/<events per request> keeps 64 requests in
-// flight (as many connections would), so group commit can batch them;
+// Axes: BM_Append/<fsync policy>[_client_ids]/<events per request> keeps 64
+// requests in flight (as many connections would), so group commit can batch
+// them; ids are time-ordered as the server assigns them, or random v4 as
+// clients send them (_client_ids);
 // index put/get; CRC32C; record encode; sequential read from offset 0.
 // Counters: events/s (items_per_second) and MB/s (bytes_per_second).
 #include <benchmark/benchmark.h>
@@ -29,12 +31,16 @@ std::string BenchDir() {
   return ::mkdtemp(tmpl.data());
 }
 
-EventDraft Draft200() {
+// Ids as the server assigns them (time-ordered) or as clients send them (random v4).
+enum class Ids { kServer, kClient };
+
+EventDraft Draft200(Ids ids) {
   static const std::string members =
       ",\"key\":\"org-42\",\"payload\":{\"taskId\":\"t-1\",\"title\":\"" + std::string(160, 'x') +
       "\",\"n\":1}";
   EventDraft d;
-  d.event_id = Uuid::Random();
+  d.event_id = ids == Ids::kServer ? Uuid::TimeOrdered() : Uuid::Random();
+  d.id_assigned_by_server = ids == Ids::kServer;
   d.has_key = true;
   d.key = "org-42";
   d.members = members;
@@ -67,7 +73,7 @@ class InFlight {
   const int limit_;
 };
 
-void BM_Append(benchmark::State& state, const char* policy) {
+void BM_Append(benchmark::State& state, const char* policy, Ids ids) {
   const int batch = static_cast<int>(state.range(0));
   const std::string dir = BenchDir();
   EngineOptions eo;
@@ -82,7 +88,7 @@ void BM_Append(benchmark::State& state, const char* policy) {
   for (auto _ : state) {
     std::vector<EventDraft> drafts;
     drafts.reserve(batch);
-    for (int i = 0; i < batch; ++i) drafts.push_back(Draft200());
+    for (int i = 0; i < batch; ++i) drafts.push_back(Draft200(ids));
     bytes += static_cast<int64_t>(batch * drafts[0].RenderedSize());
     inflight.Acquire();
     (*engine)->Append(*stream, std::move(drafts), [&](Status s, std::vector<EventAck>) {
@@ -102,8 +108,18 @@ void BM_Append(benchmark::State& state, const char* policy) {
   (*engine)->Close();
   fs::remove_all(dir);
 }
-BENCHMARK_CAPTURE(BM_Append, never, "never")->Arg(1)->Arg(100)->Arg(1000)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Append, always, "always")->Arg(1)->Arg(100)->Arg(1000)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Append, never, "never", Ids::kServer)
+    ->Arg(1)
+    ->Arg(100)
+    ->Arg(1000)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Append, always, "always", Ids::kServer)
+    ->Arg(1)
+    ->Arg(100)
+    ->Arg(1000)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Append, never_client_ids, "never", Ids::kClient)->Arg(1000)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Append, always_client_ids, "always", Ids::kClient)->Arg(1000)->UseRealTime();
 
 // Arg 0: event entries skip the WAL (as the engine runs); 1: through it.
 void BM_IndexPut(benchmark::State& state) {
@@ -160,7 +176,7 @@ void BM_Crc32c(benchmark::State& state) {
 BENCHMARK(BM_Crc32c)->Arg(240)->Arg(4096)->Arg(1 << 20);
 
 void BM_RecordEncode(benchmark::State& state) {
-  const EventDraft d = Draft200();
+  const EventDraft d = Draft200(Ids::kServer);
   const Uuid stream = Uuid::Random();
   std::string buf(record::EncodedSize(d.RenderedSize()), '\0');
   uint64_t offset = 0;
@@ -188,7 +204,7 @@ void BM_ReadFromZero(benchmark::State& state) {
   InFlight inflight(8);
   for (int i = 0; i < kEvents / 1000; ++i) {
     std::vector<EventDraft> drafts;
-    for (int k = 0; k < 1000; ++k) drafts.push_back(Draft200());
+    for (int k = 0; k < 1000; ++k) drafts.push_back(Draft200(Ids::kServer));
     inflight.Acquire();
     (*engine)->Append(*stream, std::move(drafts),
                       [&](Status, std::vector<EventAck>) { inflight.Release(); });

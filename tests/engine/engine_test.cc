@@ -142,7 +142,10 @@ TEST(Engine, IndexEntriesPastTheLogAreDroppedAndOffsetsNotReused) {
         << "the index still answers for an event the log lost";
   }
   // A resent id is stored again, at a new offset past everything seen.
-  auto again = AppendNow(**engine, s, {EventDraft{acks[2].event_id, false, "", ",\"payload\":{}"}});
+  EventDraft resent;
+  resent.event_id = acks[2].event_id;
+  resent.members = ",\"payload\":{}";
+  auto again = AppendNow(**engine, s, {resent});
   EXPECT_FALSE(again[0].duplicate);
   EXPECT_EQ(again[0].offset, 3u);
 }

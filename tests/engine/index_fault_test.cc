@@ -131,6 +131,16 @@ TEST_P(IndexFaultTest, FailingEventIndexNeverFailsADurableAppend) {
     auto loc = (*engine)->Lookup("org", during.event_id);
     ASSERT_TRUE(loc.ok() && loc->has_value());
     EXPECT_EQ((*loc)->offset, more[0].offset);
+    // An id the server made skips the duplicate checks, yet is found too.
+    EventDraft made = Draft("{\"server_id\":true}");
+    made.event_id = Uuid::TimeOrdered();
+    made.id_assigned_by_server = true;
+    auto server = AppendOk(**engine, s, {made});
+    ASSERT_EQ(server.size(), 1u);
+    acked.push_back(server[0]);
+    auto found = (*engine)->Lookup("org", made.event_id);
+    ASSERT_TRUE(found.ok() && found->has_value()) << "an unindexed server id is not found";
+    EXPECT_EQ((*found)->offset, server[0].offset);
   }
   fe.sw.armed = false;
   eo.index_env = nullptr;
@@ -138,7 +148,7 @@ TEST_P(IndexFaultTest, FailingEventIndexNeverFailsADurableAppend) {
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   auto s = (*engine)->FindStreamByName("org", "s");
   ASSERT_TRUE(s && s->serving());
-  EXPECT_EQ(testing::ReadAll(*s->log).size(), 3u);
+  EXPECT_EQ(testing::ReadAll(*s->log).size(), 4u);
   for (const auto& a : acked) {
     auto loc = (*engine)->Lookup("org", a.event_id);
     ASSERT_TRUE(loc.ok() && loc->has_value()) << "not re-indexed: " << a.event_id.ToString();

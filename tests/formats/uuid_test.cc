@@ -1,0 +1,42 @@
+// Uuid: parsing and printing, and the time-ordered ids the server assigns.
+#include "formats/uuid.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <set>
+
+namespace eventflow {
+namespace {
+
+TEST(Uuid, ParsesAnyCaseAndPrintsLowercase) {
+  auto u = Uuid::Parse("0F8FAD5B-D9CB-469F-A165-70867728950E");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->ToString(), "0f8fad5b-d9cb-469f-a165-70867728950e");
+  EXPECT_FALSE(Uuid::Parse("0f8fad5b-d9cb-469f-a165-70867728950"));
+  EXPECT_FALSE(Uuid::Parse("0f8fad5bxd9cb-469f-a165-70867728950e"));
+}
+
+TEST(Uuid, TimeOrderedIdsAreVersion7AndIncreaseWithinAThread) {
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  Uuid prev = Uuid::TimeOrdered();
+  std::set<Uuid> seen{prev};
+  for (int i = 0; i < 100000; ++i) {  // far more than 4096 per millisecond
+    const Uuid u = Uuid::TimeOrdered();
+    ASSERT_LT(prev, u) << prev.ToString() << " then " << u.ToString();
+    ASSERT_EQ(u.bytes[6] >> 4, 7);
+    ASSERT_EQ(u.bytes[8] >> 6, 2);
+    seen.insert(u);
+    prev = u;
+  }
+  EXPECT_EQ(seen.size(), 100001u);
+  int64_t ms = 0;
+  for (int i = 0; i < 6; ++i) ms = (ms << 8) | prev.bytes[i];
+  EXPECT_GE(ms, now_ms);
+  EXPECT_LT(ms, now_ms + 60000);  // the overflow rule runs ahead only a little
+}
+
+}  // namespace
+}  // namespace eventflow
