@@ -1,5 +1,8 @@
 #include "net/api.h"
 
+#include <algorithm>
+#include <array>
+
 #include <unordered_set>
 
 #include "formats/uuid.h"
@@ -41,11 +44,22 @@ std::optional<std::string> CheckShape(simdjson::dom::element e, int depth, int m
     }
   } else if (e.type() == element_type::OBJECT) {
     simdjson::dom::object obj(e);
+    // Most objects are small: compare keys pairwise below kHashFrom members
+    // (no allocation), hash them above.
+    constexpr size_t kHashFrom = 16;
     std::unordered_set<std::string_view> seen;
+    std::array<std::string_view, kHashFrom> few;
+    size_t n = 0;
+    const bool hash = obj.size() >= kHashFrom;
     for (auto field : obj) {
-      if (!seen.insert(field.key).second) {
-        return "duplicate key \"" + std::string(field.key) + "\" in a JSON object";
+      bool repeated;
+      if (hash) {
+        repeated = !seen.insert(field.key).second;
+      } else {
+        repeated = std::find(few.begin(), few.begin() + n, field.key) != few.begin() + n;
+        few[n++] = field.key;
       }
+      if (repeated) return "duplicate key \"" + std::string(field.key) + "\" in a JSON object";
       if (auto err = CheckShape(field.value, depth + 1, max_depth)) return err;
     }
   }

@@ -4,6 +4,7 @@
 // disk: appends complete through the engine's group-commit callback.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -103,8 +104,16 @@ class Api {
   std::shared_mutex settings_mu_;
   std::unordered_map<Uuid, std::shared_ptr<const StreamSettings>, UuidHash> settings_;
   std::mutex patch_mu_;  // one settings change at a time, so manifest and cache agree
-  // Durable index writes (fsync) run here, never on an io thread.
-  boost::asio::thread_pool blocking_{2};
+  // A group's position is read, checked and written under its stripe, so
+  // commits and seeks of one group do not interleave; other groups proceed.
+  std::mutex& GroupLock(const std::string& group_key) {
+    return group_mu_[std::hash<std::string>()(group_key) % group_mu_.size()];
+  }
+  std::array<std::mutex, 64> group_mu_;
+  // Durable index writes (fsync) run here, never on an io thread. Threads
+  // waiting on an fsync cost no CPU, and RocksDB syncs concurrent writers
+  // together, so more threads than cores serve more groups at once.
+  boost::asio::thread_pool blocking_{8};
 };
 
 // Checks the JSON text rules simdjson does not: nesting depth (from the

@@ -32,12 +32,17 @@ EnvelopeDefaults DefaultsFor(const HttpRequest& req, const ApiKey& key,
   return d;
 }
 
-std::string AckJson(const EventAck& a) {
-  std::string out = "{\"event_id\":\"" + a.event_id.ToString() + "\",\"status\":\"" +
-                    (a.duplicate ? "DUPLICATE" : "ACCEPTED") +
-                    "\",\"offset\":" + std::to_string(a.offset) + ",\"received_at\":\"" +
-                    timestamp::Format(a.created_at_ms) + "\"}";
-  return out;
+// Appends one ack object; no temporaries (a batch answer has thousands).
+void AppendAck(std::string* out, const EventAck& a) {
+  char id[36];
+  a.event_id.FormatTo(id);
+  char num[24];
+  const auto end = std::to_chars(num, num + sizeof num, a.offset).ptr;
+  out->append("{\"event_id\":\"").append(id, sizeof id);
+  out->append(a.duplicate ? "\",\"status\":\"DUPLICATE\",\"offset\":"
+                          : "\",\"status\":\"ACCEPTED\",\"offset\":");
+  out->append(num, end).append(",\"received_at\":\"");
+  out->append(timestamp::Format(a.created_at_ms)).append("\"}");
 }
 
 ApiError AppendError(const Status& s) {
@@ -82,14 +87,17 @@ void Api::Produce(Call& call, const std::string& ref, bool batch) {
   done->req.body().clear();
   engine_->Append(stream, std::move(drafts), [done, batch](Status s, std::vector<EventAck> acks) {
     if (!s.ok()) return done->Fail(AppendError(s));
+    std::string out;
     if (!batch) {
-      return done->Json(acks[0].duplicate ? 200 : 202, AckJson(acks[0]));
+      AppendAck(&out, acks[0]);
+      return done->Json(acks[0].duplicate ? 200 : 202, std::move(out));
     }
     size_t dups = 0;
-    std::string out = "{\"results\":[";
+    out.reserve(64 + acks.size() * 128);
+    out = "{\"results\":[";
     for (size_t i = 0; i < acks.size(); ++i) {
       if (i > 0) out += ",";
-      out += AckJson(acks[i]);
+      AppendAck(&out, acks[i]);
       dups += acks[i].duplicate;
     }
     out += "],\"accepted\":" + std::to_string(acks.size() - dups) +

@@ -119,20 +119,33 @@ void Api::Poll(Call& call, const std::string& ref, const std::string& group) {
 
   auto shared = std::make_shared<Call>(std::move(call));
   auto answer = [shared, stream, group, p, start, limit = *limit, max_bytes = *max_bytes] {
-    std::string events = "[";
-    std::string last_id = p.last_event_id;
+    // The events are copied once, straight into the answer; only the last
+    // one's id is read (it is the next_offset).
+    std::string out;
+    out.reserve(static_cast<size_t>(std::min<int64_t>(max_bytes, limit * 512)) + 256);
+    out = "{\"events\":[";
+    const size_t first_at = out.size();
+    size_t last_at = 0, last_size = 0;
     int64_t n = 0;
     Status s = stream->log->Read(start, [&](const RecordView& r) {
-      if (n > 0 && static_cast<int64_t>(events.size() + r.payload.size()) > max_bytes) return false;
-      if (n > 0) events += ",";
-      events.append(r.payload);
-      if (auto id = PeekEventId(r.payload)) last_id = id->ToString();
+      const size_t so_far = out.size() - first_at;
+      if (n > 0 && static_cast<int64_t>(so_far + r.payload.size()) > max_bytes) return false;
+      if (n > 0) out += ",";
+      last_at = out.size();
+      last_size = r.payload.size();
+      out.append(r.payload);
       return ++n < limit;
     });
     if (!s.ok()) return shared->Fail(FromStatus(s));
-    std::string out = "{\"events\":" + events +
-                      "],\"next_offset\":" + (last_id.empty() ? "null" : json::Quote(last_id)) +
-                      ",\"lag\":" + std::to_string(Lag(*stream, p)) + "}";
+    std::string last_id = p.last_event_id;
+    if (n > 0) {
+      if (auto id = PeekEventId(std::string_view(out).substr(last_at, last_size))) {
+        last_id = id->ToString();
+      }
+    }
+    out += "],\"next_offset\":";
+    out += last_id.empty() ? std::string("null") : json::Quote(last_id);
+    out += ",\"lag\":" + std::to_string(Lag(*stream, p)) + "}";
     shared->Json(200, std::move(out));
   };
   if (*timeout == 0 || start < stream->log->committed_next()) return answer();
@@ -181,9 +194,7 @@ void Api::CommitOffset(Call& call, const std::string& ref, const std::string& gr
           {404, "event_not_found", "no event " + id->ToString() + " in this stream"});
     }
     const std::string key = GroupKey(*stream, group);
-    // One commit at a time per process keeps read-check-write atomic.
-    static std::mutex commit_mu;
-    std::lock_guard lock(commit_mu);
+    std::lock_guard lock(GroupLock(key));
     auto pos = LoadPosition(engine_->index(), key);
     if (!pos.ok()) return shared->Fail(FromStatus(pos.status()));
     GroupPosition p = pos->value_or(GroupPosition{});
@@ -248,8 +259,9 @@ void Api::Seek(Call& call, const std::string& ref, const std::string& group) {
   p.updated_at_ms = timestamp::NowMs();
   auto shared = std::make_shared<Call>(std::move(call));
   asio::post(blocking_, [this, shared, stream, group, p] {
-    if (Status s = engine_->index().PutState(GroupKey(*stream, group), EncodePosition(p));
-        !s.ok()) {
+    const std::string key = GroupKey(*stream, group);
+    std::lock_guard lock(GroupLock(key));
+    if (Status s = engine_->index().PutState(key, EncodePosition(p)); !s.ok()) {
       return shared->Fail(FromStatus(s));
     }
     shared->Json(200, GroupJson(*stream, group, p));
