@@ -49,6 +49,7 @@ class Connection {
   Connection(asio::io_context& io, const Endpoint& ep) : socket_(io) {
     tcp::resolver resolver(io);
     asio::connect(socket_, resolver.resolve(ep.host, ep.port));
+    buffer_.reserve(256 * 1024);  // Beast reads up to the buffer's free room
   }
   http::response<http::string_body> Send(http::verb verb, const std::string& target,
                                          const std::string& key, std::string body = {}) {
