@@ -141,9 +141,9 @@ Status Engine::OpenStream(const std::string& dir, std::shared_ptr<Stream>* out) 
     spdlog::critical("stream {} is NOT served: re-indexing failed: {}", id, s.ToString());
     return s;
   }
-  stream->writer = std::make_unique<StreamWriter>(stream->log.get(), index_.get(), &ids_,
-                                                  stream->manifest.org_id,
-                                                  stream->manifest.stream_id, options_.fsync);
+  stream->writer = std::make_unique<StreamWriter>(
+      stream->log.get(), index_.get(), &ids_, stream->manifest.org_id, stream->manifest.stream_id,
+      options_.fsync, options_.max_unindexed_events);
   return Status::Ok();
 }
 

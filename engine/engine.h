@@ -27,6 +27,7 @@ struct EngineOptions {
   FsyncPolicy fsync;
   FileOps* fops = FileOps::Posix();
   rocksdb::Env* index_env = nullptr;
+  size_t max_unindexed_events = StreamWriter::kDefaultMaxUnindexed;  // per stream
 };
 
 // A stream as the engine serves it. `log` and `writer` are null when the

@@ -35,13 +35,14 @@ Result<FsyncPolicy> FsyncPolicy::Parse(std::string_view text) {
 }
 
 StreamWriter::StreamWriter(StreamLog* log, Index* index, IdRegistry* ids, std::string org,
-                           Uuid stream_id, FsyncPolicy fsync)
+                           Uuid stream_id, FsyncPolicy fsync, size_t max_unindexed)
     : log_(log),
       index_(index),
       ids_(ids),
       org_(std::move(org)),
       stream_id_(stream_id),
       fsync_(fsync),
+      max_unindexed_(max_unindexed),
       thread_([this] { Run(); }) {}
 
 StreamWriter::~StreamWriter() { Stop(); }
@@ -159,6 +160,13 @@ void StreamWriter::Run() {
 
 bool StreamWriter::Prepare(Request& req) {
   const size_t n = req.events.size();
+  if (unindexed_.size() >= max_unindexed_) {
+    req.status =
+        Status::Unavailable("the event index is failing: " + std::to_string(unindexed_.size()) +
+                            " durable events wait to be indexed; appends resume once "
+                            "they are");
+    return false;
+  }
   req.acks.assign(n, EventAck{});
   enum class Fate : uint8_t { kNew, kDuplicate };
   std::vector<Fate> fate(n, Fate::kNew);
@@ -293,6 +301,7 @@ bool StreamWriter::FinishRound(uint64_t next, int64_t last_ts) {
       ReleaseReservations(unindexed_held_);
       unindexed_.clear();
       unindexed_held_.clear();
+      stats_.unindexed = 0;
     } else {
       // The events are durable in the log; the registry answers for all of
       // them (server-assigned ids included, so lookups by id find them) and
@@ -302,6 +311,7 @@ bool StreamWriter::FinishRound(uint64_t next, int64_t last_ts) {
         ids_->Update(org_, e.event_id, e.location);
         unindexed_held_.push_back(e.event_id);
       }
+      stats_.unindexed = unindexed_.size();
       spdlog::warn("stream {}: index write failed, will retry: {}", stream_id_.ToString(),
                    is.ToString());
     }

@@ -52,12 +52,19 @@ struct WriterStats {
   std::atomic<uint64_t> flushes{0};   // fdatasync calls
   std::atomic<uint64_t> rounds{0};    // group-commit rounds
   std::atomic<uint64_t> failures{0};  // rounds failed by a write or flush error
+  // Durable events whose index write failed (retried each round); the id
+  // registry answers for them meanwhile. Non-zero means the index is failing.
+  std::atomic<uint64_t> unindexed{0};
 };
 
 class StreamWriter {
  public:
+  // While the index is failing, durable events wait in memory to be indexed;
+  // past `max_unindexed` of them appends are refused (Unavailable) rather
+  // than let that backlog grow without bound.
+  static constexpr size_t kDefaultMaxUnindexed = 1'000'000;
   StreamWriter(StreamLog* log, Index* index, IdRegistry* ids, std::string org, Uuid stream_id,
-               FsyncPolicy fsync);
+               FsyncPolicy fsync, size_t max_unindexed = kDefaultMaxUnindexed);
   ~StreamWriter();  // Stop()s
   StreamWriter(const StreamWriter&) = delete;
   StreamWriter& operator=(const StreamWriter&) = delete;
@@ -93,6 +100,7 @@ class StreamWriter {
   const std::string org_;
   const Uuid stream_id_;
   const FsyncPolicy fsync_;
+  const size_t max_unindexed_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -5,6 +5,7 @@
 
 #include <unordered_set>
 
+#include "formats/json_writer.h"
 #include "formats/uuid.h"
 
 namespace eventflow {
@@ -94,8 +95,21 @@ void Api::Handle(HttpRequest req, Respond respond) {
     return call.Json(200, R"({"status":"ok"})");
   }
   if (path == "/readyz" && call.req.method() == http::verb::get) {
+    std::string reasons;
     for (const auto& s : engine_->ListStreams()) {
-      if (s->writer && !s->writer->healthy()) return call.Json(503, R"({"status":"not_ready"})");
+      if (!s->writer) continue;
+      std::string why;
+      if (!s->writer->healthy()) why = "writer recovering from a storage error";
+      if (const uint64_t n = s->writer->stats().unindexed.load()) {
+        why = "event index failing, " + std::to_string(n) + " events wait to be indexed";
+      }
+      if (why.empty()) continue;
+      reasons += reasons.empty() ? "[" : ",";
+      reasons += "{\"stream_id\":\"" + s->manifest.stream_id.ToString() +
+                 "\",\"reason\":" + json::Quote(why) + "}";
+    }
+    if (!reasons.empty()) {
+      return call.Json(503, R"({"status":"not_ready","streams":)" + reasons + "]}");
     }
     return call.Json(200, R"({"status":"ready"})");
   }

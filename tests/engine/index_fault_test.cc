@@ -93,13 +93,21 @@ TEST_P(IndexFaultTest, FailedDurableWriteLeavesNothing) {
   EXPECT_FALSE((*index)->GetState("group/b")->has_value()) << "a failed write became visible";
 }
 
-std::vector<EventAck> AppendOk(Engine& e, const std::shared_ptr<Stream>& s,
-                               std::vector<EventDraft> drafts) {
+Status AppendStatus(Engine& e, const std::shared_ptr<Stream>& s, std::vector<EventDraft> drafts,
+                    std::vector<EventAck>* acks_out) {
   std::promise<std::pair<Status, std::vector<EventAck>>> p;
   e.Append(s, std::move(drafts), [&](Status st, std::vector<EventAck> acks) {
     p.set_value({st, std::move(acks)});
   });
   auto [st, acks] = p.get_future().get();
+  *acks_out = std::move(acks);
+  return st;
+}
+
+std::vector<EventAck> AppendOk(Engine& e, const std::shared_ptr<Stream>& s,
+                               std::vector<EventDraft> drafts) {
+  std::vector<EventAck> acks;
+  Status st = AppendStatus(e, s, std::move(drafts), &acks);
   EXPECT_TRUE(st.ok()) << st.ToString();
   return acks;
 }
@@ -111,6 +119,7 @@ TEST_P(IndexFaultTest, FailingEventIndexNeverFailsADurableAppend) {
   EngineOptions eo;
   eo.data_dir = tmp.path();
   eo.index_env = fe.env.get();
+  eo.max_unindexed_events = 4;
   std::vector<EventAck> acked;
   EventDraft during = Draft("{\"during\":true}");
   {
@@ -141,6 +150,16 @@ TEST_P(IndexFaultTest, FailingEventIndexNeverFailsADurableAppend) {
     auto found = (*engine)->Lookup("org", made.event_id);
     ASSERT_TRUE(found.ok() && found->has_value()) << "an unindexed server id is not found";
     EXPECT_EQ((*found)->offset, server[0].offset);
+    // The backlog is visible (readiness reports it) and bounded: past the
+    // limit appends are refused, and nothing of the refused one is stored.
+    EXPECT_EQ(s->writer->stats().unindexed.load(), 3u);
+    auto fourth = AppendOk(**engine, s, {Draft("{\"fourth\":true}")});
+    ASSERT_EQ(fourth.size(), 1u);
+    acked.push_back(fourth[0]);
+    EXPECT_EQ(s->writer->stats().unindexed.load(), 4u);
+    std::vector<EventAck> refused;
+    Status full = AppendStatus(**engine, s, {Draft("{\"refused\":true}")}, &refused);
+    EXPECT_EQ(full.code(), Status::Code::kUnavailable) << full.ToString();
   }
   fe.sw.armed = false;
   eo.index_env = nullptr;
@@ -148,7 +167,7 @@ TEST_P(IndexFaultTest, FailingEventIndexNeverFailsADurableAppend) {
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   auto s = (*engine)->FindStreamByName("org", "s");
   ASSERT_TRUE(s && s->serving());
-  EXPECT_EQ(testing::ReadAll(*s->log).size(), 4u);
+  EXPECT_EQ(testing::ReadAll(*s->log).size(), 5u);
   for (const auto& a : acked) {
     auto loc = (*engine)->Lookup("org", a.event_id);
     ASSERT_TRUE(loc.ok() && loc->has_value()) << "not re-indexed: " << a.event_id.ToString();
