@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/segments_command.h"
 #include "engine/engine.h"
 #include "net/api.h"
 #include "net/http_server.h"
@@ -182,7 +183,17 @@ int main(int argc, char** argv) {
   app.set_config("--config", config_env != nullptr ? config_env : "",
                  "Read flags from a TOML/INI config file ([serve] section)",
                  /*config_required=*/config_env != nullptr);
-  CLI11_PARSE(app, argc, argv);
+  eventflow::cli::SegmentsCommand segments(&app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own codes (106, 109, ...) would hide that this is a usage error.
+    (void)app.exit(e);
+    return 2;
+  }
   if (*serve) return Serve(f);
+  if (auto rc = segments.Run()) return *rc;
   return 2;
 }
