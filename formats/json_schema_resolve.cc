@@ -7,6 +7,7 @@
 
 #include "formats/json_schema.h"
 #include "formats/json_schema_compiler.h"
+#include "formats/json_writer.h"
 #include "formats/uri.h"
 
 namespace eventflow {
@@ -76,15 +77,7 @@ std::string Compiler::LocPointer(uint32_t loc) const {
   std::string out = loc == meta_root_ ? std::string(kDraft07Uri) + "#" : "#";
   for (auto it = tokens.rbegin(); it != tokens.rend(); ++it) {
     out += '/';
-    for (const char c : Shorten(**it, kMaxTokenInMessage)) {
-      if (c == '~') {
-        out += "~0";
-      } else if (c == '/') {
-        out += "~1";
-      } else {
-        out += c;
-      }
-    }
+    json::AppendPointerToken(&out, Shorten(**it, kMaxTokenInMessage));
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "formats/json_schema_validator.h"
+#include "formats/json_writer.h"
 
 namespace eventflow {
 
@@ -67,15 +68,7 @@ std::string PathString(const PathSeg* seg) {
       out += std::to_string((*it)->index);
       continue;
     }
-    for (const char c : (*it)->key) {
-      if (c == '~') {
-        out += "~0";
-      } else if (c == '/') {
-        out += "~1";
-      } else {
-        out += c;
-      }
-    }
+    json::AppendPointerToken(&out, (*it)->key);
   }
   return out;
 }

@@ -1,5 +1,7 @@
 #include "formats/uri.h"
 
+#include "formats/json_writer.h"
+
 namespace eventflow::uri {
 
 namespace {
@@ -117,13 +119,6 @@ std::string Compose(const Parts& t, const std::string& path) {
   return out;
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 std::string Resolve(std::string_view base_text, std::string_view ref_text) {
@@ -177,7 +172,7 @@ std::optional<std::string> PercentDecode(std::string_view s) {
       continue;
     }
     if (i + 2 >= s.size()) return std::nullopt;
-    const int hi = HexValue(s[i + 1]), lo = HexValue(s[i + 2]);
+    const int hi = json::HexDigitValue(s[i + 1]), lo = json::HexDigitValue(s[i + 2]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out += static_cast<char>(hi * 16 + lo);
     i += 2;

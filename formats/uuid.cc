@@ -6,6 +6,8 @@
 #include <cstring>
 #include <random>
 
+#include "formats/json_writer.h"
+
 namespace eventflow {
 
 namespace {
@@ -59,15 +61,6 @@ Uuid Uuid::TimeOrdered() {
   return u;
 }
 
-namespace {
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-}  // namespace
-
 std::optional<Uuid> Uuid::Parse(std::string_view text) {
   if (text.size() != 36) return std::nullopt;
   Uuid u;
@@ -78,7 +71,7 @@ std::optional<Uuid> Uuid::Parse(std::string_view text) {
       ++i;
       continue;
     }
-    const int hi = HexValue(text[i]), lo = HexValue(text[i + 1]);
+    const int hi = json::HexDigitValue(text[i]), lo = json::HexDigitValue(text[i + 1]);
     if (hi < 0 || lo < 0) return std::nullopt;
     u.bytes[byte++] = static_cast<uint8_t>(hi << 4 | lo);
     i += 2;
