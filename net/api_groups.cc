@@ -184,32 +184,30 @@ void Api::CommitOffset(Call& call, const std::string& ref, const std::string& gr
     return call.Fail({400, "invalid_request", "the body must be {\"last_event_id\": \"<uuid>\"}"});
   }
   auto id = Uuid::Parse(id_text);
-  auto shared = std::make_shared<Call>(std::move(call));
-  asio::post(blocking_, [this, shared, stream, group, id] {
-    if (!id) return shared->Fail({404, "event_not_found", "no such event"});
-    auto loc = engine_->Lookup(shared->key.org_id, *id);
-    if (!loc.ok()) return shared->Fail(FromStatus(loc.status()));
+  Offload(call, [this, stream, group, id](Call& call) {
+    if (!id) return call.Fail({404, "event_not_found", "no such event"});
+    auto loc = engine_->Lookup(call.key.org_id, *id);
+    if (!loc.ok()) return call.Fail(FromStatus(loc.status()));
     if (!loc->has_value() || (*loc)->stream_id != stream->manifest.stream_id) {
-      return shared->Fail(
-          {404, "event_not_found", "no event " + id->ToString() + " in this stream"});
+      return call.Fail({404, "event_not_found", "no event " + id->ToString() + " in this stream"});
     }
     const std::string key = GroupKey(*stream, group);
     std::lock_guard lock(GroupLock(key));
     auto pos = LoadPosition(engine_->index(), key);
-    if (!pos.ok()) return shared->Fail(FromStatus(pos.status()));
+    if (!pos.ok()) return call.Fail(FromStatus(pos.status()));
     GroupPosition p = pos->value_or(GroupPosition{});
     if (p.committed && (*loc)->offset < *p.committed) {
-      return shared->Fail({409, "offset_regression",
-                           "offset " + std::to_string((*loc)->offset) + " is below the committed " +
-                               std::to_string(*p.committed) + "; use seek to rewind"});
+      return call.Fail({409, "offset_regression",
+                        "offset " + std::to_string((*loc)->offset) + " is below the committed " +
+                            std::to_string(*p.committed) + "; use seek to rewind"});
     }
     p.committed = (*loc)->offset;
     p.last_event_id = id->ToString();
     p.updated_at_ms = timestamp::NowMs();
     if (Status s = engine_->index().PutState(key, EncodePosition(p)); !s.ok()) {
-      return shared->Fail(FromStatus(s));
+      return call.Fail(FromStatus(s));
     }
-    shared->Json(200, GroupJson(*stream, group, p));
+    call.Json(200, GroupJson(*stream, group, p));
   });
 }
 
@@ -257,14 +255,13 @@ void Api::Seek(Call& call, const std::string& ref, const std::string& group) {
     p.last_event_id = EventIdAt(*stream, target - 1);
   }
   p.updated_at_ms = timestamp::NowMs();
-  auto shared = std::make_shared<Call>(std::move(call));
-  asio::post(blocking_, [this, shared, stream, group, p] {
+  Offload(call, [this, stream, group, p](Call& call) {
     const std::string key = GroupKey(*stream, group);
     std::lock_guard lock(GroupLock(key));
     if (Status s = engine_->index().PutState(key, EncodePosition(p)); !s.ok()) {
-      return shared->Fail(FromStatus(s));
+      return call.Fail(FromStatus(s));
     }
-    shared->Json(200, GroupJson(*stream, group, p));
+    call.Json(200, GroupJson(*stream, group, p));
   });
 }
 
@@ -301,17 +298,16 @@ void Api::ListGroups(Call& call, const std::string& ref) {
 void Api::DeleteGroup(Call& call, const std::string& ref, const std::string& group) {
   auto stream = FindStream(call, ref);
   if (!stream) return;
-  auto shared = std::make_shared<Call>(std::move(call));
-  asio::post(blocking_, [this, shared, stream, group] {
+  Offload(call, [this, stream, group](Call& call) {
     const std::string key = GroupKey(*stream, group);
+    std::lock_guard lock(GroupLock(key));  // not between a commit's read and write
     auto pos = LoadPosition(engine_->index(), key);
-    if (!pos.ok()) return shared->Fail(FromStatus(pos.status()));
-    if (!pos->has_value())
-      return shared->Fail({404, "group_not_found", "no group '" + group + "'"});
-    if (Status s = engine_->index().DeleteState(key); !s.ok()) return shared->Fail(FromStatus(s));
+    if (!pos.ok()) return call.Fail(FromStatus(pos.status()));
+    if (!pos->has_value()) return call.Fail({404, "group_not_found", "no group '" + group + "'"});
+    if (Status s = engine_->index().DeleteState(key); !s.ok()) return call.Fail(FromStatus(s));
     HttpResponse res;
     res.result(boost::beast::http::status::no_content);
-    shared->Reply(std::move(res));
+    call.Reply(std::move(res));
   });
 }
 
