@@ -107,25 +107,18 @@ void Api::GetStream(Call& call, const std::string& ref) {
 void Api::PatchStream(Call& call, const std::string& ref) {
   auto s = FindStream(call, ref);
   if (!s) return;
-  simdjson::dom::parser parser;
-  simdjson::dom::object body;
-  if (!ParseBody(call, parser, &body)) return;
-  simdjson::dom::element ignored;
-  if (!body["name"].get(ignored)) {
-    return call.Fail({400, "invalid_stream", "a stream's name cannot be changed"});
-  }
-  // The patch is applied (and the schema compiled) here, then again over the
-  // settings current under patch_mu_, so two concurrent patches both count.
-  StreamSettings check = *SettingsOf(*s);
-  if (auto err = StreamSettings::FromRequest(body, &check)) return call.Fail(*err);
-  Offload(call, [this, s, body_text = simdjson::minify(body)](Call& call) {
-    std::lock_guard patch_lock(patch_mu_);
+  // Parsed, compiled and applied once, over the settings current under
+  // patch_mu_, so two concurrent patches both count.
+  Offload(call, [this, s](Call& call) {
     simdjson::dom::parser parser;
     simdjson::dom::object patch;
-    auto next = std::make_shared<StreamSettings>(*SettingsOf(*s));
-    if (parser.parse(body_text).get(patch)) {
-      return call.Fail({500, "internal", "the patch could not be re-read"});
+    if (!ParseBody(call, parser, &patch)) return;
+    simdjson::dom::element ignored;
+    if (!patch["name"].get(ignored)) {
+      return call.Fail({400, "invalid_stream", "a stream's name cannot be changed"});
     }
+    std::lock_guard patch_lock(patch_mu_);
+    auto next = std::make_shared<StreamSettings>(*SettingsOf(*s));
     if (auto err = StreamSettings::FromRequest(patch, next.get())) return call.Fail(*err);
     const std::string members = next->ToJsonMembers();
     if (Status st =
