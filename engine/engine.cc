@@ -229,6 +229,8 @@ Status Engine::DeleteStream(const Uuid& stream_id) {
     std::lock_guard settings_lock(stream->settings_mu);
     stream->deleted = true;
   }
+  // A retention/compaction run in progress finishes before the files go.
+  { std::lock_guard cleanup_lock(stream->cleanup_mu); }
   if (stream->log) stream->log->waiters().Shutdown();
   if (stream->writer) stream->writer->Stop();
   const std::string dir = StreamsDir(options_.data_dir) + "/" + stream_id.ToString();
@@ -271,10 +273,37 @@ void Engine::Append(const std::shared_ptr<Stream>& stream, std::vector<EventDraf
   stream->writer->Append(std::move(events), std::move(done));
 }
 
+Status Engine::CleanUp(const std::shared_ptr<Stream>& stream, const CleanupPolicy& policy,
+                       int64_t now_ms, CleanupReport* report) {
+  if (!stream->serving()) {
+    return Status::Unavailable("stream is not served: " + stream->open_status.message());
+  }
+  std::lock_guard lock(stream->cleanup_mu);
+  {
+    std::lock_guard settings_lock(stream->settings_mu);
+    if (stream->deleted) return Status::NotFound("stream is deleted");
+  }
+  return CleanUpLog(*stream->log, *index_, stream->manifest.org_id, policy, now_ms, report);
+}
+
 Result<std::optional<EventLocation>> Engine::Lookup(const std::string& org,
                                                     const Uuid& event_id) const {
   if (auto held = ids_.Find(org, event_id)) return held;
   return index_->GetEvent(org, event_id);
+}
+
+Status RebuildStreamIndex(Index& index, const Manifest& manifest, const StreamLog& log,
+                          uint64_t* indexed) {
+  EF_RETURN_IF_ERROR(index.DeleteStreamEvents(manifest.org_id, manifest.stream_id));
+  EF_RETURN_IF_ERROR(IndexLog(index, manifest, log, 0, indexed));
+  // The checkpoint is also the floor for new offsets: keep the highest
+  // offset ever seen (the log was opened with it), so none is reused after
+  // records were dropped.
+  if (log.committed_next() > 0) {
+    EF_RETURN_IF_ERROR(
+        index.PutEvents(manifest.org_id, manifest.stream_id, {}, log.committed_next() - 1));
+  }
+  return Status::Ok();
 }
 
 Result<uint64_t> Engine::RebuildIndex(const EngineOptions& options) {
@@ -301,14 +330,7 @@ Result<uint64_t> Engine::RebuildIndex(const EngineOptions& options) {
     const uint64_t min_next = checkpoint->has_value() ? **checkpoint + 1 : 0;
     auto log = StreamLog::Open(entry.path().string(), lo, min_next);
     if (!log.ok()) return log.status();
-    EF_RETURN_IF_ERROR((*index)->DeleteStreamEvents(manifest->org_id, manifest->stream_id));
-    EF_RETURN_IF_ERROR(IndexLog(**index, *manifest, **log, 0, &total));
-    // The checkpoint is also the floor for new offsets: keep the highest
-    // offset ever seen, so none is reused after records were dropped.
-    if ((*log)->committed_next() > 0) {
-      EF_RETURN_IF_ERROR((*index)->PutEvents(manifest->org_id, manifest->stream_id, {},
-                                             (*log)->committed_next() - 1));
-    }
+    EF_RETURN_IF_ERROR(RebuildStreamIndex(**index, *manifest, **log, &total));
   }
   if (ec) return Status::IOError("list streams: " + ec.message());
   EF_RETURN_IF_ERROR((*index)->Flush());

@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/cleanup.h"
 #include "engine/file_ops.h"
 #include "engine/id_registry.h"
 #include "engine/index.h"
@@ -47,6 +48,7 @@ struct Stream {
   }
   mutable std::mutex settings_mu;  // guards manifest.settings_json and deleted
   bool deleted = false;            // DeleteStream began; settings are frozen
+  std::mutex cleanup_mu;           // one retention/compaction run at a time
 };
 
 class Engine {
@@ -77,6 +79,10 @@ class Engine {
   // Where (org, event_id) is stored, including ids not indexed yet.
   Result<std::optional<EventLocation>> Lookup(const std::string& org, const Uuid& event_id) const;
 
+  // Runs retention and compaction on the stream now (see cleanup.h).
+  Status CleanUp(const std::shared_ptr<Stream>& stream, const CleanupPolicy& policy, int64_t now_ms,
+                 CleanupReport* report);
+
   Index& index() { return *index_; }
   const std::string& data_dir() const { return options_.data_dir; }
   // Stops every writer after it completes what is queued, flushes, closes.
@@ -101,6 +107,12 @@ class Engine {
   std::unordered_map<Uuid, std::shared_ptr<Stream>, UuidHash> streams_;
   bool closed_ = false;
 };
+
+// Replaces the index entries of one stream by those of its log (opened with
+// the index checkpoint as its offset floor); adds the events indexed to
+// `*indexed`.
+Status RebuildStreamIndex(Index& index, const Manifest& manifest, const StreamLog& log,
+                          uint64_t* indexed);
 
 // Takes the data dir's LOCK (flock); Busy naming the holder if it is held.
 Result<int> LockDataDir(const std::string& data_dir);

@@ -237,6 +237,19 @@ Status Index::DeleteStreamEventsFrom(std::string_view org, const Uuid& stream_id
   return FromRocks(db_->Write(wo, &batch), "delete stream events");
 }
 
+Status Index::DeleteEvents(std::string_view org, const std::vector<Uuid>& event_ids) {
+  if (event_ids.empty()) return Status::Ok();
+  rocksdb::WriteBatch batch;
+  std::string key;
+  for (const Uuid& id : event_ids) {
+    key.assign(id.AsBytes()).append(org);
+    batch.Delete(EventsFor(id), key);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Write(wo, &batch), "delete events");
+}
+
 Result<uint64_t> Index::CountEvents() const {
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;

@@ -74,6 +74,9 @@ class Index {
   // Removes the stream's entries at or after `from` (entries the index
   // holds for events a crash took from the log); the checkpoint stays.
   Status DeleteStreamEventsFrom(std::string_view org, const Uuid& stream_id, uint64_t from);
+  // Removes the entries of `event_ids` of `org` (events retention or
+  // compaction dropped from the log), durably (WAL + sync).
+  Status DeleteEvents(std::string_view org, const std::vector<Uuid>& event_ids);
   // Counts event entries (tests and `index rebuild` reports).
   Result<uint64_t> CountEvents() const;
 

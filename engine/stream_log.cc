@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/crash_point.h"
 #include "formats/segment_name.h"
 
 namespace eventflow {
@@ -19,7 +20,12 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
   std::vector<uint64_t> bases;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (auto base = segment_name::Parse(entry.path().filename().string())) bases.push_back(*base);
+    const std::string name = entry.path().filename().string();
+    if (auto base = segment_name::Parse(name)) bases.push_back(*base);
+    if (segment_name::ParseWithSuffix(name, segment_name::kCompactingSuffix)) {
+      // A compaction died before its rename: the original is intact.
+      EF_RETURN_IF_ERROR(options.fops->Remove(entry.path().string()));
+    }
   }
   if (ec) return Status::IOError("list " + dir + ": " + ec.message());
   std::sort(bases.begin(), bases.end());
@@ -166,6 +172,49 @@ void StreamLog::Quarantine(const std::shared_ptr<Segment>& seg, const Status& wh
                    s.ok() ? "quarantined as " + target : "could not quarantine: " + s.message());
   list.erase(it);
   SetSegments(std::move(list));
+}
+
+Status StreamLog::RemoveSegment(const std::shared_ptr<Segment>& seg) {
+  if (!seg->sealed()) return Status::InvalidArgument("only sealed segments are removed");
+  {
+    std::lock_guard lock(list_mu_);
+    auto list = *segments_.load();
+    auto it = std::find(list.begin(), list.end(), seg);
+    if (it == list.end()) return Status::NotFound(seg->path() + " is not in the log");
+    list.erase(it);
+    SetSegments(std::move(list));
+  }
+  EF_RETURN_IF_ERROR(options_.fops->Remove(seg->path()));
+  // A quarantined original of this segment must not be salvaged back into
+  // the log by a later repair (see segment_name.h).
+  const std::string quarantined =
+      dir_ + "/" +
+      segment_name::MakeWithSuffix(seg->base_offset(), segment_name::kQuarantinedSuffix);
+  std::error_code ec;
+  if (fs::exists(quarantined, ec)) {
+    EF_RETURN_IF_ERROR(options_.fops->Rename(
+        quarantined, dir_ + "/" +
+                         segment_name::MakeWithSuffix(seg->base_offset(),
+                                                      segment_name::kExpiredQuarantineSuffix)));
+  }
+  return options_.fops->SyncDir(dir_);
+}
+
+Status StreamLog::ReplaceSegment(const std::shared_ptr<Segment>& seg, const std::string& tmp_path) {
+  if (!seg->sealed()) return Status::InvalidArgument("only sealed segments are replaced");
+  std::lock_guard lock(list_mu_);
+  auto list = *segments_.load();
+  auto it = std::find(list.begin(), list.end(), seg);
+  if (it == list.end()) return Status::NotFound(seg->path() + " is not in the log");
+  EF_RETURN_IF_ERROR(options_.fops->Rename(tmp_path, seg->path()));
+  CrashPoint("compact:after_rename");
+  EF_RETURN_IF_ERROR(options_.fops->SyncDir(dir_));
+  auto fresh = Segment::OpenSealed(seg->path(), seg->base_offset(), options_.fops);
+  if (!fresh.ok()) return fresh.status();
+  EF_RETURN_IF_ERROR((*fresh)->EnsureLoaded());
+  *it = std::move(*fresh);
+  SetSegments(std::move(list));
+  return Status::Ok();
 }
 
 uint64_t StreamLog::FindTime(int64_t ts) const {

@@ -76,7 +76,18 @@ class StreamLog {
   // floor was applied).
   uint64_t recovered_next() const { return recovered_next_; }
   CommitWaiters& waiters() { return waiters_; }
+
+  // --- cleanup (retention, compaction): one caller at a time, beside the
+  // writer and readers, on sealed segments only. Readers holding the old
+  // segment keep its mapping until they let go. ---
+  // Takes sealed segment `seg` out of the log and deletes its file.
+  Status RemoveSegment(const std::shared_ptr<Segment>& seg);
+  // Replaces sealed segment `seg` by the complete segment file at `tmp_path`
+  // (same base offset, a subset of its records): renamed over seg's file,
+  // the directory fsynced, the new file opened and swapped into the list.
+  Status ReplaceSegment(const std::shared_ptr<Segment>& seg, const std::string& tmp_path);
   const std::string& dir() const { return dir_; }
+  FileOps* fops() const { return options_.fops; }
   uint64_t bytes() const;
 
  private:

@@ -55,4 +55,32 @@ std::optional<Uuid> PeekEventId(std::string_view json) {
   return Uuid::Parse(json.substr(kEventIdOpen.size(), 36));
 }
 
+PeekedKey PeekEventKey(std::string_view json) {
+  PeekedKey out;
+  // {"event_id":"<36>","stream_id":"<36>","offset":N[,"key":"..."],...
+  const size_t offset_at = kEventIdOpen.size() + 36 + kStreamIdOpen.size() + 36;
+  if (json.size() < offset_at + kOffsetOpen.size() + 1 ||
+      json.substr(0, kEventIdOpen.size()) != kEventIdOpen ||
+      json.substr(offset_at, kOffsetOpen.size()) != kOffsetOpen) {
+    return out;
+  }
+  size_t p = offset_at + kOffsetOpen.size();
+  const size_t digits_at = p;
+  while (p < json.size() && json[p] >= '0' && json[p] <= '9') ++p;
+  if (p == digits_at) return out;
+  constexpr std::string_view kKeyOpen = ",\"key\":\"";
+  out.rendered = true;
+  if (json.substr(p, kKeyOpen.size()) != kKeyOpen) return out;
+  p += kKeyOpen.size();
+  const size_t key_at = p;
+  // The renderer escapes '"' and '\\', so the first unescaped quote ends it.
+  while (p < json.size() && json[p] != '"') p += json[p] == '\\' ? 2 : 1;
+  if (p >= json.size()) {
+    out.rendered = false;
+    return out;
+  }
+  out.escaped_key = json.substr(key_at, p - key_at);
+  return out;
+}
+
 }  // namespace eventflow

@@ -41,4 +41,13 @@ std::string RenderStoredEvent(const EventDraft& draft, const Uuid& stream_id, ui
 // rebuild and verification); nullopt if `json` does not start as rendered.
 std::optional<Uuid> PeekEventId(std::string_view json);
 
+// The compaction key of a rendered event, as it appears in the JSON (still
+// escaped: one key text always renders to the same bytes). `rendered` is
+// false when `json` does not start as RenderStoredEvent writes it.
+struct PeekedKey {
+  bool rendered = false;
+  std::optional<std::string_view> escaped_key;  // nullopt: the event has no key
+};
+PeekedKey PeekEventKey(std::string_view json);
+
 }  // namespace eventflow
