@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/admin_commands.h"
 #include "cli/segments_command.h"
 #include "engine/engine.h"
 #include "net/api.h"
+#include "net/cleanup_runner.h"
 #include "net/http_server.h"
 #include "net/key_store.h"
 
@@ -30,6 +32,7 @@ struct ServeFlags {
   int max_connections = 20000;
   double default_rate_limit = 0;
   int io_threads = 2;
+  int64_t cleanup_interval_s = 300;
 };
 
 // Raises the open-file limit so `max_connections` sockets fit beside the
@@ -115,12 +118,17 @@ int Serve(const ServeFlags& flags) {
   std::printf("listening on %s:%u\n", (*server)->host().c_str(), (*server)->port());
   std::fflush(stdout);
   Engine* e = engine->get();
+  std::unique_ptr<CleanupScheduler> cleanup;
+  if (flags.cleanup_interval_s > 0) {
+    cleanup = std::make_unique<CleanupScheduler>(e, flags.cleanup_interval_s * 1000);
+  }
   (*server)->Run([e] {
     // Parked long-polls answer now with what they have.
     for (const auto& s : e->ListStreams()) {
       if (s->log) s->log->waiters().Shutdown();
     }
   });
+  cleanup.reset();  // a run in progress finishes first
   api->Drain();
   spdlog::info("shutting down: flushing streams");
   (*engine)->Close();
@@ -176,6 +184,11 @@ int main(int argc, char** argv) {
   serve->add_option("--io-threads", f.io_threads, "I/O threads")
       ->envname("EVENTFLOW_IO_THREADS")
       ->check(CLI::Range(1, 256));
+  serve
+      ->add_option("--cleanup-interval-s", f.cleanup_interval_s,
+                   "Seconds between retention/compaction runs (0: only on demand)")
+      ->envname("EVENTFLOW_CLEANUP_INTERVAL_S")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400 * 7}));
   // Config file: TOML/INI with the flags of `serve` under a [serve] section.
   // EVENTFLOW_CONFIG names a default file (CLI11 2.1 reads no env var for
   // the config option itself); a named file must exist.
@@ -184,6 +197,7 @@ int main(int argc, char** argv) {
                  "Read flags from a TOML/INI config file ([serve] section)",
                  /*config_required=*/config_env != nullptr);
   eventflow::cli::SegmentsCommand segments(&app);
+  eventflow::cli::AdminCommands admin(&app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {  // --help
@@ -195,5 +209,6 @@ int main(int argc, char** argv) {
   }
   if (*serve) return Serve(f);
   if (auto rc = segments.Run()) return *rc;
+  if (auto rc = admin.Run()) return *rc;
   return 2;
 }

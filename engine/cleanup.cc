@@ -2,11 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstring>
 #include <unordered_map>
 #include <vector>
 
 #include "engine/crash_point.h"
 #include "engine/segment_rewrite.h"
+#include "formats/endian.h"
 #include "formats/key_hash.h"
 #include "formats/segment_name.h"
 #include "formats/stored_event.h"
@@ -14,6 +16,62 @@
 namespace eventflow {
 
 namespace {
+
+// An event a cleanup removes from the log.
+struct Dropped {
+  Uuid id;
+  uint64_t offset;
+};
+
+constexpr size_t kDroppedBytes = 24;  // 16-byte id, 8-byte offset
+constexpr std::string_view kIntentPrefix = "cleanup/";
+
+std::string IntentPrefix(const Uuid& stream_id) {
+  return std::string(kIntentPrefix) + stream_id.ToString() + "/";
+}
+
+// The journal of one segment's removal or rewrite (see CleanUpLog).
+class Intent {
+ public:
+  Intent(Index& index, const std::string& org, const Uuid& stream_id, uint64_t base)
+      : index_(index), org_(org), key_(IntentPrefix(stream_id) + std::to_string(base)) {}
+
+  Status Begin(const std::vector<Dropped>& dropped) {
+    std::string value(dropped.size() * kDroppedBytes, '\0');
+    char* p = value.data();
+    for (const Dropped& d : dropped) {
+      std::memcpy(p, d.id.bytes.data(), 16);
+      EncodeFixed64(p + 16, d.offset);
+      p += kDroppedBytes;
+    }
+    return index_.PutState(key_, value);
+  }
+  // After the file change: the ids leave the index, then the intent.
+  Status Finish(const std::vector<Dropped>& dropped) {
+    std::vector<Uuid> ids;
+    ids.reserve(dropped.size());
+    for (const Dropped& d : dropped) ids.push_back(d.id);
+    CrashPoint("cleanup:before_index");
+    EF_RETURN_IF_ERROR(index_.DeleteEvents(org_, ids));
+    return index_.DeleteState(key_);
+  }
+
+ private:
+  Index& index_;
+  const std::string& org_;
+  const std::string key_;
+};
+
+std::vector<Dropped> DecodeDropped(std::string_view value) {
+  std::vector<Dropped> out;
+  for (size_t p = 0; p + kDroppedBytes <= value.size(); p += kDroppedBytes) {
+    Dropped d;
+    std::memcpy(d.id.bytes.data(), value.data() + p, 16);
+    d.offset = DecodeFixed64(value.data() + p + 16);
+    out.push_back(d);
+  }
+  return out;
+}
 
 std::vector<std::shared_ptr<Segment>> SealedSegments(const StreamLog& log) {
   auto list = log.segments();
@@ -26,14 +84,14 @@ std::vector<std::shared_ptr<Segment>> SealedSegments(const StreamLog& log) {
 }
 
 // The ids of every event in `seg`.
-Status CollectIds(const Segment& seg, std::vector<Uuid>* ids) {
+Status CollectIds(const Segment& seg, std::vector<Dropped>* ids) {
   return seg.Read(0, [&](const RecordView& r) {
-    if (auto id = PeekEventId(r.payload)) ids->push_back(*id);
+    if (auto id = PeekEventId(r.payload)) ids->push_back({*id, r.offset});
     return true;
   });
 }
 
-Status ApplyRetention(StreamLog& log, Index& index, const std::string& org,
+Status ApplyRetention(StreamLog& log, Index& index, const std::string& org, const Uuid& stream_id,
                       const CleanupPolicy& policy, int64_t now_ms, CleanupReport* report) {
   if (!policy.max_age_ms && !policy.max_bytes) return Status::Ok();
   uint64_t total = log.bytes();
@@ -44,11 +102,13 @@ Status ApplyRetention(StreamLog& log, Index& index, const std::string& org,
         policy.max_age_ms && (empty || seg->last_timestamp_ms() < now_ms - *policy.max_age_ms);
     const bool too_big = policy.max_bytes && total > *policy.max_bytes;
     if (!too_old && !too_big) break;  // segments only get newer from here
-    std::vector<Uuid> ids;
+    std::vector<Dropped> ids;
     EF_RETURN_IF_ERROR(CollectIds(*seg, &ids));
     report->bytes_scanned += seg->committed_bytes();
+    Intent intent(index, org, stream_id, seg->base_offset());
+    EF_RETURN_IF_ERROR(intent.Begin(ids));
     EF_RETURN_IF_ERROR(log.RemoveSegment(seg));
-    EF_RETURN_IF_ERROR(index.DeleteEvents(org, ids));
+    EF_RETURN_IF_ERROR(intent.Finish(ids));
     total -= std::min(total, seg->committed_bytes());
     ++report->segments_deleted;
     report->events_removed += seg->record_count();
@@ -57,12 +117,12 @@ Status ApplyRetention(StreamLog& log, Index& index, const std::string& org,
 }
 
 // Rewrites one sealed segment keeping the events `keep` says to.
-Status CompactSegment(StreamLog& log, Index& index, const std::string& org,
+Status CompactSegment(StreamLog& log, Index& index, const std::string& org, const Uuid& stream_id,
                       const std::shared_ptr<Segment>& seg,
                       const std::unordered_map<KeyHash, uint64_t, KeyHashHasher>& newest,
                       CleanupReport* report) {
   std::vector<KeptRecord> kept;
-  std::vector<Uuid> dropped;
+  std::vector<Dropped> dropped;
   uint64_t batch = 0;
   EF_RETURN_IF_ERROR(seg->Read(0, [&](const RecordView& r) {
     if (r.flags & record::kBatchBegin) ++batch;
@@ -75,14 +135,16 @@ Status CompactSegment(StreamLog& log, Index& index, const std::string& org,
     if (keep) {
       kept.push_back(KeptRecord{r.offset, r.timestamp_ms, r.payload, batch});
     } else if (auto id = PeekEventId(r.payload)) {
-      dropped.push_back(*id);
+      dropped.push_back({*id, r.offset});
     }
     return true;
   }));
   report->bytes_scanned += seg->committed_bytes();
   const uint64_t removed = seg->record_count() - kept.size();
   if (removed == 0) return Status::Ok();
+  Intent intent(index, org, stream_id, seg->base_offset());
   if (kept.empty()) {
+    EF_RETURN_IF_ERROR(intent.Begin(dropped));
     EF_RETURN_IF_ERROR(log.RemoveSegment(seg));
     ++report->segments_deleted;
   } else {
@@ -94,17 +156,17 @@ Status CompactSegment(StreamLog& log, Index& index, const std::string& org,
       (void)log.fops()->Remove(tmp);
       return written.status();
     }
+    EF_RETURN_IF_ERROR(intent.Begin(dropped));
     CrashPoint("compact:before_rename");
     EF_RETURN_IF_ERROR(log.ReplaceSegment(seg, tmp));
     ++report->segments_rewritten;
   }
-  CrashPoint("compact:before_index");
-  EF_RETURN_IF_ERROR(index.DeleteEvents(org, dropped));
+  EF_RETURN_IF_ERROR(intent.Finish(dropped));
   report->events_removed += removed;
   return Status::Ok();
 }
 
-Status ApplyCompaction(StreamLog& log, Index& index, const std::string& org,
+Status ApplyCompaction(StreamLog& log, Index& index, const std::string& org, const Uuid& stream_id,
                        CleanupReport* report) {
   auto sealed = SealedSegments(log);
   if (sealed.empty()) return Status::Ok();
@@ -118,7 +180,7 @@ Status ApplyCompaction(StreamLog& log, Index& index, const std::string& org,
   }));
   report->bytes_scanned += log.bytes();
   for (const auto& seg : sealed) {
-    EF_RETURN_IF_ERROR(CompactSegment(log, index, org, seg, newest, report));
+    EF_RETURN_IF_ERROR(CompactSegment(log, index, org, stream_id, seg, newest, report));
   }
   return Status::Ok();
 }
@@ -134,11 +196,39 @@ void CleanupReport::Add(const CleanupReport& o) {
   bytes_scanned += o.bytes_scanned;
 }
 
-Status CleanUpLog(StreamLog& log, Index& index, const std::string& org, const CleanupPolicy& policy,
-                  int64_t now_ms, CleanupReport* report) {
+Status FinishCleanupIntents(const StreamLog& log, Index& index, const std::string& org,
+                            const Uuid& stream_id) {
+  auto intents = index.ScanState(IntentPrefix(stream_id));
+  if (!intents.ok()) return intents.status();
+  for (const auto& [key, value] : *intents) {
+    const std::vector<Dropped> dropped = DecodeDropped(value);
+    // A file change removes all of the intent's offsets or none of them.
+    bool still_there = false;
+    if (!dropped.empty()) {
+      const uint64_t want = dropped.front().offset;
+      EF_RETURN_IF_ERROR(log.Read(want, [&](const RecordView& r) {
+        still_there = r.offset == want;
+        return false;
+      }));
+    }
+    if (!still_there) {
+      std::vector<Uuid> ids;
+      for (const Dropped& d : dropped) ids.push_back(d.id);
+      EF_RETURN_IF_ERROR(index.DeleteEvents(org, ids));
+      spdlog::info("stream {}: finished an interrupted cleanup: {} event id(s) left the index",
+                   stream_id.ToString(), ids.size());
+    }
+    EF_RETURN_IF_ERROR(index.DeleteState(key));
+  }
+  return Status::Ok();
+}
+
+Status CleanUpLog(StreamLog& log, Index& index, const std::string& org, const Uuid& stream_id,
+                  const CleanupPolicy& policy, int64_t now_ms, CleanupReport* report) {
+  EF_RETURN_IF_ERROR(FinishCleanupIntents(log, index, org, stream_id));
   report->bytes_before += log.bytes();
-  Status s = ApplyRetention(log, index, org, policy, now_ms, report);
-  if (s.ok() && policy.compact) s = ApplyCompaction(log, index, org, report);
+  Status s = ApplyRetention(log, index, org, stream_id, policy, now_ms, report);
+  if (s.ok() && policy.compact) s = ApplyCompaction(log, index, org, stream_id, report);
   report->bytes_after += log.bytes();
   return s;
 }

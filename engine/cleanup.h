@@ -14,6 +14,7 @@
 #include "engine/index.h"
 #include "engine/stream_log.h"
 #include "formats/status.h"
+#include "formats/uuid.h"
 
 namespace eventflow {
 
@@ -36,7 +37,18 @@ struct CleanupReport {
 // Runs retention, then compaction when the policy asks for it, on `log` of
 // the stream `org` owns. `now_ms` is the clock retention measures age by.
 // One call at a time per log (the Engine serialises them).
-Status CleanUpLog(StreamLog& log, Index& index, const std::string& org, const CleanupPolicy& policy,
-                  int64_t now_ms, CleanupReport* report);
+//
+// Before a segment is removed or replaced, the ids and offsets of the events
+// it drops are written to the index's state (a cleanup intent, synced); they
+// leave the event index after the file change, and the intent with them. A
+// crash in between leaves the intent, which FinishCleanupIntents settles: if
+// the dropped offsets are gone from the log their ids are removed, otherwise
+// (the file change never happened) the intent is just dropped.
+Status CleanUpLog(StreamLog& log, Index& index, const std::string& org, const Uuid& stream_id,
+                  const CleanupPolicy& policy, int64_t now_ms, CleanupReport* report);
+
+// Settles the intents a crash left for this stream (at open; before a run).
+Status FinishCleanupIntents(const StreamLog& log, Index& index, const std::string& org,
+                            const Uuid& stream_id);
 
 }  // namespace eventflow

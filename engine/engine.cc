@@ -141,6 +141,13 @@ Status Engine::OpenStream(const std::string& dir, std::shared_ptr<Stream>* out) 
     spdlog::critical("stream {} is NOT served: re-indexing failed: {}", id, s.ToString());
     return s;
   }
+  if (Status s = FinishCleanupIntents(*stream->log, *index_, stream->manifest.org_id,
+                                      stream->manifest.stream_id);
+      !s.ok()) {
+    // The stream serves; ids of removed events may answer as known until
+    // the next cleanup run settles this.
+    spdlog::error("stream {}: settling an interrupted cleanup failed: {}", id, s.ToString());
+  }
   stream->writer = std::make_unique<StreamWriter>(
       stream->log.get(), index_.get(), &ids_, stream->manifest.org_id, stream->manifest.stream_id,
       options_.fsync, options_.max_unindexed_events);
@@ -283,7 +290,8 @@ Status Engine::CleanUp(const std::shared_ptr<Stream>& stream, const CleanupPolic
     std::lock_guard settings_lock(stream->settings_mu);
     if (stream->deleted) return Status::NotFound("stream is deleted");
   }
-  return CleanUpLog(*stream->log, *index_, stream->manifest.org_id, policy, now_ms, report);
+  return CleanUpLog(*stream->log, *index_, stream->manifest.org_id, stream->manifest.stream_id,
+                    policy, now_ms, report);
 }
 
 Result<std::optional<EventLocation>> Engine::Lookup(const std::string& org,

@@ -139,6 +139,9 @@ void Api::Route(Call& call) {
     if (n == 2 && m == http::verb::post) return CreateKey(call);
     if (n == 2 && m == http::verb::get) return ListKeys(call);
     if (n == 3 && m == http::verb::delete_) return RevokeKey(call, p[2]);
+  } else if (n == 2 && p[0] == "admin" && p[1] == "compact" && m == http::verb::post) {
+    if (!call.key.admin) return call.Fail({403, "forbidden", "an admin key is needed"});
+    return AdminCompact(call);
   } else if (n >= 1 && p[0] == "streams") {
     if (n == 1 && m == http::verb::post) return CreateStream(call);
     if (n == 1 && m == http::verb::get) return ListStreams(call);

@@ -67,6 +67,8 @@ class Api {
   void GetStream(Call& call, const std::string& ref);
   void PatchStream(Call& call, const std::string& ref);
   void DeleteStream(Call& call, const std::string& ref);
+  // Retention and compaction now, for one stream or all of the key's org.
+  void AdminCompact(Call& call);
   // A stream's settings with its schema compiled: built from the manifest on
   // first use, replaced by PATCH, dropped with the stream.
   std::shared_ptr<const StreamSettings> SettingsOf(const Stream& stream);

@@ -3,6 +3,7 @@
 #include "formats/json_writer.h"
 #include "formats/timestamp.h"
 #include "net/api.h"
+#include "net/cleanup_runner.h"
 #include "net/stream_settings.h"
 
 namespace eventflow {
@@ -148,6 +149,41 @@ void Api::DeleteStream(Call& call, const std::string& ref) {
     HttpResponse res;
     res.result(boost::beast::http::status::no_content);
     call.Reply(std::move(res));
+  });
+}
+
+void Api::AdminCompact(Call& call) {
+  std::vector<std::shared_ptr<Stream>> streams;
+  if (!call.req.body().empty()) {
+    simdjson::dom::parser parser;
+    simdjson::dom::object body;
+    if (!ParseBody(call, parser, &body)) return;
+    for (auto [k, v] : body) {
+      std::string_view ref;
+      if (k != "stream_id") {
+        return call.Fail({400, "invalid_request", "unknown field " + std::string(k)});
+      }
+      if (v.is_null()) continue;
+      if (v.get(ref)) return call.Fail({400, "invalid_request", "stream_id must be a string"});
+      auto stream = FindStream(call, std::string(ref));
+      if (!stream) return;
+      streams.push_back(std::move(stream));
+    }
+  }
+  if (streams.empty()) {
+    for (auto& s : engine_->ListStreams()) {
+      if (s->manifest.org_id == call.key.org_id) streams.push_back(std::move(s));
+    }
+  }
+  // Rewriting segments reads and fsyncs whole files: off the io threads.
+  Offload(call, [this, streams = std::move(streams)](Call& call) {
+    std::string out = "{\"results\":[";
+    for (const StreamCleanup& r : CleanUpStreams(*engine_, streams, timestamp::NowMs())) {
+      if (out.back() != '[') out += ",";
+      out += StreamCleanupJson(r);
+    }
+    out += "]}";
+    call.Json(200, std::move(out));
   });
 }
 

@@ -26,7 +26,9 @@ inline std::string ReadFd(int fd) {
 }
 
 // stderr goes to a temporary file so a full stdout pipe cannot deadlock.
-inline CliResult RunCli(std::vector<std::string> args) {
+// `env` adds NAME=VALUE pairs to the child's environment.
+inline CliResult RunCli(std::vector<std::string> args,
+                        const std::vector<std::pair<std::string, std::string>>& env = {}) {
   CliResult r;
   int out[2];
   if (::pipe(out) != 0) return r;
@@ -36,6 +38,7 @@ inline CliResult RunCli(std::vector<std::string> args) {
     ::dup2(out[1], 1);
     ::dup2(::fileno(err), 2);
     ::close(out[0]);
+    for (const auto& [name, value] : env) ::setenv(name.c_str(), value.c_str(), 1);
     args.insert(args.begin(), EventflowBinary());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
