@@ -3,7 +3,10 @@
 # read as ratios (the machine is shared and noisy):
 #   nginx_202        nginx (2 workers, no access log) answering every POST with
 #                    a fixed 202: this machine's ceiling
-#   produce          EventFlow, --fsync always, single ~200 B event per POST
+#   produce          EventFlow, --fsync always, single ~200 B event per POST;
+#                    the server runs with metrics on and info-level JSON logs
+#   produce_nometrics  the same against a second server (own data dir) with
+#                    --no-metrics --log-level warn: the cost of observability
 #   produce_schema   the same to a stream with a 10-property JSON Schema
 #   batch            1000 events per POST (8 connections), in events/s
 #   consume          4 consumer groups polling 1000 and committing each batch
@@ -16,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 shift || true
-WORKLOADS=${*:-idle nginx_202 produce produce_schema batch consume}
+WORKLOADS=${*:-idle nginx_202 produce produce_nometrics produce_schema batch consume}
 BIN=${EVENTFLOW_BIN:-./build/release/cli/eventflow}
 DRIVER=${LOAD_DRIVER:-./build/release/bench/load_driver}
 WORK=$(mktemp -d /tmp/eventflow-load.XXXXXX)
@@ -24,6 +27,7 @@ NGINX_PORT=18081
 ADMIN=load-bench-admin-key
 cleanup() {
   [[ -n "${EF_PID:-}" ]] && kill "$EF_PID" 2>/dev/null && wait "$EF_PID" 2>/dev/null || true
+  [[ -n "${OFF_PID:-}" ]] && kill "$OFF_PID" 2>/dev/null && wait "$OFF_PID" 2>/dev/null || true
   [[ -f "$WORK/nginx.pid" ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -48,15 +52,23 @@ http {
 CONF
 nginx -c "$WORK/nginx.conf"
 
-"$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 --bootstrap-key "$ADMIN" \
-  --fsync always --max-connections 20000 --idle-timeout-ms 600000 \
-  >"$WORK/ef.out" 2>"$WORK/ef.err" &
-EF_PID=$!
-for _ in $(seq 100); do grep -q listening "$WORK/ef.out" 2>/dev/null && break; sleep 0.1; done
-EF_ADDR=$(sed -n 's/^listening on //p' "$WORK/ef.out")
-api() {  # method path [body]
-  curl -sf -X "$1" "http://$EF_ADDR$2" -H "X-API-Key: $ADMIN" -H 'Content-Type: application/json' \
-    ${3:+-d "$3"}
+start_server() {  # name extra-flags... ; sets SERVER_PID and SERVER_ADDR
+  local name=$1
+  shift
+  "$BIN" serve --data-dir "$WORK/$name" --listen 127.0.0.1:0 --bootstrap-key "$ADMIN" \
+    --fsync always --max-connections 20000 --idle-timeout-ms 600000 "$@" \
+    >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do grep -q listening "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
+  SERVER_ADDR=$(sed -n 's/^listening on //p' "$WORK/$name.out")
+}
+# The main server: metrics on, JSON logs at info (as an operator would run it).
+start_server data --log-format json --log-level info
+EF_PID=$SERVER_PID
+EF_ADDR=$SERVER_ADDR
+api() {  # method path [body] (to $ADDR, default the main server)
+  curl -sf -X "$1" "http://${ADDR:-$EF_ADDR}$2" -H "X-API-Key: $ADMIN" \
+    -H 'Content-Type: application/json' ${3:+-d "$3"}
 }
 api POST /api/v1/streams '{"name":"load"}' >/dev/null
 api POST /api/v1/streams '{"name":"batch"}' >/dev/null
@@ -108,6 +120,14 @@ for w in $WORKLOADS; do
   case $w in
     nginx_202) wrk_run nginx_202 "http://127.0.0.1:$NGINX_PORT/" "$WORK/post.lua" 64 ;;
     produce) wrk_run produce "http://$EF_ADDR/api/v1/streams/load/events" "$WORK/post.lua" 64 ;;
+    produce_nometrics)
+      if [[ -z "${OFF_PID:-}" ]]; then
+        start_server data-off --no-metrics --log-level warn
+        OFF_PID=$SERVER_PID
+        OFF_ADDR=$SERVER_ADDR
+        ADDR=$OFF_ADDR api POST /api/v1/streams '{"name":"load"}' >/dev/null
+      fi
+      wrk_run produce_nometrics "http://$OFF_ADDR/api/v1/streams/load/events" "$WORK/post.lua" 64 ;;
     produce_schema)
       if [[ $schema_ok == 1 ]]; then
         wrk_run produce_schema "http://$EF_ADDR/api/v1/streams/load-schema/events" "$WORK/post.lua" 64
@@ -144,11 +164,19 @@ done
 python3 - "$RESULTS" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-by = {r["workload"]: r for r in rows}
+# A workload run more than once (e.g. `produce produce_nometrics produce
+# produce_nometrics`, to interleave a pair) counts with its mean rps.
+runs = {}
+for r in rows:
+    if "rps" in r:
+        runs.setdefault(r["workload"], []).append(r["rps"])
+rps = {w: sum(v) / len(v) for w, v in runs.items()}
 out = {"commit": sys.argv[2], "results": rows, "ratios": {}}
-if "nginx_202" in by and "produce" in by:
-    out["ratios"]["produce_to_nginx"] = round(by["produce"]["rps"] / by["nginx_202"]["rps"], 3)
-if "produce" in by and "rps" in by.get("produce_schema", {}):
-    out["ratios"]["schema_to_schema_free"] = round(by["produce_schema"]["rps"] / by["produce"]["rps"], 3)
+def ratio(name, a, b):
+    if a in rps and b in rps:
+        out["ratios"][name] = round(rps[a] / rps[b], 3)
+ratio("produce_to_nginx", "produce", "nginx_202")
+ratio("schema_to_schema_free", "produce_schema", "produce")
+ratio("observability_on_to_off", "produce", "produce_nometrics")
 print(json.dumps(out, indent=1))
 PY
