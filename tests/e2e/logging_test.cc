@@ -141,6 +141,22 @@ TEST_F(LoggingTest, TextAtInfoLogsStepsButNoPerEventLines) {
   EXPECT_NE(all.find("stream created"), std::string::npos) << all;
 }
 
+TEST_F(LoggingTest, FormatAndLevelComeFromTheEnvironmentToo) {
+  ::setenv("EVENTFLOW_LOG_FORMAT", "json", 1);
+  ::setenv("EVENTFLOW_LOG_LEVEL", "debug", 1);
+  Start({});
+  ::unsetenv("EVENTFLOW_LOG_FORMAT");
+  ::unsetenv("EVENTFLOW_LOG_LEVEL");
+  ASSERT_EQ(Call("GET", "/api/v1/streams", "", "X-Correlation-ID: env-1\r\n").status, 200);
+  ASSERT_EQ(server_->Terminate(), 0);
+  int mine = 0;
+  for (const auto& line : Lines(log_)) {
+    EXPECT_EQ(line.front(), '{') << line;
+    if (Field(line, "/correlation_id") == "env-1") ++mine;
+  }
+  EXPECT_EQ(mine, 2);  // received and completed, both at debug
+}
+
 TEST_F(LoggingTest, TraceparentRoundTrip) {
   Start({});
   // The caller's trace: same trace id, a new span id.
