@@ -101,16 +101,26 @@ LUA
   sed -e 's/^wrk.body = .*$/wrk.body = "{\\"events\\":[" .. table.concat(e, ",") .. "]}"/' "$WORK/post.lua"
 } >"$WORK/batch.lua"
 
+# CPU time (user + system, clock ticks) the process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 wrk_run() {  # name url script connections [events_per_request]
-  local r
+  # With CPU_PID set, also reports that server's CPU microseconds per request:
+  # steadier than req/s when other work shares the machine.
+  local r cpu_before=0 cpu_after=0
+  [[ -n "${CPU_PID:-}" ]] && cpu_before=$(cpu_ticks "$CPU_PID")
   r=$(wrk -t2 -c"$4" -d"${DURATION}s" --latency -s "$3" "$2" | sed -n 's/^RESULT //p')
+  [[ -n "${CPU_PID:-}" ]] && cpu_after=$(cpu_ticks "$CPU_PID")
   read -r rps p50 p99 p999 status_err sock_err <<<"$r"
   python3 -c 'import json,sys
-n,c,rps,per,p50,p99,p999,se,ke = sys.argv[1:]
-print(json.dumps({"workload": n, "connections": int(c), "rps": float(rps),
+n,c,rps,per,p50,p99,p999,se,ke,ticks,hz,secs = sys.argv[1:]
+row = {"workload": n, "connections": int(c), "rps": float(rps),
   "events_per_s": float(rps) * int(per), "p50_ms": float(p50), "p99_ms": float(p99),
-  "p999_ms": float(p999), "non_2xx": int(se), "socket_errors": int(ke)}))' \
-    "$1" "$4" "$rps" "${5:-1}" "$p50" "$p99" "$p999" "$status_err" "$sock_err" >>"$RESULTS"
+  "p999_ms": float(p999), "non_2xx": int(se), "socket_errors": int(ke)}
+if int(ticks) > 0:
+    row["server_cpu_us_per_request"] = round(int(ticks) / int(hz) * 1e6 / (float(rps) * float(secs)), 1)
+print(json.dumps(row))' \
+    "$1" "$4" "$rps" "${5:-1}" "$p50" "$p99" "$p999" "$status_err" "$sock_err" \
+    "$((cpu_after - cpu_before))" "$(getconf CLK_TCK)" "$DURATION" >>"$RESULTS"
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$EF_PID/status"; }
 anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$EF_PID/status"; }
@@ -119,7 +129,7 @@ event_count() { api GET "/api/v1/streams/$1" | python3 -c 'import json,sys; prin
 for w in $WORKLOADS; do
   case $w in
     nginx_202) wrk_run nginx_202 "http://127.0.0.1:$NGINX_PORT/" "$WORK/post.lua" 64 ;;
-    produce) wrk_run produce "http://$EF_ADDR/api/v1/streams/load/events" "$WORK/post.lua" 64 ;;
+    produce) CPU_PID=$EF_PID wrk_run produce "http://$EF_ADDR/api/v1/streams/load/events" "$WORK/post.lua" 64 ;;
     produce_nometrics)
       if [[ -z "${OFF_PID:-}" ]]; then
         start_server data-off --no-metrics --log-level warn
@@ -127,7 +137,8 @@ for w in $WORKLOADS; do
         OFF_ADDR=$SERVER_ADDR
         ADDR=$OFF_ADDR api POST /api/v1/streams '{"name":"load"}' >/dev/null
       fi
-      wrk_run produce_nometrics "http://$OFF_ADDR/api/v1/streams/load/events" "$WORK/post.lua" 64 ;;
+      CPU_PID=$OFF_PID wrk_run produce_nometrics "http://$OFF_ADDR/api/v1/streams/load/events" \
+        "$WORK/post.lua" 64 ;;
     produce_schema)
       if [[ $schema_ok == 1 ]]; then
         wrk_run produce_schema "http://$EF_ADDR/api/v1/streams/load-schema/events" "$WORK/post.lua" 64
@@ -171,6 +182,10 @@ for r in rows:
     if "rps" in r:
         runs.setdefault(r["workload"], []).append(r["rps"])
 rps = {w: sum(v) / len(v) for w, v in runs.items()}
+cpu = {}
+for r in rows:
+    if "server_cpu_us_per_request" in r:
+        cpu.setdefault(r["workload"], []).append(r["server_cpu_us_per_request"])
 out = {"commit": sys.argv[2], "results": rows, "ratios": {}}
 def ratio(name, a, b):
     if a in rps and b in rps:
@@ -178,5 +193,9 @@ def ratio(name, a, b):
 ratio("produce_to_nginx", "produce", "nginx_202")
 ratio("schema_to_schema_free", "produce_schema", "produce")
 ratio("observability_on_to_off", "produce", "produce_nometrics")
+if "produce" in cpu and "produce_nometrics" in cpu:
+    mean = lambda v: sum(v) / len(v)
+    out["ratios"]["observability_cpu_per_request_on_to_off"] = round(
+        mean(cpu["produce"]) / mean(cpu["produce_nometrics"]), 3)
 print(json.dumps(out, indent=1))
 PY
