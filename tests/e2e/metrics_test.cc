@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -148,9 +149,13 @@ TEST_F(MetricsTest, CountersAreExactAfterAKnownWorkload) {
   EXPECT_EQ(Sample(m, "eventflow_rate_limited_requests_total"), 1);
   EXPECT_EQ(Sample(m, "eventflow_http_request_duration_seconds_count", {{"route", "produce"}}), 6);
   EXPECT_EQ(Sample(m, "eventflow_http_request_duration_seconds_count", {{"route", "seek"}}), 0);
-  // Every stored event was in exactly one group-commit round.
+  // One client waits for each answer, so each produce is its own round: six
+  // rounds, of 1, 1, 1, 4, 1 and 0 (the duplicate) events; every round that
+  // wrote was flushed once (--fsync always).
+  EXPECT_EQ(Sample(m, "eventflow_group_commit_batch_events_count"), 6);
   EXPECT_EQ(Sample(m, "eventflow_group_commit_batch_events_sum"), 8);
-  EXPECT_GE(Sample(m, "eventflow_fsync_duration_seconds_count"), 1);
+  EXPECT_EQ(Sample(m, "eventflow_group_commit_batch_events_bucket", {{"le", "1"}}), 5);
+  EXPECT_EQ(Sample(m, "eventflow_fsync_duration_seconds_count"), 5);
   EXPECT_EQ(Sample(m, "eventflow_consumer_lag_events",
                    {{"org", "default"}, {"stream", "orders"}, {"group", "billing"}}),
             5);
@@ -217,6 +222,18 @@ TEST_F(MetricsTest, ReadyzFailsWhenTheDiskIsAlmostFull) {
   EXPECT_EQ(r.status, 503);
   EXPECT_EQ(Field(r.body, "/status"), "not_ready");
   EXPECT_NE(Field(r.body, "/reasons/0").find("disk almost full"), std::string::npos) << r.body;
+  EXPECT_EQ(Sample(Scrape(), "eventflow_ready"), 0);
+}
+
+TEST_F(MetricsTest, ReadyzFailsWhenTheDataDirCannotBeWritten) {
+  Start();
+  EXPECT_EQ(server_->Request("GET", "/readyz").status, 200);
+  // The data dir vanishes under the server (as a lost mount would): the
+  // probe file cannot be created.
+  std::filesystem::remove_all(tmp_.path());
+  auto r = server_->Request("GET", "/readyz");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_NE(Field(r.body, "/reasons/0").find("is not writable"), std::string::npos) << r.body;
   EXPECT_EQ(Sample(Scrape(), "eventflow_ready"), 0);
 }
 
