@@ -63,6 +63,7 @@ void Api::ServeMetrics(Call& call) {
       labels.push_back({"group", g.group});
       AddGauge(&lag, static_cast<double>(g.lag), std::move(labels));
     }
+    // eventflow_dlq_entries{org,stream,stage} joins here once the DLQ exists.
     for (auto* f : {&segments, &bytes, &events, &lag}) scraped.push_back(std::move(*f));
     HttpResponse res = JsonResponse(200, metrics_->Expose(scraped));
     res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");

@@ -58,6 +58,13 @@ class Metrics {
   // A long-poll parked / answered after parking.
   void OnPollParked() { parked_polls_->Increment(); }
   void OnPollUnparked() { parked_polls_->Decrement(); }
+  // Not built yet (no processor or DLQ exists), names reserved in
+  // docs/operations.md and used by docs/alerts.yml: the processor will
+  // report eventflow_processing_duration_seconds{org,stream} (histogram) and
+  // eventflow_dead_lettered_events_total{org,stream,stage} (counter) through
+  // StreamMetrics, cached like the ingest counters; the DLQ size,
+  // eventflow_dlq_entries{org,stream,stage}, is read at scrape time beside
+  // the consumer lag (api_metrics.cc).
   // The stream's series, created on first call and installed as its
   // writer's observer. They live as long as this object, so a writer never
   // sees a dangling observer; a deleted stream's counters stay until restart.
