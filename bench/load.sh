@@ -3,7 +3,10 @@
 # read as ratios (the machine is shared and noisy):
 #   nginx_202        nginx (2 workers, no access log) answering every POST with
 #                    a fixed 202: this machine's ceiling
-#   produce          EventFlow, --fsync always, single ~200 B event per POST
+#   produce          EventFlow, --fsync always, single ~200 B event per POST;
+#                    the server runs with metrics on and info-level JSON logs
+#   produce_nometrics  the same against a second server (own data dir) with
+#                    --no-metrics --log-level warn: the cost of observability
 #   produce_schema   the same to a stream with a 10-property JSON Schema
 #   batch            1000 events per POST (8 connections), in events/s
 #   consume          4 consumer groups polling 1000 and committing each batch
@@ -16,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 shift || true
-WORKLOADS=${*:-idle nginx_202 produce produce_schema batch consume}
+WORKLOADS=${*:-idle nginx_202 produce produce_nometrics produce_schema batch consume}
 BIN=${EVENTFLOW_BIN:-./build/release/cli/eventflow}
 DRIVER=${LOAD_DRIVER:-./build/release/bench/load_driver}
 WORK=$(mktemp -d /tmp/eventflow-load.XXXXXX)
@@ -24,6 +27,7 @@ NGINX_PORT=18081
 ADMIN=load-bench-admin-key
 cleanup() {
   [[ -n "${EF_PID:-}" ]] && kill "$EF_PID" 2>/dev/null && wait "$EF_PID" 2>/dev/null || true
+  [[ -n "${OFF_PID:-}" ]] && kill "$OFF_PID" 2>/dev/null && wait "$OFF_PID" 2>/dev/null || true
   [[ -f "$WORK/nginx.pid" ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -48,15 +52,23 @@ http {
 CONF
 nginx -c "$WORK/nginx.conf"
 
-"$BIN" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 --bootstrap-key "$ADMIN" \
-  --fsync always --max-connections 20000 --idle-timeout-ms 600000 \
-  >"$WORK/ef.out" 2>"$WORK/ef.err" &
-EF_PID=$!
-for _ in $(seq 100); do grep -q listening "$WORK/ef.out" 2>/dev/null && break; sleep 0.1; done
-EF_ADDR=$(sed -n 's/^listening on //p' "$WORK/ef.out")
-api() {  # method path [body]
-  curl -sf -X "$1" "http://$EF_ADDR$2" -H "X-API-Key: $ADMIN" -H 'Content-Type: application/json' \
-    ${3:+-d "$3"}
+start_server() {  # name extra-flags... ; sets SERVER_PID and SERVER_ADDR
+  local name=$1
+  shift
+  "$BIN" serve --data-dir "$WORK/$name" --listen 127.0.0.1:0 --bootstrap-key "$ADMIN" \
+    --fsync always --max-connections 20000 --idle-timeout-ms 600000 "$@" \
+    >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do grep -q listening "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
+  SERVER_ADDR=$(sed -n 's/^listening on //p' "$WORK/$name.out")
+}
+# The main server: metrics on, JSON logs at info (as an operator would run it).
+start_server data --log-format json --log-level info
+EF_PID=$SERVER_PID
+EF_ADDR=$SERVER_ADDR
+api() {  # method path [body] (to $ADDR, default the main server)
+  curl -sf -X "$1" "http://${ADDR:-$EF_ADDR}$2" -H "X-API-Key: $ADMIN" \
+    -H 'Content-Type: application/json' ${3:+-d "$3"}
 }
 api POST /api/v1/streams '{"name":"load"}' >/dev/null
 api POST /api/v1/streams '{"name":"batch"}' >/dev/null
@@ -89,16 +101,26 @@ LUA
   sed -e 's/^wrk.body = .*$/wrk.body = "{\\"events\\":[" .. table.concat(e, ",") .. "]}"/' "$WORK/post.lua"
 } >"$WORK/batch.lua"
 
+# CPU time (user + system, clock ticks) the process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 wrk_run() {  # name url script connections [events_per_request]
-  local r
+  # With CPU_PID set, also reports that server's CPU microseconds per request:
+  # steadier than req/s when other work shares the machine.
+  local r cpu_before=0 cpu_after=0
+  [[ -n "${CPU_PID:-}" ]] && cpu_before=$(cpu_ticks "$CPU_PID")
   r=$(wrk -t2 -c"$4" -d"${DURATION}s" --latency -s "$3" "$2" | sed -n 's/^RESULT //p')
+  [[ -n "${CPU_PID:-}" ]] && cpu_after=$(cpu_ticks "$CPU_PID")
   read -r rps p50 p99 p999 status_err sock_err <<<"$r"
   python3 -c 'import json,sys
-n,c,rps,per,p50,p99,p999,se,ke = sys.argv[1:]
-print(json.dumps({"workload": n, "connections": int(c), "rps": float(rps),
+n,c,rps,per,p50,p99,p999,se,ke,ticks,hz,secs = sys.argv[1:]
+row = {"workload": n, "connections": int(c), "rps": float(rps),
   "events_per_s": float(rps) * int(per), "p50_ms": float(p50), "p99_ms": float(p99),
-  "p999_ms": float(p999), "non_2xx": int(se), "socket_errors": int(ke)}))' \
-    "$1" "$4" "$rps" "${5:-1}" "$p50" "$p99" "$p999" "$status_err" "$sock_err" >>"$RESULTS"
+  "p999_ms": float(p999), "non_2xx": int(se), "socket_errors": int(ke)}
+if int(ticks) > 0:
+    row["server_cpu_us_per_request"] = round(int(ticks) / int(hz) * 1e6 / (float(rps) * float(secs)), 1)
+print(json.dumps(row))' \
+    "$1" "$4" "$rps" "${5:-1}" "$p50" "$p99" "$p999" "$status_err" "$sock_err" \
+    "$((cpu_after - cpu_before))" "$(getconf CLK_TCK)" "$DURATION" >>"$RESULTS"
 }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$EF_PID/status"; }
 anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$EF_PID/status"; }
@@ -107,7 +129,16 @@ event_count() { api GET "/api/v1/streams/$1" | python3 -c 'import json,sys; prin
 for w in $WORKLOADS; do
   case $w in
     nginx_202) wrk_run nginx_202 "http://127.0.0.1:$NGINX_PORT/" "$WORK/post.lua" 64 ;;
-    produce) wrk_run produce "http://$EF_ADDR/api/v1/streams/load/events" "$WORK/post.lua" 64 ;;
+    produce) CPU_PID=$EF_PID wrk_run produce "http://$EF_ADDR/api/v1/streams/load/events" "$WORK/post.lua" 64 ;;
+    produce_nometrics)
+      if [[ -z "${OFF_PID:-}" ]]; then
+        start_server data-off --no-metrics --log-level warn
+        OFF_PID=$SERVER_PID
+        OFF_ADDR=$SERVER_ADDR
+        ADDR=$OFF_ADDR api POST /api/v1/streams '{"name":"load"}' >/dev/null
+      fi
+      CPU_PID=$OFF_PID wrk_run produce_nometrics "http://$OFF_ADDR/api/v1/streams/load/events" \
+        "$WORK/post.lua" 64 ;;
     produce_schema)
       if [[ $schema_ok == 1 ]]; then
         wrk_run produce_schema "http://$EF_ADDR/api/v1/streams/load-schema/events" "$WORK/post.lua" 64
@@ -144,11 +175,27 @@ done
 python3 - "$RESULTS" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-by = {r["workload"]: r for r in rows}
+# A workload run more than once (e.g. `produce produce_nometrics produce
+# produce_nometrics`, to interleave a pair) counts with its mean rps.
+runs = {}
+for r in rows:
+    if "rps" in r:
+        runs.setdefault(r["workload"], []).append(r["rps"])
+rps = {w: sum(v) / len(v) for w, v in runs.items()}
+cpu = {}
+for r in rows:
+    if "server_cpu_us_per_request" in r:
+        cpu.setdefault(r["workload"], []).append(r["server_cpu_us_per_request"])
 out = {"commit": sys.argv[2], "results": rows, "ratios": {}}
-if "nginx_202" in by and "produce" in by:
-    out["ratios"]["produce_to_nginx"] = round(by["produce"]["rps"] / by["nginx_202"]["rps"], 3)
-if "produce" in by and "rps" in by.get("produce_schema", {}):
-    out["ratios"]["schema_to_schema_free"] = round(by["produce_schema"]["rps"] / by["produce"]["rps"], 3)
+def ratio(name, a, b):
+    if a in rps and b in rps:
+        out["ratios"][name] = round(rps[a] / rps[b], 3)
+ratio("produce_to_nginx", "produce", "nginx_202")
+ratio("schema_to_schema_free", "produce_schema", "produce")
+ratio("observability_on_to_off", "produce", "produce_nometrics")
+if "produce" in cpu and "produce_nometrics" in cpu:
+    mean = lambda v: sum(v) / len(v)
+    out["ratios"]["observability_cpu_per_request_on_to_off"] = round(
+        mean(cpu["produce"]) / mean(cpu["produce_nometrics"]), 3)
 print(json.dumps(out, indent=1))
 PY

@@ -14,6 +14,7 @@
 #include "net/cleanup_runner.h"
 #include "net/http_server.h"
 #include "net/key_store.h"
+#include "net/logging.h"
 
 namespace {
 
@@ -33,6 +34,10 @@ struct ServeFlags {
   double default_rate_limit = 0;
   int io_threads = 2;
   int64_t cleanup_interval_s = 300;
+  bool no_metrics = false;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  uint64_t min_free_bytes = 64u << 20;
 };
 
 // Raises the open-file limit so `max_connections` sockets fit beside the
@@ -51,6 +56,10 @@ void RaiseFileLimit(int max_connections) {
 
 int Serve(const ServeFlags& flags) {
   using namespace eventflow;
+  if (Status s = ConfigureLogging(flags.log_format, flags.log_level); !s.ok()) {
+    std::cerr << "eventflow serve: " << s.message() << "\n";
+    return 2;
+  }
   auto fsync = FsyncPolicy::Parse(flags.fsync);
   if (!fsync.ok()) {
     std::cerr << "eventflow serve: " << fsync.status().message() << "\n";
@@ -104,6 +113,8 @@ int Serve(const ServeFlags& flags) {
   ao.max_event_bytes = flags.max_event_bytes;
   ao.max_batch_bytes = flags.max_batch_bytes;
   ao.max_batch_events = flags.max_batch_events;
+  ao.metrics = !flags.no_metrics;
+  ao.min_free_bytes = flags.min_free_bytes;
   // The handler is bound before the Api exists (it needs the server's
   // executor for long-poll timers); requests only arrive once Run starts.
   std::unique_ptr<Api> api;
@@ -114,6 +125,7 @@ int Serve(const ServeFlags& flags) {
     std::cerr << "eventflow serve: " << server.status().message() << "\n";
     return 1;
   }
+  ao.open_connections = [s = server->get()] { return s->open_connections(); };
   api = std::make_unique<Api>(engine->get(), keys->get(), ao, (*server)->executor());
   std::printf("listening on %s:%u\n", (*server)->host().c_str(), (*server)->port());
   std::fflush(stdout);
@@ -189,6 +201,18 @@ int main(int argc, char** argv) {
                    "Seconds between retention/compaction runs (0: only on demand)")
       ->envname("EVENTFLOW_CLEANUP_INTERVAL_S")
       ->check(CLI::Range(int64_t{0}, int64_t{86400 * 7}));
+  serve->add_flag("--no-metrics", f.no_metrics, "Turn GET /metrics off")
+      ->envname("EVENTFLOW_NO_METRICS");
+  serve->add_option("--log-format", f.log_format, "text | json (JSON lines)")
+      ->envname("EVENTFLOW_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
+  serve->add_option("--log-level", f.log_level, "trace | debug | info | warn | error")
+      ->envname("EVENTFLOW_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  serve
+      ->add_option("--min-free-bytes", f.min_free_bytes,
+                   "/readyz fails below this much free space on the data dir's filesystem")
+      ->envname("EVENTFLOW_MIN_FREE_BYTES");
   // Config file: TOML/INI with the flags of `serve` under a [serve] section.
   // EVENTFLOW_CONFIG names a default file (CLI11 2.1 reads no env var for
   // the config option itself); a named file must exist.

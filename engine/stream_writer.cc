@@ -84,7 +84,7 @@ void StreamWriter::Run() {
         if (stopping_) break;
         lock.unlock();
         if (unsynced_) {  // interval policy: the quiet period is over
-          if (Status s = log_->Sync(); s.ok()) {
+          if (Status s = SyncLog(); s.ok()) {
             unsynced_ = false;
             ++stats_.flushes;
             last_sync_ms_ = timestamp::NowMs();
@@ -155,7 +155,7 @@ void StreamWriter::Run() {
     if (!failed) FinishRound(buf_next, buf_ts);
     batch.clear();
   }
-  if (unsynced_ && log_->Sync().ok()) ++stats_.flushes;
+  if (unsynced_ && SyncLog().ok()) ++stats_.flushes;
 }
 
 bool StreamWriter::Prepare(Request& req) {
@@ -281,7 +281,7 @@ bool StreamWriter::FinishRound(uint64_t next, int64_t last_ts) {
     const int64_t now = timestamp::NowMs();
     if (fsync_.mode == FsyncPolicy::Mode::kAlways || (fsync_.mode == FsyncPolicy::Mode::kInterval &&
                                                       now - last_sync_ms_ >= fsync_.interval_ms)) {
-      s = log_->Sync();
+      s = SyncLog();
       ++stats_.flushes;
       if (s.ok()) {
         unsynced_ = false;
@@ -318,11 +318,14 @@ bool StreamWriter::FinishRound(uint64_t next, int64_t last_ts) {
   }
   log_->Publish();
   ++stats_.rounds;
-  for (auto& req : round_) {
-    ++stats_.appends;
-    for (const auto& a : req.acks) stats_.events += a.duplicate ? 0 : 1;
-    req.done(Status::Ok(), std::move(req.acks));
+  uint64_t stored = 0;
+  for (const auto& req : round_) {
+    for (const auto& a : req.acks) stored += a.duplicate ? 0 : 1;
   }
+  stats_.appends += round_.size();
+  stats_.events += stored;
+  if (WriterObserver* o = observer_.load()) o->OnRound(round_.size(), stored, buf_.size());
+  for (auto& req : round_) req.done(Status::Ok(), std::move(req.acks));
   round_.clear();
   round_ids_.clear();
   round_held_.clear();
@@ -350,6 +353,15 @@ void StreamWriter::FailRound(const Status& s) {
   round_ids_.clear();
   round_held_.clear();
   buf_.clear();
+}
+
+Status StreamWriter::SyncLog() {
+  WriterObserver* o = observer_.load();
+  if (o == nullptr) return log_->Sync();
+  const auto start = std::chrono::steady_clock::now();
+  Status s = log_->Sync();
+  o->OnFlush(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return s;
 }
 
 void StreamWriter::ReleaseReservations(const std::vector<Uuid>& ids) {

@@ -21,6 +21,7 @@
 #include "engine/id_registry.h"
 #include "engine/index.h"
 #include "engine/stream_log.h"
+#include "engine/writer_observer.h"
 #include "formats/status.h"
 #include "formats/stored_event.h"
 
@@ -76,6 +77,9 @@ class StreamWriter {
   // False while a failed write has not been rewound yet.
   bool healthy() const { return healthy_.load(); }
   const WriterStats& stats() const { return stats_; }
+  // Reports later rounds and flushes to `observer` (nullptr: to no one). The
+  // observer must outlive the writer (or its Stop()).
+  void SetObserver(WriterObserver* observer) { observer_.store(observer); }
 
  private:
   struct Request {
@@ -93,6 +97,8 @@ class StreamWriter {
   bool FinishRound(uint64_t next, int64_t last_ts);
   void FailRound(const Status& s);
   void ReleaseReservations(const std::vector<Uuid>& ids);
+  // log_->Sync(), timed for the observer.
+  Status SyncLog();
 
   StreamLog* const log_;
   Index* const index_;
@@ -121,6 +127,7 @@ class StreamWriter {
   int64_t last_sync_ms_ = 0;
 
   std::atomic<bool> healthy_{true};
+  std::atomic<WriterObserver*> observer_{nullptr};
   WriterStats stats_;
   std::thread thread_;
 };

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "formats/json_writer.h"
+#include "formats/random.h"
 
 namespace eventflow {
 
@@ -21,6 +22,8 @@ std::mt19937_64& ThreadGenerator() {
   return gen;
 }
 }  // namespace
+
+uint64_t RandomBits() { return ThreadGenerator()(); }
 
 Uuid Uuid::Random() {
   std::mt19937_64& gen = ThreadGenerator();

@@ -22,18 +22,6 @@ bool ValidCorrelationId(std::string_view v) {
   return true;
 }
 
-std::vector<std::string> SplitPath(std::string_view path) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start < path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > start) parts.emplace_back(path.substr(start, end - start));
-    start = end + 1;
-  }
-  return parts;
-}
-
 std::optional<std::string> CheckShape(simdjson::dom::element e, int depth, int max_depth) {
   using simdjson::dom::element_type;
   if (depth > max_depth) {
@@ -73,99 +61,129 @@ std::optional<std::string> CheckJsonShape(simdjson::dom::element e, int max_dept
   return CheckShape(e, 1, max_depth);
 }
 
+LogFields Api::Call::Fields() const {
+  LogFields f;
+  f.Add("correlation_id", correlation_id)
+      .Add("trace_id", trace.trace_id)
+      .Add("span_id", trace.span_id)
+      .Add("api_key_id", key.id)
+      .Add("stream", stream_ref)
+      .Add("route", RouteName(route));
+  return f;
+}
+
 void Api::Call::Reply(HttpResponse res) const {
   res.set("X-Correlation-ID", correlation_id);
+  res.set("traceparent", trace.Traceparent());
+  const int status = static_cast<int>(res.result_int());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (metrics != nullptr) metrics->OnRequest(route, status, seconds);
+  // One line per request: at debug, so the hot path stays quiet at info;
+  // server errors at warn.
+  const auto level = status >= 500 ? spdlog::level::warn : spdlog::level::debug;
+  if (spdlog::should_log(level)) {
+    LogFields f = Fields();
+    f.Add("status", status).Add("latency_ms", seconds * 1000);
+    LogWith(level, f, "request completed");
+  }
   respond(std::move(res));
 }
 
 void Api::Handle(HttpRequest req, Respond respond) {
   Call call;
+  call.start = std::chrono::steady_clock::now();
   auto cid = req["X-Correlation-ID"];
   call.correlation_id = ValidCorrelationId(std::string_view(cid.data(), cid.size()))
                             ? std::string(cid)
                             : Uuid::Random().ToString();
+  auto tp = req["traceparent"];
+  call.trace = TraceContext::ForRequest(std::string_view(tp.data(), tp.size()));
+  call.metrics = metrics_.get();
   call.respond = std::move(respond);
   const std::string_view target(req.target().data(), req.target().size());
   const size_t q = target.find('?');
   const std::string_view path = target.substr(0, q);
   if (q != std::string_view::npos) call.query = std::string(target.substr(q + 1));
+  const RouteMatch match = MatchRoute(req.method(), path);
+  call.route = match.route;
+  call.stream_ref = match.stream;
+  if (spdlog::should_log(spdlog::level::debug)) {
+    LogFields f = call.Fields();
+    f.Add("method", std::string_view(req.method_string().data(), req.method_string().size()));
+    LogWith(spdlog::level::debug, f, "request received");
+  }
   call.req = std::move(req);
 
-  if (path == "/healthz" && call.req.method() == http::verb::get) {
-    return call.Json(200, R"({"status":"ok"})");
+  switch (match.route) {
+    case Route::kHealthz:
+      return call.Json(200, R"({"status":"ok"})");
+    case Route::kReadyz:
+      return Ready(call);
+    case Route::kMetrics:
+      return ServeMetrics(call);
+    default:
+      break;
   }
-  if (path == "/readyz" && call.req.method() == http::verb::get) {
-    std::string reasons;
-    for (const auto& s : engine_->ListStreams()) {
-      if (!s->writer) continue;
-      std::string why;
-      if (!s->writer->healthy()) why = "writer recovering from a storage error";
-      if (const uint64_t n = s->writer->stats().unindexed.load()) {
-        why = "event index failing, " + std::to_string(n) + " events wait to be indexed";
-      }
-      if (why.empty()) continue;
-      reasons += reasons.empty() ? "[" : ",";
-      reasons += "{\"stream_id\":\"" + s->manifest.stream_id.ToString() +
-                 "\",\"reason\":" + json::Quote(why) + "}";
-    }
-    if (!reasons.empty()) {
-      return call.Json(503, R"({"status":"not_ready","streams":)" + reasons + "]}");
-    }
-    return call.Json(200, R"({"status":"ready"})");
-  }
-  constexpr std::string_view kPrefix = "/api/v1/";
-  if (!path.starts_with(kPrefix)) {
-    return call.Fail({404, "not_found", "no such route"});
-  }
+  if (!match.api) return call.Fail({404, "not_found", "no such route"});
   auto secret = call.req["X-API-Key"];
   auto key = keys_->Authenticate(std::string_view(secret.data(), secret.size()));
   if (!key) return call.Fail({401, "unauthorized", "missing or unknown X-API-Key"});
   call.key = std::move(*key);
   if (auto wait = keys_->Throttle(call.key)) {
+    if (metrics_) metrics_->OnRateLimited();
     HttpResponse res = ErrorResponse({429, "rate_limited", "rate limit exceeded for this key"});
     res.set(http::field::retry_after, std::to_string(*wait));
     return call.Reply(std::move(res));
   }
-  call.path = SplitPath(path.substr(kPrefix.size()));
-  Route(call);
+  Dispatch(call, match);
 }
 
-void Api::Route(Call& call) {
-  const auto& p = call.path;
-  const auto m = call.req.method();
-  const size_t n = p.size();
-  if (n >= 2 && p[0] == "admin" && p[1] == "api-keys") {
-    if (!call.key.admin) return call.Fail({403, "forbidden", "an admin key is needed"});
-    if (n == 2 && m == http::verb::post) return CreateKey(call);
-    if (n == 2 && m == http::verb::get) return ListKeys(call);
-    if (n == 3 && m == http::verb::delete_) return RevokeKey(call, p[2]);
-  } else if (n == 2 && p[0] == "admin" && p[1] == "compact" && m == http::verb::post) {
-    if (!call.key.admin) return call.Fail({403, "forbidden", "an admin key is needed"});
-    return AdminCompact(call);
-  } else if (n >= 1 && p[0] == "streams") {
-    if (n == 1 && m == http::verb::post) return CreateStream(call);
-    if (n == 1 && m == http::verb::get) return ListStreams(call);
-    if (n == 2 && m == http::verb::get) return GetStream(call, p[1]);
-    if (n == 2 && m == http::verb::patch) return PatchStream(call, p[1]);
-    if (n == 2 && m == http::verb::delete_) return DeleteStream(call, p[1]);
-    if (n == 3 && p[2] == "events" && m == http::verb::post) return Produce(call, p[1], false);
-    if (n == 3 && p[2] == "events" && m == http::verb::get) return Replay(call, p[1]);
-    if (n == 4 && p[2] == "events" && p[3] == "batch" && m == http::verb::post) {
-      return Produce(call, p[1], true);
-    }
-    if (n == 4 && p[2] == "events" && m == http::verb::get) return GetEvent(call, p[1], p[3]);
-    if (n >= 3 && p[2] == "consumer-groups") {
-      if (n == 3 && m == http::verb::get) return ListGroups(call, p[1]);
-      if (n == 4 && m == http::verb::get) return GetGroup(call, p[1], p[3]);
-      if (n == 4 && m == http::verb::delete_) return DeleteGroup(call, p[1], p[3]);
-      if (n == 5 && p[4] == "events" && m == http::verb::get) return Poll(call, p[1], p[3]);
-      if (n == 5 && p[4] == "offsets" && m == http::verb::post) {
-        return CommitOffset(call, p[1], p[3]);
-      }
-      if (n == 5 && p[4] == "seek" && m == http::verb::post) return Seek(call, p[1], p[3]);
-    }
+void Api::Dispatch(Call& call, const RouteMatch& m) {
+  switch (m.route) {
+    case Route::kCreateKey:
+    case Route::kListKeys:
+    case Route::kRevokeKey:
+      if (!call.key.admin) return call.Fail({403, "forbidden", "an admin key is needed"});
+      if (m.route == Route::kCreateKey) return CreateKey(call);
+      if (m.route == Route::kListKeys) return ListKeys(call);
+      return RevokeKey(call, m.id);
+    case Route::kAdminCompact:
+      if (!call.key.admin) return call.Fail({403, "forbidden", "an admin key is needed"});
+      return AdminCompact(call);
+    case Route::kCreateStream:
+      return CreateStream(call);
+    case Route::kListStreams:
+      return ListStreams(call);
+    case Route::kGetStream:
+      return GetStream(call, m.stream);
+    case Route::kPatchStream:
+      return PatchStream(call, m.stream);
+    case Route::kDeleteStream:
+      return DeleteStream(call, m.stream);
+    case Route::kProduce:
+      return Produce(call, m.stream, false);
+    case Route::kProduceBatch:
+      return Produce(call, m.stream, true);
+    case Route::kReplay:
+      return Replay(call, m.stream);
+    case Route::kGetEvent:
+      return GetEvent(call, m.stream, m.id);
+    case Route::kListGroups:
+      return ListGroups(call, m.stream);
+    case Route::kGetGroup:
+      return GetGroup(call, m.stream, m.group);
+    case Route::kDeleteGroup:
+      return DeleteGroup(call, m.stream, m.group);
+    case Route::kPoll:
+      return Poll(call, m.stream, m.group);
+    case Route::kCommitOffset:
+      return CommitOffset(call, m.stream, m.group);
+    case Route::kSeek:
+      return Seek(call, m.stream, m.group);
+    default:
+      return call.Fail({404, "not_found", "no such route"});
   }
-  call.Fail({404, "not_found", "no such route"});
 }
 
 bool Api::ParseBody(const Call& call, simdjson::dom::parser& parser, simdjson::dom::object* out) {

@@ -1,10 +1,14 @@
 // Api: the pure request -> response side of the REST contract (docs/api.md).
 // It never touches sockets: HttpServer hands it a request and a Respond
-// callback. Every answer carries X-Correlation-ID. Handlers never block on
-// disk: appends complete through the engine's group-commit callback.
+// callback. Every answer carries X-Correlation-ID and a traceparent, is
+// counted in the metrics (unless disabled) and logged with the request's
+// ids. Handlers never block on disk: appends complete through the engine's
+// group-commit callback.
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,7 +25,11 @@
 #include "net/api_error.h"
 #include "net/http_server.h"
 #include "net/key_store.h"
+#include "net/logging.h"
+#include "net/metrics.h"
+#include "net/route.h"
 #include "net/stream_settings.h"
+#include "net/trace_context.h"
 
 namespace eventflow {
 
@@ -29,34 +37,60 @@ struct ApiOptions {
   uint64_t max_event_bytes = 1u << 20;
   uint64_t max_batch_bytes = 16u << 20;
   uint32_t max_batch_events = 10000;
+  bool metrics = true;  // GET /metrics (404 when off) and the series behind it
+  // /readyz fails while the data dir's filesystem has less free space.
+  uint64_t min_free_bytes = 64u << 20;
+  // The HTTP server's open connections, for the metrics (optional).
+  std::function<size_t()> open_connections;
 };
 
 class Api {
  public:
   Api(Engine* engine, KeyStore* keys, ApiOptions options, boost::asio::any_io_executor timers)
-      : engine_(engine), keys_(keys), options_(options), timers_(std::move(timers)) {}
+      : engine_(engine),
+        keys_(keys),
+        options_(std::move(options)),
+        timers_(std::move(timers)),
+        metrics_(options_.metrics ? std::make_unique<Metrics>() : nullptr) {}
   ~Api() { Drain(); }
   void Handle(HttpRequest req, Respond respond);
   // Waits for the work handed to the blocking pool (durable writes).
   void Drain() { blocking_.join(); }
 
  private:
-  // What a handler gets: the request, its path split into segments, the
-  // authenticated key, and the correlation id to echo.
+  // What a handler gets: the request, its route, the authenticated key, the
+  // correlation id to echo and the trace it belongs to. Reply counts and
+  // logs the answer before sending it.
   struct Call {
     HttpRequest req;
-    std::vector<std::string> path;  // after /api/v1
+    Route route = Route::kUnmatched;
+    std::string stream_ref;  // the {stream_id} of the path, as written
     std::string query;
     ApiKey key;
     std::string correlation_id;
+    TraceContext trace;
+    std::chrono::steady_clock::time_point start;
+    Metrics* metrics = nullptr;  // null with --no-metrics
     Respond respond;
 
+    // The request's ids (correlation, trace, key, stream, route) for a log line.
+    LogFields Fields() const;
     void Reply(HttpResponse res) const;
     void Fail(const ApiError& e) const { Reply(ErrorResponse(e)); }
     void Json(int status, std::string body) const { Reply(JsonResponse(status, std::move(body))); }
   };
 
-  void Route(Call& call);
+  void Dispatch(Call& call, const RouteMatch& match);
+  // Operations: /readyz and /metrics (api_metrics.cc).
+  void Ready(Call& call);
+  void ServeMetrics(Call& call);
+  // Consumer lag of every group of every stream, at scrape time.
+  struct GroupLag {
+    std::shared_ptr<Stream> stream;
+    std::string group;
+    uint64_t lag = 0;
+  };
+  std::vector<GroupLag> GroupLags();
   // Keys
   void CreateKey(Call& call);
   void ListKeys(Call& call);
@@ -69,9 +103,17 @@ class Api {
   void DeleteStream(Call& call, const std::string& ref);
   // Retention and compaction now, for one stream or all of the key's org.
   void AdminCompact(Call& call);
-  // A stream's settings with its schema compiled: built from the manifest on
-  // first use, replaced by PATCH, dropped with the stream.
-  std::shared_ptr<const StreamSettings> SettingsOf(const Stream& stream);
+  // What the Api caches per stream: its settings with the schema compiled
+  // (built from the manifest on first use, replaced by PATCH, dropped with
+  // the stream) and its metrics (null with --no-metrics).
+  struct StreamCache {
+    std::shared_ptr<const StreamSettings> settings;
+    StreamMetrics* metrics = nullptr;
+  };
+  StreamCache CacheOf(Stream& stream);
+  std::shared_ptr<const StreamSettings> SettingsOf(Stream& stream) {
+    return CacheOf(stream).settings;
+  }
   // Consumer groups
   void Poll(Call& call, const std::string& ref, const std::string& group);
   void CommitOffset(Call& call, const std::string& ref, const std::string& group);
@@ -103,8 +145,9 @@ class Api {
   KeyStore* const keys_;
   const ApiOptions options_;
   boost::asio::any_io_executor timers_;
+  const std::unique_ptr<Metrics> metrics_;
   std::shared_mutex settings_mu_;
-  std::unordered_map<Uuid, std::shared_ptr<const StreamSettings>, UuidHash> settings_;
+  std::unordered_map<Uuid, StreamCache, UuidHash> settings_;
   std::mutex patch_mu_;  // one settings change at a time, so manifest and cache agree
   // A group's position is read, checked and written under its stripe, so
   // commits and seeks of one group do not interleave; other groups proceed.

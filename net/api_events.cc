@@ -16,14 +16,13 @@ namespace {
 
 constexpr size_t kMaxReplayBytes = 16u << 20;
 
-EnvelopeDefaults DefaultsFor(const HttpRequest& req, const ApiKey& key,
-                             const std::string& correlation_id, uint64_t max_event_bytes,
+EnvelopeDefaults DefaultsFor(const ApiKey& key, const std::string& correlation_id,
+                             const std::string& trace_id, uint64_t max_event_bytes,
                              uint32_t max_batch_events) {
   EnvelopeDefaults d;
   d.correlation_id = correlation_id;
-  auto tp = req["traceparent"];
-  auto trace = TraceIdFromTraceparent(std::string_view(tp.data(), tp.size()));
-  d.trace_id = trace ? *trace : NewTraceId();
+  // The request's trace (or the new one its answer's traceparent names).
+  d.trace_id = trace_id;
   d.api_key_id = key.id;
   d.source = key.name;
   d.now_ms = timestamp::NowMs();
@@ -43,6 +42,16 @@ void AppendAck(std::string* out, const EventAck& a) {
                           : "\",\"status\":\"ACCEPTED\",\"offset\":");
   out->append(num, end).append(",\"received_at\":\"");
   out->append(timestamp::Format(a.created_at_ms)).append("\"}");
+}
+
+// One debug line per event of a completed append (the caller checks the level).
+template <typename Call>
+void LogPersisted(const Call& call, const std::vector<EventAck>& acks) {
+  for (const EventAck& a : acks) {
+    LogFields f = call.Fields();
+    f.Add("event_id", a.event_id.ToString()).Add("offset", a.offset);
+    LogWith(spdlog::level::debug, f, a.duplicate ? "event was a duplicate" : "event persisted");
+  }
 }
 
 ApiError AppendError(const Status& s) {
@@ -71,8 +80,9 @@ bool Api::CheckJsonContentType(const Call& call) {
 void Api::Produce(Call& call, const std::string& ref, bool batch) {
   auto stream = FindStream(call, ref);
   if (!stream || !CheckJsonContentType(call)) return;
-  const std::shared_ptr<const StreamSettings> settings = SettingsOf(*stream);
-  EnvelopeDefaults d = DefaultsFor(call.req, call.key, call.correlation_id,
+  // The cache entry installs the stream's metrics before its first append.
+  const std::shared_ptr<const StreamSettings> settings = CacheOf(*stream).settings;
+  EnvelopeDefaults d = DefaultsFor(call.key, call.correlation_id, call.trace.trace_id,
                                    options_.max_event_bytes, options_.max_batch_events);
   d.schema = settings->schema.get();
   std::vector<EventDraft> drafts;
@@ -87,6 +97,7 @@ void Api::Produce(Call& call, const std::string& ref, bool batch) {
   done->req.body().clear();
   engine_->Append(stream, std::move(drafts), [done, batch](Status s, std::vector<EventAck> acks) {
     if (!s.ok()) return done->Fail(AppendError(s));
+    if (spdlog::should_log(spdlog::level::debug)) LogPersisted(*done, acks);
     std::string out;
     if (!batch) {
       AppendAck(&out, acks[0]);

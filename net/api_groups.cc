@@ -152,8 +152,11 @@ void Api::Poll(Call& call, const std::string& ref, const std::string& group) {
 
   auto parked = std::make_shared<ParkedPoll>(asio::make_strand(timers_));
   parked->answer = std::move(answer);
-  auto finish = [parked] {
+  Metrics* metrics = shared->metrics;
+  if (metrics) metrics->OnPollParked();
+  auto finish = [parked, metrics] {
     std::call_once(parked->once, [&] {
+      if (metrics) metrics->OnPollUnparked();
       parked->answer();
       asio::post(parked->timer.get_executor(), [parked] { parked->timer.cancel(); });
     });
@@ -207,6 +210,11 @@ void Api::CommitOffset(Call& call, const std::string& ref, const std::string& gr
     if (Status s = engine_->index().PutState(key, EncodePosition(p)); !s.ok()) {
       return call.Fail(FromStatus(s));
     }
+    LogFields f = call.Fields();
+    f.Add("group", group)
+        .Add("committed_offset", *p.committed)
+        .Add("last_event_id", p.last_event_id);
+    LogWith(spdlog::level::info, f, "offset committed");
     call.Json(200, GroupJson(*stream, group, p));
   });
 }
@@ -261,6 +269,10 @@ void Api::Seek(Call& call, const std::string& ref, const std::string& group) {
     if (Status s = engine_->index().PutState(key, EncodePosition(p)); !s.ok()) {
       return call.Fail(FromStatus(s));
     }
+    LogFields f = call.Fields();
+    f.Add("group", group).Add("last_event_id", p.last_event_id);
+    if (p.committed) f.Add("committed_offset", *p.committed);
+    LogWith(spdlog::level::info, f, "group position set by seek");
     call.Json(200, GroupJson(*stream, group, p));
   });
 }
@@ -305,10 +317,33 @@ void Api::DeleteGroup(Call& call, const std::string& ref, const std::string& gro
     if (!pos.ok()) return call.Fail(FromStatus(pos.status()));
     if (!pos->has_value()) return call.Fail({404, "group_not_found", "no group '" + group + "'"});
     if (Status s = engine_->index().DeleteState(key); !s.ok()) return call.Fail(FromStatus(s));
+    LogFields f = call.Fields();
+    f.Add("group", group);
+    LogWith(spdlog::level::info, f, "consumer group deleted");
     HttpResponse res;
     res.result(boost::beast::http::status::no_content);
     call.Reply(std::move(res));
   });
+}
+
+std::vector<Api::GroupLag> Api::GroupLags() {
+  std::vector<GroupLag> out;
+  constexpr std::string_view kPrefix = "group/";
+  auto rows = engine_->index().ScanState(std::string(kPrefix));
+  if (!rows.ok()) return out;
+  for (const auto& [key, value] : *rows) {
+    // group/<stream_id>/<group_id>
+    const std::string_view rest = std::string_view(key).substr(kPrefix.size());
+    const size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) continue;
+    auto id = Uuid::Parse(rest.substr(0, slash));
+    auto stream = id ? engine_->FindStream(*id) : nullptr;
+    if (!stream || !stream->log) continue;
+    auto pos = LoadPosition(engine_->index(), key);
+    if (!pos.ok() || !pos->has_value()) continue;
+    out.push_back({stream, std::string(rest.substr(slash + 1)), Lag(*stream, **pos)});
+  }
+  return out;
 }
 
 }  // namespace eventflow

@@ -48,6 +48,9 @@ void Api::CreateKey(Call& call) {
     std::string out = made->first.ToJson(false);
     out.pop_back();
     out += ",\"api_key\":" + json::Quote(made->second) + "}";
+    LogFields f = call.Fields();
+    f.Add("new_api_key_id", made->first.id).Add("org_id", made->first.org_id);
+    LogWith(spdlog::level::info, f, "api key created");
     call.Json(201, std::move(out));
   });
 }
@@ -69,6 +72,9 @@ void Api::RevokeKey(Call& call, const std::string& id) {
     Status s = keys_->Revoke(id);
     if (s.IsNotFound()) return call.Fail({404, "api_key_not_found", s.message()});
     if (!s.ok()) return call.Fail(FromStatus(s));
+    LogFields f = call.Fields();
+    f.Add("revoked_api_key_id", id);
+    LogWith(spdlog::level::info, f, "api key revoked");
     HttpResponse res;
     res.result(boost::beast::http::status::no_content);
     call.Reply(std::move(res));

@@ -39,18 +39,23 @@ std::string StreamJson(const Stream& s, const StreamSettings& settings, bool wit
 
 }  // namespace
 
-std::shared_ptr<const StreamSettings> Api::SettingsOf(const Stream& stream) {
+Api::StreamCache Api::CacheOf(Stream& stream) {
   const Uuid& id = stream.manifest.stream_id;
   {
     std::shared_lock lock(settings_mu_);
-    if (auto it = settings_.find(id); it != settings_.end()) return it->second;
+    if (auto it = settings_.find(id); it != settings_.end() && (it->second.metrics || !metrics_)) {
+      return it->second;
+    }
   }
   // Compiled outside the lock; if another thread got there first, its copy
   // (possibly a PATCH's newer one) wins.
   auto built = std::make_shared<const StreamSettings>(
       StreamSettings::FromManifestJson(stream.settings_json()));
   std::unique_lock lock(settings_mu_);
-  return settings_.try_emplace(id, std::move(built)).first->second;
+  StreamCache& entry = settings_[id];
+  if (!entry.settings) entry.settings = std::move(built);
+  if (!entry.metrics && metrics_) entry.metrics = metrics_->Attach(stream);
+  return entry;
 }
 
 void Api::CreateStream(Call& call) {
@@ -76,8 +81,14 @@ void Api::CreateStream(Call& call) {
     }
     {
       std::unique_lock lock(settings_mu_);
-      settings_[(*made)->manifest.stream_id] = settings;
+      StreamCache& entry = settings_[(*made)->manifest.stream_id];
+      entry.settings = settings;
+      if (metrics_) entry.metrics = metrics_->Attach(**made);
     }
+    call.stream_ref = name;
+    LogFields f = call.Fields();
+    f.Add("stream_id", (*made)->manifest.stream_id.ToString());
+    LogWith(spdlog::level::info, f, "stream created");
     call.Json(201, StreamJson(**made, *settings, false));
   });
 }
@@ -130,8 +141,9 @@ void Api::PatchStream(Call& call, const std::string& ref) {
     }
     {
       std::unique_lock lock(settings_mu_);
-      settings_[s->manifest.stream_id] = next;
+      settings_[s->manifest.stream_id].settings = next;
     }
+    LogWith(spdlog::level::info, call.Fields(), "stream settings changed");
     call.Json(200, StreamJson(*s, *next, true));
   });
 }
@@ -146,6 +158,9 @@ void Api::DeleteStream(Call& call, const std::string& ref) {
       std::unique_lock lock(settings_mu_);
       settings_.erase(s->manifest.stream_id);
     }
+    LogFields f = call.Fields();
+    f.Add("stream_id", s->manifest.stream_id.ToString());
+    LogWith(spdlog::level::info, f, "stream deleted");
     HttpResponse res;
     res.result(boost::beast::http::status::no_content);
     call.Reply(std::move(res));

@@ -13,13 +13,6 @@ namespace {
 
 constexpr size_t kMaxKeyBytes = 1024;
 
-bool IsHex(std::string_view s) {
-  for (char c : s) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 // Checks one envelope (a DOM object) and fills `out` except the payload.
 // Returns an error message naming the field.
 std::optional<std::string> ReadEnvelope(simdjson::dom::object obj, const EnvelopeDefaults& d,
@@ -293,26 +286,6 @@ std::optional<ApiError> ParseBatch(const std::string& body, const EnvelopeDefaul
     Finish(&(*out)[i++], payload);
   }
   return std::nullopt;
-}
-
-std::optional<std::string> TraceIdFromTraceparent(std::string_view h) {
-  // version "-" trace-id "-" parent-id "-" flags: 2-32-16-2 lowercase hex.
-  if (h.size() < 55 || h[2] != '-' || h[35] != '-' || h[52] != '-') return std::nullopt;
-  const std::string_view version = h.substr(0, 2), trace = h.substr(3, 32),
-                         parent = h.substr(36, 16), flags = h.substr(53, 2);
-  if (!IsHex(version) || version == "ff" || !IsHex(trace) || !IsHex(parent) || !IsHex(flags) ||
-      trace == std::string(32, '0') || parent == std::string(16, '0') ||
-      (version == "00" && h.size() != 55)) {
-    return std::nullopt;
-  }
-  return std::string(trace);
-}
-
-std::string NewTraceId() {
-  const Uuid a = Uuid::Random();
-  std::string hex = a.ToString();
-  hex.erase(std::remove(hex.begin(), hex.end(), '-'), hex.end());
-  return hex;
 }
 
 }  // namespace eventflow

@@ -34,9 +34,4 @@ std::optional<ApiError> ParseEvent(const std::string& body, const EnvelopeDefaul
 std::optional<ApiError> ParseBatch(const std::string& body, const EnvelopeDefaults& d,
                                    std::vector<EventDraft>* out);
 
-// The trace id of a W3C traceparent header, or nullopt if it is malformed.
-std::optional<std::string> TraceIdFromTraceparent(std::string_view header);
-// A new random 32-hex trace id.
-std::string NewTraceId();
-
 }  // namespace eventflow

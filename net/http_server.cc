@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "net/api_error.h"
+#include "net/trace_context.h"
 
 namespace eventflow {
 
@@ -106,6 +107,8 @@ class Session : public std::enable_shared_from_this<Session> {
       res = ErrorResponse(ApiError{400, "bad_request", "malformed HTTP request: " + ec.message()});
     }
     res.keep_alive(false);
+    // The request could not be read, so its trace is unknown: a new one.
+    res.set("traceparent", TraceContext::ForRequest("").Traceparent());
     Write(std::move(res));
   }
 

@@ -8,3 +8,5 @@ echo "== disk (fio)"
 ./bench/disk.sh
 echo "== engine micro benchmarks (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
 ./build/release/bench/engine_bench --benchmark_min_time=2 "$@"
+echo "== metrics micro benchmarks"
+./build/release/bench/metrics_bench --benchmark_min_time=1

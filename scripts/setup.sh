@@ -10,6 +10,7 @@ PACKAGES=(
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libre2-dev libssl-dev prometheus-cpp-dev libsqlite3-dev
   json-schema-test-suite curl python3
+  prometheus  # promtool, for the metrics and alert-rule tests
 )
 # Benchmarks only (scripts/bench.sh passes --bench).
 BENCH_PACKAGES=(fio nginx wrk)

@@ -46,13 +46,19 @@ class ServerProcess {
  public:
   // Starts `eventflow serve --listen 127.0.0.1:0 --data-dir DIR extra...` and
   // waits for its "listening on" line. ok() is false if it did not come up.
-  ServerProcess(const std::string& data_dir, std::vector<std::string> extra = {}) {
+  // With `stderr_path`, the server's stderr (its log) goes to that file.
+  ServerProcess(const std::string& data_dir, std::vector<std::string> extra = {},
+                const std::string& stderr_path = "") {
     int out[2];
     if (::pipe(out) != 0) return;
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(out[1], 1);
       ::close(out[0]);
+      if (!stderr_path.empty()) {
+        const int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (err >= 0) ::dup2(err, 2);
+      }
       std::vector<std::string> args = {EventflowBinary(), "serve",      "--listen",
                                        "127.0.0.1:0",     "--data-dir", data_dir};
       args.insert(args.end(), extra.begin(), extra.end());

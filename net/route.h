@@ -1,0 +1,58 @@
+// Route: which operation of the contract a request names, matched from its
+// method and path before authentication, so every answer (401 and 429
+// included) can be counted and logged under its route. RouteName is the
+// stable label used in metrics and logs.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/beast/http/verb.hpp>  // needs <ostream> above
+
+namespace eventflow {
+
+enum class Route : uint8_t {
+  kUnmatched,  // no such route (404)
+  kHealthz,
+  kReadyz,
+  kMetrics,
+  kCreateKey,
+  kListKeys,
+  kRevokeKey,
+  kAdminCompact,
+  kCreateStream,
+  kListStreams,
+  kGetStream,
+  kPatchStream,
+  kDeleteStream,
+  kProduce,
+  kProduceBatch,
+  kReplay,
+  kGetEvent,
+  kListGroups,
+  kGetGroup,
+  kDeleteGroup,
+  kPoll,
+  kCommitOffset,
+  kSeek,
+};
+inline constexpr size_t kRouteCount = static_cast<size_t>(Route::kSeek) + 1;
+
+// "produce", "poll", ...: the `route` label.
+std::string_view RouteName(Route r);
+
+// A matched request: the route and the path parameters it names.
+struct RouteMatch {
+  Route route = Route::kUnmatched;
+  std::string stream;  // {stream_id} or name, when the route has one
+  std::string group;   // {group_id}
+  std::string id;      // {event_id} or {api_key_id}
+  bool api = false;    // under /api/v1: needs a key
+};
+
+RouteMatch MatchRoute(boost::beast::http::verb method, std::string_view path);
+
+}  // namespace eventflow
