@@ -24,12 +24,12 @@ print(time.monotonic() - t)' "$@"
 verify_s=$(secs "$BIN" segments verify --data-dir "$DIR")
 dump_s=$(secs "$BIN" segments dump --data-dir "$DIR" --stream log --json)
 compact_out=$("$BIN" compact --data-dir "$DIR")
-compact_mbps=$(sed -n 's/.*(\([0-9.]*\) MB\/s).*/\1/p' <<<"$compact_out")
+compact_mbps=$(sed -n 's/.*(\([0-9.]*\) MB\/s;.*/\1/p' <<<"$compact_out")
 after=$(du -sb "$DIR/streams" | cut -f1)
 python3 - "$bytes" "$verify_s" "$dump_s" "$compact_mbps" "$after" <<'PY'
 import json, sys
 b, v, d, c, after = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 print(json.dumps({"log_MB": round(b / 1e6), "verify_MBps": round(b / 1e6 / v),
-                  "dump_json_MBps": round(b / 1e6 / d), "compact_scan_MBps": round(c),
+                  "dump_json_MBps": round(b / 1e6 / d), "compact_MBps": round(c),
                   "bytes_after_compaction_MB": round(after / 1e6)}))
 PY

@@ -103,9 +103,11 @@ int Compact(const AdminFlags& f) {
     total.Add(c);
     total_ms += r.elapsed_ms;
   }
-  const double mb = static_cast<double>(total.bytes_scanned) / 1e6;
-  std::printf("scanned %.1f MB in %lld ms (%.0f MB/s)\n", mb, static_cast<long long>(total_ms),
-              total_ms > 0 ? mb * 1000.0 / static_cast<double>(total_ms) : 0.0);
+  const double mb = static_cast<double>(total.bytes_before) / 1e6;
+  std::printf("cleaned %.1f MB of log in %lld ms (%.0f MB/s; %.1f MB read)\n", mb,
+              static_cast<long long>(total_ms),
+              total_ms > 0 ? mb * 1000.0 / static_cast<double>(total_ms) : 0.0,
+              static_cast<double>(total.bytes_scanned) / 1e6);
   return rc;
 }
 

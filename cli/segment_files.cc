@@ -1,6 +1,7 @@
 #include "cli/segment_files.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -163,35 +164,55 @@ Result<SegmentFile> SingleFile(const std::string& path) {
   return f;
 }
 
-Status FileBytes::Load(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open", path);
+Status FileBytes::Load(const SegmentFile& file) {
+  Unmap();
+  size_ = 0;
+  const int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open", file.path);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
-    return Status::FromErrno(err, "stat", path);
+    return Status::FromErrno(err, "stat", file.path);
   }
   const size_t want = static_cast<size_t>(st.st_size);
+  Status s;
+  if (file.state == SegmentState::kSealed && want > 0) {
+    void* p = ::mmap(nullptr, want, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+      s = Status::FromErrno(errno, "mmap", file.path);
+    } else {
+      ::madvise(p, want, MADV_SEQUENTIAL);
+      map_ = static_cast<const char*>(p);
+      map_len_ = size_ = want;
+    }
+  } else {
+    s = Read(fd, file.path, want);
+  }
+  ::close(fd);
+  return s;
+}
+
+void FileBytes::Unmap() {
+  if (map_ != nullptr) ::munmap(const_cast<char*>(map_), map_len_);
+  map_ = nullptr;
+  map_len_ = 0;
+}
+
+Status FileBytes::Read(int fd, const std::string& path, size_t want) {
   if (want > capacity_) {
     buf_ = std::make_unique_for_overwrite<char[]>(want);
     capacity_ = want;
   }
-  size_ = 0;
   // A file that shrinks while we read (sealed by a server) ends early: a
   // short read is the snapshot's end, not an error.
   while (size_ < want) {
     const ssize_t n = ::pread(fd, buf_.get() + size_, want - size_, static_cast<off_t>(size_));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return Status::FromErrno(err, "read", path);
-    }
+    if (n < 0) return Status::FromErrno(errno, "read", path);
     if (n == 0) break;
     size_ += static_cast<size_t>(n);
   }
-  ::close(fd);
   return Status::Ok();
 }
 

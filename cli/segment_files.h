@@ -48,19 +48,30 @@ Result<StreamFiles> FindStream(const std::string& data_dir, const std::string& w
 // so it counts as active unless the name says quarantined.
 Result<SegmentFile> SingleFile(const std::string& path);
 
-// The bytes of one file, read once with pread (a snapshot: a server may be
-// appending to or sealing the file while we look, which mmap would turn into
-// SIGBUS).
+// The bytes of one segment file. A sealed segment never changes in place
+// (compaction and repair rename a new file over it; retention unlinks it, and
+// a mapping outlives both), so it is mapped with mmap, no copy. Any other file
+// is read once with pread (a snapshot: a server may be appending to it or
+// truncating it as it seals, which under mmap would be SIGBUS).
 class FileBytes {
  public:
-  Status Load(const std::string& path);
-  const char* data() const { return buf_.get(); }
+  FileBytes() = default;
+  ~FileBytes() { Unmap(); }
+  FileBytes(const FileBytes&) = delete;
+  FileBytes& operator=(const FileBytes&) = delete;
+  Status Load(const SegmentFile& file);
+  const char* data() const { return map_ != nullptr ? map_ : buf_.get(); }
   size_t size() const { return size_; }
 
  private:
+  Status Read(int fd, const std::string& path, size_t want);
+  void Unmap();
+
   std::unique_ptr<char[]> buf_;
   size_t capacity_ = 0;
   size_t size_ = 0;
+  const char* map_ = nullptr;
+  size_t map_len_ = 0;
 };
 
 // Where a scan's first bad record is. ScanSegment reports the start of what

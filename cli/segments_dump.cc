@@ -101,7 +101,7 @@ int SegmentsDump(const SegmentsFlags& flags) {
   int rc = 0;
   for (const SegmentFile& f : files) {
     if (limited && printed >= *flags.limit) break;
-    if (Status st = bytes.Load(f.path); !st.ok()) {
+    if (Status st = bytes.Load(f); !st.ok()) {
       std::cerr << "eventflow segments dump: " << st.message() << "\n";
       return 1;
     }

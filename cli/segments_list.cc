@@ -94,7 +94,7 @@ int SegmentsList(const SegmentsFlags& flags) {
     if (!s.manifest) std::cerr << "warning: " << s.manifest_error << "\n";
     std::vector<SegmentRow> rows;
     for (const SegmentFile& f : s.files) {
-      if (Status st = bytes.Load(f.path); !st.ok()) {
+      if (Status st = bytes.Load(f); !st.ok()) {
         std::cerr << "eventflow segments list: " << st.message() << "\n";
         rc = 1;
         continue;

@@ -30,7 +30,7 @@ std::string Describe(const SegmentFile& f, const BadRecord& bad) {
 }
 
 void VerifyFile(const SegmentFile& f, FileBytes& bytes, Totals* t) {
-  if (Status st = bytes.Load(f.path); !st.ok()) {
+  if (Status st = bytes.Load(f); !st.ok()) {
     std::printf("PROBLEM %s\n", st.message().c_str());
     ++t->problems;
     return;

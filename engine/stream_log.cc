@@ -230,7 +230,10 @@ uint64_t StreamLog::FindTime(int64_t ts) const {
 
 uint64_t StreamLog::bytes() const {
   uint64_t total = 0;
-  for (const auto& seg : *segments()) total += seg->committed_bytes();
+  for (const auto& seg : *segments()) {
+    // A sealed segment knows its size once its headers were scanned.
+    if (seg->EnsureLoaded().ok()) total += seg->committed_bytes();
+  }
   return total;
 }
 

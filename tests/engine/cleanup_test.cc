@@ -154,6 +154,20 @@ TEST_F(CleanupTest, RetentionByBytesDropsWholeOldSegmentsOnly) {
   EXPECT_EQ(stream_->log->first_offset(), first);
 }
 
+TEST_F(CleanupTest, RetentionByBytesCountsSegmentsNotReadSinceOpen) {
+  Write(400, 1000);
+  const uint64_t before = stream_->log->bytes();
+  Restart();  // sealed segments are scanned lazily after a restart
+  EXPECT_EQ(stream_->log->bytes(), before);
+  CleanupPolicy policy;
+  policy.max_bytes = before / 2;
+  CleanupReport report;
+  ASSERT_TRUE(engine_->CleanUp(stream_, policy, timestamp::NowMs(), &report).ok());
+  EXPECT_GT(report.segments_deleted, 0u);
+  EXPECT_EQ(report.bytes_before, before);
+  EXPECT_LE(report.bytes_after, before / 2);
+}
+
 TEST_F(CleanupTest, RetentionByAgeKeepsTheActiveSegment) {
   Write(200, 1000);
   CleanupPolicy policy;
