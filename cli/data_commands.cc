@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/admin_commands.h"
+#include "cli/segment_files.h"
 #include "engine/repair.h"
 #include "formats/timestamp.h"
 #include "net/cleanup_runner.h"
@@ -32,6 +33,19 @@ int CannotOpen(const char* command, const std::string& data_dir, const Status& s
   return 1;
 }
 
+// The bytes of every live segment file, the total for progress lines.
+uint64_t DataDirSegmentBytes(const std::string& data_dir) {
+  uint64_t total = 0;
+  auto streams = ListStreams(data_dir);
+  if (!streams.ok()) return 0;
+  for (const StreamFiles& s : *streams) {
+    for (const SegmentFile& file : s.files) {
+      if (file.state != SegmentState::kQuarantined) total += file.file_size;
+    }
+  }
+  return total;
+}
+
 bool IsDataDir(const std::string& data_dir, const char* command) {
   std::error_code ec;
   if (fs::is_directory(data_dir + "/streams", ec)) return true;
@@ -47,7 +61,10 @@ int Repair(const AdminFlags& f) {
   EngineOptions eo;
   eo.data_dir = f.data_dir;
   eo.segment_bytes = f.segment_bytes;
-  auto report = RepairDataDir(eo);
+  auto report = [&] {
+    Progress progress(DataDirSegmentBytes(f.data_dir));  // on a terminal only
+    return RepairDataDir(eo, [&](uint64_t bytes) { progress.Add(bytes); });
+  }();
   if (!report.ok()) return CannotOpen("repair", f.data_dir, report.status());
   for (const auto& a : report->actions) std::printf("repaired %s\n", a.c_str());
   for (const auto& p : report->problems) std::printf("PROBLEM %s\n", p.c_str());
@@ -83,7 +100,19 @@ int Compact(const AdminFlags& f) {
   int rc = 0;
   CleanupReport total;
   int64_t total_ms = 0;
-  for (const StreamCleanup& r : CleanUpStreams(**engine, streams, timestamp::NowMs())) {
+  uint64_t log_bytes = 0;
+  for (const auto& s : streams) log_bytes += s->serving() ? s->log->bytes() : 0;
+  Progress progress(log_bytes);  // on a terminal only
+  std::vector<StreamCleanup> results;
+  for (const auto& s : streams) {
+    const uint64_t bytes = s->serving() ? s->log->bytes() : 0;
+    for (auto& r : CleanUpStreams(**engine, {s}, timestamp::NowMs())) {
+      results.push_back(std::move(r));
+    }
+    progress.Add(bytes);
+  }
+  progress.Done();
+  for (const StreamCleanup& r : results) {
     const CleanupReport& c = r.report;
     const std::string label =
         r.stream->manifest.stream_id.ToString() + " (" + r.stream->manifest.name + ")";
@@ -118,7 +147,10 @@ int IndexRebuild(const AdminFlags& f) {
   const bool had_index = fs::exists(index_dir + "/CURRENT", ec);
   EngineOptions eo;
   eo.data_dir = f.data_dir;
-  auto rebuilt = Engine::RebuildIndex(eo);
+  auto rebuilt = [&] {
+    Progress progress(DataDirSegmentBytes(f.data_dir));  // on a terminal only
+    return Engine::RebuildIndex(eo, [&](uint64_t bytes) { progress.Add(bytes); });
+  }();
   if (!rebuilt.ok()) return CannotOpen("index rebuild", f.data_dir, rebuilt.status());
   std::printf("indexed %llu event(s) from the segments and manifests\n",
               static_cast<unsigned long long>(*rebuilt));

@@ -19,12 +19,8 @@ namespace {
 
 // DATA/LOCK and the index, for the commands that change keys.
 struct WritableIndex {
-  int lock_fd = -1;
-  std::unique_ptr<Index> index;
-  ~WritableIndex() {
-    index.reset();
-    if (lock_fd >= 0) ::close(lock_fd);
-  }
+  std::optional<DataDirLock> lock;
+  std::unique_ptr<Index> index;  // closed before the lock goes
 };
 
 bool OpenWritable(const AdminFlags& f, const char* command, WritableIndex* out) {
@@ -33,14 +29,14 @@ bool OpenWritable(const AdminFlags& f, const char* command, WritableIndex* out) 
     std::cerr << "eventflow " << command << ": no directory " << f.data_dir << "\n";
     return false;
   }
-  auto lock = LockDataDir(f.data_dir);
+  auto lock = DataDirLock::Acquire(f.data_dir);
   if (!lock.ok()) {
     std::cerr << "eventflow " << command << ": refusing to touch " << f.data_dir << ": "
               << lock.status().message()
               << ". Stop the server first, or use the HTTP API (/api/v1/admin/api-keys).\n";
     return false;
   }
-  out->lock_fd = *lock;
+  out->lock.emplace(std::move(*lock));
   auto index = Index::Open(f.data_dir + "/index", {});
   if (!index.ok()) {
     std::cerr << "eventflow " << command << ": " << index.status().ToString() << "\n";

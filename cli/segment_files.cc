@@ -270,8 +270,9 @@ ScanOptions ScanOptionsFor(const SegmentFile& file, bool verify_crc, bool classi
 
 Progress::Progress(uint64_t total_bytes) : enabled_(::isatty(2) == 1), total_(total_bytes) {}
 
-Progress::~Progress() {
+void Progress::Done() {
   if (enabled_ && last_ms_ != 0) std::fprintf(stderr, "\r\033[K");
+  last_ms_ = 0;
 }
 
 void Progress::Add(uint64_t bytes) {

@@ -103,8 +103,10 @@ ScanOptions ScanOptionsFor(const SegmentFile& file, bool verify_crc, bool classi
 class Progress {
  public:
   explicit Progress(uint64_t total_bytes);
-  ~Progress();  // clears the line
+  ~Progress() { Done(); }
   void Add(uint64_t bytes);
+  // Clears the line, before other output goes to the terminal.
+  void Done();
 
  private:
   bool enabled_;

@@ -68,6 +68,10 @@ Result<int> LockDataDir(const std::string& data_dir) {
   return fd;
 }
 
+DataDirLock::~DataDirLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   std::unique_ptr<Engine> engine(new Engine(options));
   auto lock = LockDataDir(options.data_dir);
@@ -314,13 +318,10 @@ Status RebuildStreamIndex(Index& index, const Manifest& manifest, const StreamLo
   return Status::Ok();
 }
 
-Result<uint64_t> Engine::RebuildIndex(const EngineOptions& options) {
-  auto lock = LockDataDir(options.data_dir);
+Result<uint64_t> Engine::RebuildIndex(const EngineOptions& options,
+                                      const std::function<void(uint64_t)>& on_stream_done) {
+  auto lock = DataDirLock::Acquire(options.data_dir);
   if (!lock.ok()) return lock.status();
-  struct Unlock {
-    int fd;
-    ~Unlock() { ::close(fd); }
-  } unlock{*lock};
   Index::Options io;
   io.env = options.index_env;
   auto index = Index::Open(IndexDir(options.data_dir), io);
@@ -339,6 +340,7 @@ Result<uint64_t> Engine::RebuildIndex(const EngineOptions& options) {
     auto log = StreamLog::Open(entry.path().string(), lo, min_next);
     if (!log.ok()) return log.status();
     EF_RETURN_IF_ERROR(RebuildStreamIndex(**index, *manifest, **log, &total));
+    if (on_stream_done) on_stream_done((*log)->bytes());
   }
   if (ec) return Status::IOError("list streams: " + ec.message());
   EF_RETURN_IF_ERROR((*index)->Flush());

@@ -4,11 +4,13 @@
 // corrupt is kept out of service and reported, the others open. Thread-safe.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/cleanup.h"
@@ -90,8 +92,10 @@ class Engine {
 
   // Rebuilds the event index of a closed data dir from its segments and
   // manifests (the `eventflow index rebuild` command). Returns the number
-  // of events indexed.
-  static Result<uint64_t> RebuildIndex(const EngineOptions& options);
+  // of events indexed. `on_stream_done` (optional) gets each stream's log
+  // bytes as it is finished, for progress lines.
+  static Result<uint64_t> RebuildIndex(
+      const EngineOptions& options, const std::function<void(uint64_t)>& on_stream_done = {});
 
  private:
   explicit Engine(EngineOptions options) : options_(std::move(options)) {}
@@ -116,5 +120,22 @@ Status RebuildStreamIndex(Index& index, const Manifest& manifest, const StreamLo
 
 // Takes the data dir's LOCK (flock); Busy naming the holder if it is held.
 Result<int> LockDataDir(const std::string& data_dir);
+
+// DATA/LOCK held for the life of the object, for the offline commands.
+class DataDirLock {
+ public:
+  static Result<DataDirLock> Acquire(const std::string& data_dir) {
+    auto fd = LockDataDir(data_dir);
+    if (!fd.ok()) return fd.status();
+    return DataDirLock(*fd);
+  }
+  DataDirLock(DataDirLock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  DataDirLock& operator=(DataDirLock&&) = delete;
+  ~DataDirLock();
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
 
 }  // namespace eventflow

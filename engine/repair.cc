@@ -157,13 +157,23 @@ struct StreamRepair {
 
 }  // namespace
 
-Result<RepairReport> RepairDataDir(const EngineOptions& options) {
-  auto lock = LockDataDir(options.data_dir);
+namespace {
+uint64_t SegmentBytes(const fs::path& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (segment_name::Parse(entry.path().filename().string())) {
+      total += entry.file_size(ec);
+    }
+  }
+  return total;
+}
+}  // namespace
+
+Result<RepairReport> RepairDataDir(const EngineOptions& options,
+                                   const std::function<void(uint64_t)>& on_stream_done) {
+  auto lock = DataDirLock::Acquire(options.data_dir);
   if (!lock.ok()) return lock.status();
-  struct Unlock {
-    int fd;
-    ~Unlock() { ::close(fd); }
-  } unlock{*lock};
   RepairReport report;
   const std::string streams_dir = options.data_dir + "/streams";
   Index::Options io;
@@ -185,6 +195,13 @@ Result<RepairReport> RepairDataDir(const EngineOptions& options) {
   if (ec) return Status::FromErrno(ec.value(), "list", streams_dir);
   std::sort(dirs.begin(), dirs.end());
   for (const fs::path& path : dirs) {
+    struct Done {
+      const std::function<void(uint64_t)>& notify;
+      const fs::path& dir;
+      ~Done() {
+        if (notify) notify(SegmentBytes(dir));
+      }
+    } done{on_stream_done, path};
     const std::string dir = path.string();
     auto manifest = Manifest::Read(dir);
     if (!manifest.ok()) {

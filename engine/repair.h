@@ -6,6 +6,7 @@
 // crash-safe: running repair again after a crash finishes the job.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ struct RepairReport {
 
 // Busy if a server holds DATA/LOCK; other errors when the data dir itself
 // cannot be read. Problems of single streams land in the report.
-Result<RepairReport> RepairDataDir(const EngineOptions& options);
+// `on_stream_done` (optional) gets the bytes of each stream's segment files
+// as it is finished, for progress lines.
+Result<RepairReport> RepairDataDir(const EngineOptions& options,
+                                   const std::function<void(uint64_t)>& on_stream_done = {});
 
 }  // namespace eventflow

@@ -14,19 +14,10 @@
 namespace eventflow {
 namespace {
 
+using testing::AppendNow;
 using testing::Draft;
 using testing::ReadAll;
 using testing::TempDir;
-
-std::vector<EventAck> AppendNow(Engine& e, const std::shared_ptr<Stream>& s,
-                                std::vector<EventDraft> drafts) {
-  std::promise<std::vector<EventAck>> p;
-  e.Append(s, std::move(drafts), [&](Status st, std::vector<EventAck> acks) {
-    EXPECT_TRUE(st.ok()) << st.ToString();
-    p.set_value(std::move(acks));
-  });
-  return p.get_future().get();
-}
 
 struct Written {
   Uuid id;

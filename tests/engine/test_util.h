@@ -54,6 +54,17 @@ inline AppendOutcome AppendSync(StreamWriter& writer, std::vector<EventDraft> dr
   return p.get_future().get();
 }
 
+// Appends through the engine and waits for the acks (the append must work).
+inline std::vector<EventAck> AppendNow(Engine& e, const std::shared_ptr<Stream>& s,
+                                       std::vector<EventDraft> drafts) {
+  std::promise<std::vector<EventAck>> p;
+  e.Append(s, std::move(drafts), [&](Status st, std::vector<EventAck> acks) {
+    EXPECT_TRUE(st.ok()) << st.ToString();
+    p.set_value(std::move(acks));
+  });
+  return p.get_future().get();
+}
+
 struct ReadRecord {
   uint64_t offset;
   int64_t ts;
