@@ -352,5 +352,23 @@ TEST_F(DlqTest, ParkedLongPollWakesWhenARetryMakesAnEventDue) {
   EXPECT_LT(took, 15.0);
 }
 
+TEST_F(DlqTest, ParkedLongPollWakesWhenANackMakesItsEventDueSooner) {
+  CreateStream();
+  auto ids = Produce(1);
+  ASSERT_EQ(Nack("g", ids[0], 60000).status, 200);  // parked for a minute
+  auto parked = std::async(std::launch::async, [&] {
+    const auto start = Clock::now();
+    auto r = Poll("g", "?timeout=20000");
+    return std::make_pair(r, SecondsSince(start));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  auto sooner = Nack("g", ids[0], 0);
+  ASSERT_EQ(sooner.status, 200) << sooner.body;
+  EXPECT_EQ(Field(sooner.body, "/attempts"), "2");
+  auto [reply, took] = parked.get();
+  EXPECT_EQ(EventIds(reply.body), std::vector<std::string>{ids[0]}) << reply.body;
+  EXPECT_LT(took, 15.0);
+}
+
 }  // namespace
 }  // namespace eventflow
