@@ -132,6 +132,12 @@ class Api {
   // `?group_id=`), or nullopt with the error sent (404 when there are none).
   std::optional<std::vector<DlqEntry>> FindDlqEntries(const Call& call, const Stream& stream,
                                                       const std::string& event_id);
+  // Finds the stream and, on the blocking pool, the entries a retry or
+  // discard names, then runs `work` with them (errors are answered here).
+  using DlqWork =
+      std::function<void(Call&, const std::shared_ptr<Stream>&, const std::vector<DlqEntry>&)>;
+  void WithDlqEntries(Call& call, const std::string& ref, const std::string& event_id,
+                      DlqWork work);
   // Logs the warning and counts the metric of one dead-lettering.
   void ReportDeadLettered(const Call& call, const Stream& stream, const DlqEntry& entry);
   // Events

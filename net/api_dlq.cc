@@ -233,52 +233,62 @@ std::optional<std::vector<DlqEntry>> Api::FindDlqEntries(const Call& call, const
   return std::move(*entries);
 }
 
-void Api::RetryDlq(Call& call, const std::string& ref, const std::string& event_id) {
+void Api::WithDlqEntries(Call& call, const std::string& ref, const std::string& event_id,
+                         DlqWork work) {
   auto stream = FindStream(call, ref);
   if (!stream) return;
-  Offload(call, [this, stream, event_id](Call& call) {
-    auto entries = FindDlqEntries(call, *stream, event_id);
-    if (!entries) return;
-    // Processing-stage entries need the processor, which does not exist yet
-    // (no such entry can be written before it does).
-    for (const DlqEntry& e : *entries) {
-      if (e.stage != "consumer") {
-        return call.Fail({400, "not_implemented", "processing-stage retry is not built yet"});
-      }
-    }
-    std::string out = "{\"retried\":[";
-    bool first = true;
-    const Uuid& sid = stream->manifest.stream_id;
-    for (const DlqEntry& e : *entries) {
-      std::lock_guard lock(GroupLock(GroupKey(*stream, e.group)));
-      // A retry or discard of the same entry may have come first.
-      auto still = deliveries_.ListDlq(
-          sid, {.group = e.group, .stage = e.stage, .event_id = e.event_id, .offset = e.offset});
-      if (!still.ok()) return call.Fail(FromStatus(still.status()));
-      if (still->empty()) continue;
-      if (Status s = deliveries_.RetryConsumer(sid, e); !s.ok()) return call.Fail(FromStatus(s));
-      if (!first) out += ",";
-      first = false;
-      out += EntryRef(e);
-      LogEntry(call, e, "dlq entry retried");
-    }
-    if (stream->log) stream->log->waiters().WakeAll();  // parked long-polls deliver them now
-    call.Json(202, out + "]}");
+  Offload(call, [this, stream, event_id, work = std::move(work)](Call& call) {
+    if (auto entries = FindDlqEntries(call, *stream, event_id)) work(call, stream, *entries);
   });
 }
 
+void Api::RetryDlq(Call& call, const std::string& ref, const std::string& event_id) {
+  WithDlqEntries(
+      call, ref, event_id,
+      [this](Call& call, const std::shared_ptr<Stream>& stream,
+             const std::vector<DlqEntry>& entries) {
+        // Processing-stage entries need the processor, which does not exist yet
+        // (no such entry can be written before it does).
+        for (const DlqEntry& e : entries) {
+          if (e.stage != "consumer") {
+            return call.Fail({400, "not_implemented", "processing-stage retry is not built yet"});
+          }
+        }
+        std::string out = "{\"retried\":[";
+        bool first = true;
+        const Uuid& sid = stream->manifest.stream_id;
+        for (const DlqEntry& e : entries) {
+          std::lock_guard lock(GroupLock(GroupKey(*stream, e.group)));
+          // A retry or discard of the same entry may have come first.
+          auto still = deliveries_.ListDlq(
+              sid,
+              {.group = e.group, .stage = e.stage, .event_id = e.event_id, .offset = e.offset});
+          if (!still.ok()) return call.Fail(FromStatus(still.status()));
+          if (still->empty()) continue;
+          if (Status s = deliveries_.RetryConsumer(sid, e); !s.ok()) {
+            return call.Fail(FromStatus(s));
+          }
+          if (!first) out += ",";
+          first = false;
+          out += EntryRef(e);
+          LogEntry(call, e, "dlq entry retried");
+        }
+        if (stream->log) stream->log->waiters().WakeAll();  // parked long-polls deliver them now
+        call.Json(202, out + "]}");
+      });
+}
+
 void Api::DiscardDlq(Call& call, const std::string& ref, const std::string& event_id) {
-  auto stream = FindStream(call, ref);
-  if (!stream) return;
-  Offload(call, [this, stream, event_id](Call& call) {
-    auto entries = FindDlqEntries(call, *stream, event_id);
-    if (!entries) return;
-    if (Status s = deliveries_.Discard(stream->manifest.stream_id, *entries); !s.ok()) {
-      return call.Fail(FromStatus(s));
-    }
-    for (const DlqEntry& e : *entries) LogEntry(call, e, "dlq entry discarded");
-    call.Reply(NoContent());
-  });
+  WithDlqEntries(call, ref, event_id,
+                 [this](Call& call, const std::shared_ptr<Stream>& stream,
+                        const std::vector<DlqEntry>& entries) {
+                   if (Status s = deliveries_.Discard(stream->manifest.stream_id, entries);
+                       !s.ok()) {
+                     return call.Fail(FromStatus(s));
+                   }
+                   for (const DlqEntry& e : entries) LogEntry(call, e, "dlq entry discarded");
+                   call.Reply(NoContent());
+                 });
 }
 
 }  // namespace eventflow
