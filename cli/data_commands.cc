@@ -171,8 +171,13 @@ int IndexRebuild(const AdminFlags& f) {
   if (!index.ok()) return CannotOpen("index rebuild", f.data_dir, index.status());
   auto keys = (*index)->ScanState("apikey/");
   auto groups = (*index)->ScanState("group/");
-  std::printf("kept: %zu API key(s), %zu consumer group position(s)\n",
-              keys.ok() ? keys->size() : 0, groups.ok() ? groups->size() : 0);
+  auto deliveries = (*index)->ScanState("delivery/");
+  auto dlq = (*index)->ScanState("dlq/");
+  std::printf(
+      "kept: %zu API key(s), %zu consumer group position(s), %zu delivery record(s) "
+      "(redeliveries, dead-letter markers), %zu DLQ entry(ies)\n",
+      keys.ok() ? keys->size() : 0, groups.ok() ? groups->size() : 0,
+      deliveries.ok() ? deliveries->size() : 0, dlq.ok() ? dlq->size() : 0);
   return 0;
 }
 

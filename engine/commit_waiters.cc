@@ -55,16 +55,25 @@ void CommitWaiters::Advance(uint64_t next) {
   for (auto& cb : ready) cb(true);
 }
 
-void CommitWaiters::Shutdown() {
+std::vector<CommitWaiters::Callback> CommitWaiters::TakeAll() {
   std::vector<Callback> all;
+  std::lock_guard lock(mu_);
+  for (auto& [t, w] : waiters_) all.push_back(std::move(w.second));
+  waiters_.clear();
+  by_offset_.clear();
+  return all;
+}
+
+void CommitWaiters::WakeAll() {
+  for (auto& cb : TakeAll()) cb(true);
+}
+
+void CommitWaiters::Shutdown() {
   {
     std::lock_guard lock(mu_);
     shut_down_ = true;
-    for (auto& [t, w] : waiters_) all.push_back(std::move(w.second));
-    waiters_.clear();
-    by_offset_.clear();
   }
-  for (auto& cb : all) cb(false);
+  for (auto& cb : TakeAll()) cb(false);
 }
 
 size_t CommitWaiters::parked() const {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <vector>
 
 namespace eventflow {
 
@@ -25,11 +26,16 @@ class CommitWaiters {
   // Moves the frontier to `next` (one past the last deliverable offset) and
   // wakes every waiter below it.
   void Advance(uint64_t next);
+  // Wakes every parked waiter with true without moving the frontier: what
+  // is deliverable changed some other way (a redelivery became due now).
+  void WakeAll();
   // Wakes every waiter with false; later Waits run at once with false.
   void Shutdown();
   size_t parked() const;
 
  private:
+  // Removes every parked waiter and returns their callbacks.
+  std::vector<Callback> TakeAll();
   mutable std::mutex mu_;
   uint64_t frontier_ = 0;
   bool shut_down_ = false;

@@ -276,6 +276,17 @@ Status Index::DeleteState(std::string_view key) {
   return FromRocks(db_->Delete(wo, state_, key), "delete state");
 }
 
+Status Index::ApplyState(const std::vector<StateWrite>& writes) {
+  rocksdb::WriteBatch batch;
+  for (const StateWrite& w : writes) {
+    rocksdb::Status s = w.value ? batch.Put(state_, w.key, *w.value) : batch.Delete(state_, w.key);
+    if (!s.ok()) return FromRocks(s, "state batch");
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Write(wo, &batch), "apply state");
+}
+
 Result<std::optional<std::string>> Index::GetState(std::string_view key) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), state_, key, &value);

@@ -83,6 +83,13 @@ class Index {
   // --- durable state: WAL + sync, durable when the call returns ---
   Status PutState(std::string_view key, std::string_view value);
   Status DeleteState(std::string_view key);
+  // Puts (value set) and deletes (no value) applied together in one synced
+  // write: all of them or none survive a crash.
+  struct StateWrite {
+    std::string key;
+    std::optional<std::string> value;
+  };
+  Status ApplyState(const std::vector<StateWrite>& writes);
   Result<std::optional<std::string>> GetState(std::string_view key) const;
   // Every (key, value) whose key starts with `prefix`, in key order.
   Result<std::vector<std::pair<std::string, std::string>>> ScanState(std::string_view prefix) const;

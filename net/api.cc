@@ -181,6 +181,14 @@ void Api::Dispatch(Call& call, const RouteMatch& m) {
       return CommitOffset(call, m.stream, m.group);
     case Route::kSeek:
       return Seek(call, m.stream, m.group);
+    case Route::kNack:
+      return Nack(call, m.stream, m.group);
+    case Route::kListDlq:
+      return ListDlq(call, m.stream);
+    case Route::kRetryDlq:
+      return RetryDlq(call, m.stream, m.id);
+    case Route::kDiscardDlq:
+      return DiscardDlq(call, m.stream, m.id);
     default:
       return call.Fail({404, "not_found", "no such route"});
   }

@@ -21,6 +21,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "engine/delivery_store.h"
 #include "engine/engine.h"
 #include "net/api_error.h"
 #include "net/http_server.h"
@@ -48,6 +49,7 @@ class Api {
  public:
   Api(Engine* engine, KeyStore* keys, ApiOptions options, boost::asio::any_io_executor timers)
       : engine_(engine),
+        deliveries_(&engine->index()),
         keys_(keys),
         options_(std::move(options)),
         timers_(std::move(timers)),
@@ -121,6 +123,23 @@ class Api {
   void GetGroup(Call& call, const std::string& ref, const std::string& group);
   void ListGroups(Call& call, const std::string& ref);
   void DeleteGroup(Call& call, const std::string& ref, const std::string& group);
+  // Nack and the dead-letter queue (api_dlq.cc).
+  void Nack(Call& call, const std::string& ref, const std::string& group);
+  void ListDlq(Call& call, const std::string& ref);
+  void RetryDlq(Call& call, const std::string& ref, const std::string& event_id);
+  void DiscardDlq(Call& call, const std::string& ref, const std::string& event_id);
+  // The DLQ entries of `event_id` in the stream (one group's with
+  // `?group_id=`), or nullopt with the error sent (404 when there are none).
+  std::optional<std::vector<DlqEntry>> FindDlqEntries(const Call& call, const Stream& stream,
+                                                      const std::string& event_id);
+  // Finds the stream and, on the blocking pool, the entries a retry or
+  // discard names, then runs `work` with them (errors are answered here).
+  using DlqWork =
+      std::function<void(Call&, const std::shared_ptr<Stream>&, const std::vector<DlqEntry>&)>;
+  void WithDlqEntries(Call& call, const std::string& ref, const std::string& event_id,
+                      DlqWork work);
+  // Logs the warning and counts the metric of one dead-lettering.
+  void ReportDeadLettered(const Call& call, const Stream& stream, const DlqEntry& entry);
   // Events
   void Produce(Call& call, const std::string& ref, bool batch);
   void Replay(Call& call, const std::string& ref);
@@ -142,6 +161,8 @@ class Api {
   bool ParseBody(const Call& call, simdjson::dom::parser& parser, simdjson::dom::object* out);
 
   Engine* const engine_;
+  // Redeliveries, dead markers and DLQ entries, beside the group positions.
+  DeliveryStore deliveries_;
   KeyStore* const keys_;
   const ApiOptions options_;
   boost::asio::any_io_executor timers_;

@@ -6,6 +6,7 @@
 #include "formats/timestamp.h"
 #include "net/api.h"
 #include "net/event_envelope.h"
+#include "net/group_position.h"
 #include "net/query.h"
 
 namespace eventflow {
@@ -160,15 +161,10 @@ void Api::GetEvent(Call& call, const std::string& ref, const std::string& event_
   if (!loc->has_value() || (*loc)->stream_id != stream->manifest.stream_id || !stream->log) {
     return call.Fail({404, "event_not_found", "no event " + event_id + " in this stream"});
   }
-  std::string body;
-  const uint64_t want = (*loc)->offset;
-  Status s = stream->log->Read(want, [&](const RecordView& r) {
-    if (r.offset == want) body = std::string(r.payload);
-    return false;
-  });
-  if (!s.ok()) return call.Fail(FromStatus(s));
-  if (body.empty()) return call.Fail({404, "event_not_found", "event " + event_id + " is gone"});
-  call.Json(200, std::move(body));
+  auto body = ReadEventAt(*stream, (*loc)->offset);
+  if (!body.ok()) return call.Fail(FromStatus(body.status()));
+  if (body->empty()) return call.Fail({404, "event_not_found", "event " + event_id + " is gone"});
+  call.Json(200, std::move(*body));
 }
 
 }  // namespace eventflow

@@ -1,76 +1,19 @@
-// Api handlers for consumer groups: poll (with long-poll), commit, seek,
-// get, list, delete. A group's position lives in the index's durable state
-// ("group/<stream_id>/<group_id>"), written with sync on the blocking pool.
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
+// Api handlers for consumer groups: commit, seek, get, list, delete (poll
+// is in api_poll.cc). A group's position lives in the index's durable state
+// (net/group_position.h), written with sync on the blocking pool.
+#include <algorithm>
 #include <mutex>
 
 #include "formats/json_writer.h"
 #include "formats/timestamp.h"
 #include "net/api.h"
+#include "net/group_position.h"
 #include "net/query.h"
 #include "net/stream_settings.h"
 
 namespace eventflow {
 
-namespace asio = boost::asio;
-
 namespace {
-
-struct GroupPosition {
-  std::optional<uint64_t> committed;  // offset of the last committed event
-  std::string last_event_id;          // empty: none
-  int64_t updated_at_ms = 0;
-};
-
-std::string GroupKey(const Stream& s, std::string_view group) {
-  return "group/" + s.manifest.stream_id.ToString() + "/" + std::string(group);
-}
-
-std::string EncodePosition(const GroupPosition& p) {
-  return std::string("{\"committed\":") + (p.committed ? std::to_string(*p.committed) : "null") +
-         ",\"last_event_id\":" + json::Quote(p.last_event_id) +
-         ",\"updated_at_ms\":" + std::to_string(p.updated_at_ms) + "}";
-}
-
-Result<std::optional<GroupPosition>> LoadPosition(Index& index, const std::string& key) {
-  auto raw = index.GetState(key);
-  if (!raw.ok()) return raw.status();
-  if (!raw->has_value()) return std::optional<GroupPosition>();
-  simdjson::dom::parser parser;
-  simdjson::dom::element e;
-  GroupPosition p;
-  std::string_view id;
-  if (parser.parse(**raw).get(e) || e["last_event_id"].get(id) ||
-      e["updated_at_ms"].get(p.updated_at_ms)) {
-    return Status::Corruption("bad group record " + key);
-  }
-  uint64_t c;
-  if (!e["committed"].get(c)) p.committed = c;
-  p.last_event_id = id;
-  return std::optional<GroupPosition>(p);
-}
-
-// Events the group has not committed yet (the contract's lag).
-uint64_t Lag(const Stream& s, const GroupPosition& p) {
-  const uint64_t next = s.log->committed_next();
-  const uint64_t first = s.log->first_offset();
-  if (!p.committed) return next > first ? next - first : 0;
-  return next > *p.committed + 1 ? next - 1 - *p.committed : 0;
-}
-
-std::string GroupJson(const Stream& s, std::string_view group, const GroupPosition& p) {
-  std::string out = "{\"group_id\":";
-  json::AppendString(&out, group);
-  out += ",\"last_event_id\":" + (p.last_event_id.empty() ? "null" : json::Quote(p.last_event_id));
-  out += ",\"committed_offset\":" + (p.committed ? std::to_string(*p.committed) : "null");
-  out += ",\"lag\":" + std::to_string(Lag(s, p));
-  out += ",\"updated_at\":" +
-         (p.updated_at_ms ? "\"" + timestamp::Format(p.updated_at_ms) + "\"" : std::string("null"));
-  out += "}";
-  return out;
-}
 
 // The event id stored at `offset`, or empty.
 std::string EventIdAt(const Stream& s, uint64_t offset) {
@@ -84,96 +27,7 @@ std::string EventIdAt(const Stream& s, uint64_t offset) {
   return id;
 }
 
-// One parked poll: answered once, by the frontier moving, the timeout, or
-// shutdown, whichever comes first.
-struct ParkedPoll {
-  std::shared_ptr<void> call;  // keeps the request alive
-  std::function<void()> answer;
-  asio::steady_timer timer;
-  CommitWaiters::Token token = 0;
-  std::once_flag once;
-  explicit ParkedPoll(asio::any_io_executor ex) : timer(std::move(ex)) {}
-};
-
 }  // namespace
-
-void Api::Poll(Call& call, const std::string& ref, const std::string& group) {
-  auto stream = FindStream(call, ref);
-  if (!stream) return;
-  if (!ValidName(group)) return call.Fail({400, "invalid_request", "bad group_id"});
-  if (!stream->log) return call.Fail(FromStatus(Status::Unavailable("stream is not served")));
-  bool bad = false;
-  auto limit = IntParam(call.query, "limit", 100, 1, 10000, &bad);
-  auto timeout = IntParam(call.query, "timeout", 0, 0, 60000, &bad);
-  auto max_bytes = IntParam(call.query, "max_bytes", 16 << 20, 1, 64 << 20, &bad);
-  if (bad) {
-    return call.Fail({400, "invalid_request",
-                      "limit must be 1..10000, timeout 0..60000 ms, max_bytes 1..67108864"});
-  }
-  auto pos = LoadPosition(engine_->index(), GroupKey(*stream, group));
-  if (!pos.ok()) return call.Fail(FromStatus(pos.status()));
-  const GroupPosition p = pos->value_or(GroupPosition{});
-  // Retention may have removed events after the position: start at the
-  // earliest retained one.
-  const uint64_t start = std::max(p.committed ? *p.committed + 1 : 0, stream->log->first_offset());
-
-  auto shared = std::make_shared<Call>(std::move(call));
-  auto answer = [shared, stream, group, p, start, limit = *limit, max_bytes = *max_bytes] {
-    // The events are copied once, straight into the answer; only the last
-    // one's id is read (it is the next_offset).
-    std::string out;
-    out.reserve(static_cast<size_t>(std::min<int64_t>(max_bytes, limit * 512)) + 256);
-    out = "{\"events\":[";
-    const size_t first_at = out.size();
-    size_t last_at = 0, last_size = 0;
-    int64_t n = 0;
-    Status s = stream->log->Read(start, [&](const RecordView& r) {
-      const size_t so_far = out.size() - first_at;
-      if (n > 0 && static_cast<int64_t>(so_far + r.payload.size()) > max_bytes) return false;
-      if (n > 0) out += ",";
-      last_at = out.size();
-      last_size = r.payload.size();
-      out.append(r.payload);
-      return ++n < limit;
-    });
-    if (!s.ok()) return shared->Fail(FromStatus(s));
-    std::string last_id = p.last_event_id;
-    if (n > 0) {
-      if (auto id = PeekEventId(std::string_view(out).substr(last_at, last_size))) {
-        last_id = id->ToString();
-      }
-    }
-    out += "],\"next_offset\":";
-    out += last_id.empty() ? std::string("null") : json::Quote(last_id);
-    out += ",\"lag\":" + std::to_string(Lag(*stream, p)) + "}";
-    shared->Json(200, std::move(out));
-  };
-  if (*timeout == 0 || start < stream->log->committed_next()) return answer();
-
-  auto parked = std::make_shared<ParkedPoll>(asio::make_strand(timers_));
-  parked->answer = std::move(answer);
-  Metrics* metrics = shared->metrics;
-  if (metrics) metrics->OnPollParked();
-  auto finish = [parked, metrics] {
-    std::call_once(parked->once, [&] {
-      if (metrics) metrics->OnPollUnparked();
-      parked->answer();
-      asio::post(parked->timer.get_executor(), [parked] { parked->timer.cancel(); });
-    });
-  };
-  // Woken, cancelled by the timer, or shut down: answer with what exists.
-  // The token is set before the timer is armed, so the timer reads it safely.
-  parked->token = stream->log->waiters().Wait(start, [finish](bool) { finish(); });
-  // The timer is only touched on its strand.
-  asio::post(parked->timer.get_executor(), [parked, stream, ms = *timeout] {
-    parked->timer.expires_after(std::chrono::milliseconds(ms));
-    parked->timer.async_wait([parked, stream](boost::system::error_code ec) {
-      if (ec) return;  // cancelled: already answered
-      // The waiter's callback answers (with what there is: nothing).
-      stream->log->waiters().Cancel(parked->token);
-    });
-  });
-}
 
 void Api::CommitOffset(Call& call, const std::string& ref, const std::string& group) {
   auto stream = FindStream(call, ref);
@@ -199,21 +53,37 @@ void Api::CommitOffset(Call& call, const std::string& ref, const std::string& gr
     auto pos = LoadPosition(engine_->index(), key);
     if (!pos.ok()) return call.Fail(FromStatus(pos.status()));
     GroupPosition p = pos->value_or(GroupPosition{});
-    if (p.committed && (*loc)->offset < *p.committed) {
-      return call.Fail({409, "offset_regression",
-                        "offset " + std::to_string((*loc)->offset) + " is below the committed " +
-                            std::to_string(*p.committed) + "; use seek to rewind"});
+    const uint64_t offset = (*loc)->offset;
+    const Uuid& sid = stream->manifest.stream_id;
+    auto records = deliveries_.Deliveries(sid, group);
+    if (!records.ok()) return call.Fail(FromStatus(records.status()));
+    const bool owed = std::any_of(records->begin(), records->end(), [&](const Delivery& d) {
+      return d.offset == offset && d.Pending();
+    });
+    LogFields f = call.Fields();
+    f.Add("group", group);
+    if (p.committed && offset < *p.committed) {
+      if (!owed) {
+        return call.Fail({409, "offset_regression",
+                          "offset " + std::to_string(offset) + " is below the committed " +
+                              std::to_string(*p.committed) + "; use seek to rewind"});
+      }
+      // A redelivery below the position (nacked, or retried from the DLQ):
+      // its commit settles it and leaves the position where it is.
+      auto writes = deliveries_.SettleOnCommit(sid, group, *records, offset, *p.committed);
+      if (Status s = engine_->index().ApplyState(writes); !s.ok()) return call.Fail(FromStatus(s));
+      f.Add("offset", offset).Add("event_id", id->ToString());
+      LogWith(spdlog::level::info, f, "redelivery committed");
+      return call.Json(200, GroupJson(*stream, group, p));
     }
-    p.committed = (*loc)->offset;
+    p.committed = offset;
     p.last_event_id = id->ToString();
     p.updated_at_ms = timestamp::NowMs();
-    if (Status s = engine_->index().PutState(key, EncodePosition(p)); !s.ok()) {
-      return call.Fail(FromStatus(s));
-    }
-    LogFields f = call.Fields();
-    f.Add("group", group)
-        .Add("committed_offset", *p.committed)
-        .Add("last_event_id", p.last_event_id);
+    // The position and the records it settles change in one write.
+    auto writes = deliveries_.SettleOnCommit(sid, group, *records, offset, offset);
+    writes.push_back({key, EncodePosition(p)});
+    if (Status s = engine_->index().ApplyState(writes); !s.ok()) return call.Fail(FromStatus(s));
+    f.Add("committed_offset", *p.committed).Add("last_event_id", p.last_event_id);
     LogWith(spdlog::level::info, f, "offset committed");
     call.Json(200, GroupJson(*stream, group, p));
   });
@@ -316,6 +186,11 @@ void Api::DeleteGroup(Call& call, const std::string& ref, const std::string& gro
     auto pos = LoadPosition(engine_->index(), key);
     if (!pos.ok()) return call.Fail(FromStatus(pos.status()));
     if (!pos->has_value()) return call.Fail({404, "group_not_found", "no group '" + group + "'"});
+    // Its redeliveries and consumer-stage DLQ entries go first: a crash in
+    // between leaves a group without them, never them without a group.
+    if (Status s = deliveries_.DropGroup(stream->manifest.stream_id, group); !s.ok()) {
+      return call.Fail(FromStatus(s));
+    }
     if (Status s = engine_->index().DeleteState(key); !s.ok()) return call.Fail(FromStatus(s));
     LogFields f = call.Fields();
     f.Add("group", group);

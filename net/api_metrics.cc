@@ -63,8 +63,21 @@ void Api::ServeMetrics(Call& call) {
       labels.push_back({"group", g.group});
       AddGauge(&lag, static_cast<double>(g.lag), std::move(labels));
     }
-    // eventflow_dlq_entries{org,stream,stage} joins here once the DLQ exists.
-    for (auto* f : {&segments, &bytes, &events, &lag}) scraped.push_back(std::move(*f));
+    // Both stages of every served stream, zeros included, so a rate over
+    // the series starts from a known value.
+    auto dlq = GaugeFamily("eventflow_dlq_entries", "Entries in a stream's dead-letter queue");
+    if (auto counts = deliveries_.CountDlq(); counts.ok()) {
+      for (const auto& s : engine_->ListStreams()) {
+        for (const char* stage : {"consumer", "processing"}) {
+          auto it = counts->find({s->manifest.stream_id.ToString(), stage});
+          Labels labels = {
+              {"org", s->manifest.org_id}, {"stage", stage}, {"stream", s->manifest.name}};
+          AddGauge(&dlq, it == counts->end() ? 0.0 : static_cast<double>(it->second),
+                   std::move(labels));
+        }
+      }
+    }
+    for (auto* f : {&segments, &bytes, &events, &lag, &dlq}) scraped.push_back(std::move(*f));
     HttpResponse res = JsonResponse(200, metrics_->Expose(scraped));
     res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     call.Reply(std::move(res));

@@ -154,6 +154,10 @@ void Api::DeleteStream(Call& call, const std::string& ref) {
   Offload(call, [this, s](Call& call) {
     Status st = engine_->DeleteStream(s->manifest.stream_id);
     if (!st.ok() && !st.IsNotFound()) return call.Fail(FromStatus(st));
+    // Its groups' redeliveries and its DLQ entries go with it.
+    if (st = deliveries_.DropStream(s->manifest.stream_id); !st.ok()) {
+      return call.Fail(FromStatus(st));
+    }
     {
       std::unique_lock lock(settings_mu_);
       settings_.erase(s->manifest.stream_id);

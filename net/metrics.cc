@@ -45,7 +45,11 @@ Metrics::Metrics()
       bytes_family_(prometheus::BuildCounter()
                         .Name("eventflow_ingested_bytes_total")
                         .Help("Bytes appended to stream logs (records with their headers)")
-                        .Register(registry_)) {
+                        .Register(registry_)),
+      dead_lettered_family_(prometheus::BuildCounter()
+                                .Name("eventflow_dead_lettered_events_total")
+                                .Help("Events sent to a stream's dead-letter queue, by stage")
+                                .Register(registry_)) {
   batch_events_ = &prometheus::BuildHistogram()
                        .Name("eventflow_group_commit_batch_events")
                        .Help("Events stored per group-commit round (one write, one flush)")
@@ -70,6 +74,16 @@ Metrics::Metrics()
     latency_[r] = &latency_family_.Add({{"route", std::string(RouteName(static_cast<Route>(r)))}},
                                        kLatencyBuckets);
   }
+}
+
+void Metrics::OnDeadLettered(const Stream& stream, std::string_view stage) {
+  // Family::Add returns the existing series for known labels; dead-lettering
+  // is rare enough that the lookup costs nothing that matters.
+  dead_lettered_family_
+      .Add({{"org", stream.manifest.org_id},
+            {"stream", stream.manifest.name},
+            {"stage", std::string(stage)}})
+      .Increment();
 }
 
 prometheus::Counter& Metrics::RequestCounter(Route route, int status) {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -58,13 +59,14 @@ class Metrics {
   // A long-poll parked / answered after parking.
   void OnPollParked() { parked_polls_->Increment(); }
   void OnPollUnparked() { parked_polls_->Decrement(); }
-  // Not built yet (no processor or DLQ exists), names reserved in
-  // docs/operations.md and used by docs/alerts.yml: the processor will
-  // report eventflow_processing_duration_seconds{org,stream} (histogram) and
-  // eventflow_dead_lettered_events_total{org,stream,stage} (counter) through
-  // StreamMetrics, cached like the ingest counters; the DLQ size,
-  // eventflow_dlq_entries{org,stream,stage}, is read at scrape time beside
-  // the consumer lag (api_metrics.cc).
+  // One event sent to the stream's DLQ at `stage` ("consumer" or
+  // "processing"): eventflow_dead_lettered_events_total{org,stream,stage}.
+  // The DLQ size, eventflow_dlq_entries{org,stream,stage}, is read at scrape
+  // time beside the consumer lag (api_metrics.cc). Not built yet (no
+  // processor exists), name reserved in docs/operations.md:
+  // eventflow_processing_duration_seconds{org,stream} (histogram), to be
+  // reported through StreamMetrics, cached like the ingest counters.
+  void OnDeadLettered(const Stream& stream, std::string_view stage);
   // The stream's series, created on first call and installed as its
   // writer's observer. They live as long as this object, so a writer never
   // sees a dangling observer; a deleted stream's counters stay until restart.
@@ -82,6 +84,7 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& latency_family_;
   prometheus::Family<prometheus::Counter>& events_family_;
   prometheus::Family<prometheus::Counter>& bytes_family_;
+  prometheus::Family<prometheus::Counter>& dead_lettered_family_;
   prometheus::Histogram* batch_events_;
   prometheus::Histogram* fsync_seconds_;
   prometheus::Counter* rate_limited_;

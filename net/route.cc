@@ -44,6 +44,12 @@ Route MatchApi(http::verb m, const std::vector<std::string_view>& p) {
     return Route::kProduceBatch;
   }
   if (n == 4 && p[2] == "events" && m == http::verb::get) return Route::kGetEvent;
+  if (n >= 3 && p[2] == "dlq") {
+    if (n == 3 && m == http::verb::get) return Route::kListDlq;
+    if (n == 4 && m == http::verb::delete_) return Route::kDiscardDlq;
+    if (n == 5 && p[4] == "retry" && m == http::verb::post) return Route::kRetryDlq;
+    return Route::kUnmatched;
+  }
   if (n < 3 || p[2] != "consumer-groups") return Route::kUnmatched;
   if (n == 3 && m == http::verb::get) return Route::kListGroups;
   if (n == 4 && m == http::verb::get) return Route::kGetGroup;
@@ -51,6 +57,7 @@ Route MatchApi(http::verb m, const std::vector<std::string_view>& p) {
   if (n == 5 && p[4] == "events" && m == http::verb::get) return Route::kPoll;
   if (n == 5 && p[4] == "offsets" && m == http::verb::post) return Route::kCommitOffset;
   if (n == 5 && p[4] == "seek" && m == http::verb::post) return Route::kSeek;
+  if (n == 5 && p[4] == "nack" && m == http::verb::post) return Route::kNack;
   return Route::kUnmatched;
 }
 
@@ -62,7 +69,8 @@ std::string_view RouteName(Route r) {
       "list_keys",  "revoke_key",    "admin_compact", "create_stream", "list_streams",
       "get_stream", "patch_stream",  "delete_stream", "produce",       "produce_batch",
       "replay",     "get_event",     "list_groups",   "get_group",     "delete_group",
-      "poll",       "commit_offset", "seek",
+      "poll",       "commit_offset", "seek",          "nack",          "list_dlq",
+      "retry_dlq",  "discard_dlq",
   };
   return kNames[static_cast<size_t>(r)];
 }
@@ -93,7 +101,7 @@ RouteMatch MatchRoute(http::verb method, std::string_view path) {
     return match;
   }
   if (p.size() >= 2) match.stream = p[1];
-  if (match.route == Route::kGetEvent) match.id = p[3];
+  if (match.route == Route::kGetEvent || (p.size() >= 4 && p[2] == "dlq")) match.id = p[3];
   if (p.size() >= 4 && p[2] == "consumer-groups") match.group = p[3];
   return match;
 }

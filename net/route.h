@@ -38,8 +38,12 @@ enum class Route : uint8_t {
   kPoll,
   kCommitOffset,
   kSeek,
+  kNack,
+  kListDlq,
+  kRetryDlq,
+  kDiscardDlq,
 };
-inline constexpr size_t kRouteCount = static_cast<size_t>(Route::kSeek) + 1;
+inline constexpr size_t kRouteCount = static_cast<size_t>(Route::kDiscardDlq) + 1;
 
 // "produce", "poll", ...: the `route` label.
 std::string_view RouteName(Route r);
@@ -49,7 +53,7 @@ struct RouteMatch {
   Route route = Route::kUnmatched;
   std::string stream;  // {stream_id} or name, when the route has one
   std::string group;   // {group_id}
-  std::string id;      // {event_id} or {api_key_id}
+  std::string id;      // {event_id} (events, DLQ) or {api_key_id}
   bool api = false;    // under /api/v1: needs a key
 };
 

@@ -1,0 +1,247 @@
+// Api::Poll: a consumer group's poll and long-poll. A poll delivers, in
+// offset order, the group's redeliveries that are due wherever its position
+// is (nacked events whose delay has passed, events retried from the DLQ),
+// then the events after the committed position, skipping those parked until
+// later and those dead-lettered for the group. A long-poll that finds
+// nothing parks on the stream's commit waiters and on a timer set to the
+// earlier of its deadline and the group's next due redelivery; each wake-up
+// collects again, and one that still finds nothing waits on.
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <mutex>
+
+#include "formats/json_writer.h"
+#include "formats/timestamp.h"
+#include "net/api.h"
+#include "net/group_position.h"
+#include "net/query.h"
+
+namespace eventflow {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct PollLimits {
+  int64_t limit = 100;
+  int64_t max_bytes = 16 << 20;
+};
+
+// Where a poll that found nothing waits: for an event at or after
+// `frontier`, or until `next_due_ms` (wall clock), when a parked
+// redelivery falls due.
+struct ParkAt {
+  uint64_t frontier = 0;
+  std::optional<int64_t> next_due_ms;
+};
+
+// One collection: the whole answer, how many events it holds, and where to
+// wait if it holds none.
+struct Collected {
+  std::string body;
+  int64_t events = 0;
+  ParkAt park;
+};
+
+Result<Collected> Collect(Index& index, const DeliveryStore& store, const Stream& stream,
+                          const std::string& group, PollLimits lim, int64_t now_ms) {
+  Collected c;
+  // Read before the log: whatever is appended later is at or after it.
+  c.park.frontier = stream.log->committed_next();
+  auto pos = LoadPosition(index, GroupKey(stream, group));
+  if (!pos.ok()) return pos.status();
+  const GroupPosition p = pos->value_or(GroupPosition{});
+  auto records = store.Deliveries(stream.manifest.stream_id, group);
+  if (!records.ok()) return records.status();
+  // Retention may have removed events after the position: start at the
+  // earliest retained one.
+  const uint64_t start = std::max(p.committed ? *p.committed + 1 : 0, stream.log->first_offset());
+  std::vector<uint64_t> due_below, skip;  // both ascending (records are)
+  for (const Delivery& d : *records) {
+    const bool due = d.DueAt(now_ms);
+    if (!due && d.state == Delivery::State::kParked) {
+      c.park.next_due_ms = std::min(c.park.next_due_ms.value_or(d.due_ms), d.due_ms);
+    }
+    if (d.offset < start) {
+      if (due) due_below.push_back(d.offset);
+    } else if (!due) {
+      skip.push_back(d.offset);
+    }
+  }
+
+  // The events are copied once, straight into the answer; only the last
+  // one's id is read (it is the next_offset).
+  std::string& out = c.body;
+  out.reserve(static_cast<size_t>(std::min<int64_t>(lim.max_bytes, lim.limit * 512)) + 256);
+  out = "{\"events\":[";
+  const size_t first_at = out.size();
+  size_t last_at = 0, last_size = 0;
+  // Adds `r` unless the answer is full; false once no more may follow.
+  auto take = [&](const RecordView& r) {
+    const size_t so_far = out.size() - first_at;
+    if (c.events > 0 && static_cast<int64_t>(so_far + r.payload.size()) > lim.max_bytes) {
+      return false;
+    }
+    if (c.events > 0) out += ",";
+    last_at = out.size();
+    last_size = r.payload.size();
+    out.append(r.payload);
+    return ++c.events < lim.limit;
+  };
+  bool more = true;
+  for (size_t i = 0; more && i < due_below.size(); ++i) {
+    const uint64_t want = due_below[i];
+    Status s = stream.log->Read(want, [&](const RecordView& r) {
+      if (r.offset == want) more = take(r);  // else retention removed it
+      return false;
+    });
+    if (!s.ok()) return s;
+  }
+  if (more) {
+    size_t k = 0;
+    Status s = stream.log->Read(start, [&](const RecordView& r) {
+      while (k < skip.size() && skip[k] < r.offset) ++k;
+      if (k < skip.size() && skip[k] == r.offset) return true;
+      return take(r);
+    });
+    if (!s.ok()) return s;
+  }
+  std::string last_id = p.last_event_id;
+  if (c.events > 0) {
+    if (auto id = PeekEventId(std::string_view(out).substr(last_at, last_size))) {
+      last_id = id->ToString();
+    }
+  }
+  out += "],\"next_offset\":";
+  out += last_id.empty() ? std::string("null") : json::Quote(last_id);
+  out += ",\"lag\":" + std::to_string(Lag(stream, p)) + "}";
+  return c;
+}
+
+// One parked long-poll. `attempt(final)` collects and answers when it finds
+// events or `final` is set; otherwise it says where to wait next. Wake-ups
+// come from the commit waiters (new events, or shutdown: answer at once)
+// and the timer (the deadline, or a redelivery falling due). Each Park
+// starts a generation; the first wake-up of a generation ends it, so the
+// other one of the pair does nothing. The timer is only touched on its
+// strand; the rest is guarded by mu_.
+class ParkedPoll : public std::enable_shared_from_this<ParkedPoll> {
+ public:
+  using Attempt = std::function<std::optional<ParkAt>(bool final)>;
+  ParkedPoll(asio::any_io_executor strand, CommitWaiters* waiters, Clock::time_point deadline,
+             Attempt attempt, Metrics* metrics)
+      : timer_(std::move(strand)),
+        waiters_(waiters),
+        deadline_(deadline),
+        attempt_(std::move(attempt)),
+        metrics_(metrics) {
+    if (metrics_) metrics_->OnPollParked();
+  }
+
+  void Park(const ParkAt& at) {
+    uint64_t gen;
+    {
+      std::lock_guard lock(mu_);
+      gen = ++gen_;
+    }
+    auto self = shared_from_this();
+    const auto token = waiters_->Wait(at.frontier, [self, gen](bool woken) {
+      // New events: collect on the strand, not on the writer's thread.
+      // Not woken: shutdown (or this generation's own Cancel, a no-op).
+      if (woken) {
+        asio::post(self->timer_.get_executor(), [self, gen] { self->Wake(gen, false); });
+      } else {
+        self->Wake(gen, true);
+      }
+    });
+    Clock::time_point until = deadline_;
+    if (at.next_due_ms) {
+      const int64_t in_ms = std::max<int64_t>(0, *at.next_due_ms - timestamp::NowMs());
+      until = std::min(until, Clock::now() + std::chrono::milliseconds(in_ms));
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (gen != gen_) return;  // already woken
+      token_ = token;
+    }
+    asio::post(timer_.get_executor(), [self, gen, until] {
+      {
+        std::lock_guard lock(self->mu_);
+        if (gen != self->gen_) return;
+      }
+      self->timer_.expires_at(until);
+      self->timer_.async_wait([self, gen](boost::system::error_code ec) {
+        if (!ec) self->Wake(gen, Clock::now() >= self->deadline_);
+      });
+    });
+  }
+
+ private:
+  void Wake(uint64_t gen, bool final) {
+    CommitWaiters::Token token;
+    {
+      std::lock_guard lock(mu_);
+      if (done_ || gen != gen_) return;
+      ++gen_;  // the other wake-up of this generation is now stale
+      token = std::exchange(token_, 0);
+    }
+    if (token != 0) waiters_->Cancel(token);
+    auto self = shared_from_this();
+    asio::post(timer_.get_executor(), [self] { self->timer_.cancel(); });
+    auto again = attempt_(final);
+    if (again) return Park(*again);
+    std::lock_guard lock(mu_);
+    done_ = true;
+    if (metrics_) metrics_->OnPollUnparked();
+  }
+
+  asio::steady_timer timer_;
+  CommitWaiters* const waiters_;
+  const Clock::time_point deadline_;
+  const Attempt attempt_;
+  Metrics* const metrics_;
+  std::mutex mu_;
+  uint64_t gen_ = 0;
+  bool done_ = false;
+  CommitWaiters::Token token_ = 0;
+};
+
+}  // namespace
+
+void Api::Poll(Call& call, const std::string& ref, const std::string& group) {
+  auto stream = FindStream(call, ref);
+  if (!stream) return;
+  if (!ValidName(group)) return call.Fail({400, "invalid_request", "bad group_id"});
+  if (!stream->log) return call.Fail(FromStatus(Status::Unavailable("stream is not served")));
+  bool bad = false;
+  auto limit = IntParam(call.query, "limit", 100, 1, 10000, &bad);
+  auto timeout = IntParam(call.query, "timeout", 0, 0, 60000, &bad);
+  auto max_bytes = IntParam(call.query, "max_bytes", 16 << 20, 1, 64 << 20, &bad);
+  if (bad) {
+    return call.Fail({400, "invalid_request",
+                      "limit must be 1..10000, timeout 0..60000 ms, max_bytes 1..67108864"});
+  }
+  auto shared = std::make_shared<Call>(std::move(call));
+  const PollLimits lim{*limit, *max_bytes};
+  ParkedPoll::Attempt attempt = [this, shared, stream, group,
+                                 lim](bool final) -> std::optional<ParkAt> {
+    auto c = Collect(engine_->index(), deliveries_, *stream, group, lim, timestamp::NowMs());
+    if (!c.ok()) {
+      shared->Fail(FromStatus(c.status()));
+      return std::nullopt;
+    }
+    if (c->events == 0 && !final) return c->park;
+    shared->Json(200, std::move(c->body));
+    return std::nullopt;
+  };
+  auto again = attempt(*timeout == 0);
+  if (!again) return;
+  auto parked = std::make_shared<ParkedPoll>(asio::make_strand(timers_), &stream->log->waiters(),
+                                             Clock::now() + std::chrono::milliseconds(*timeout),
+                                             std::move(attempt), shared->metrics);
+  parked->Park(*again);
+}
+
+}  // namespace eventflow
