@@ -94,8 +94,8 @@ class Engine {
   // manifests (the `eventflow index rebuild` command). Returns the number
   // of events indexed. `on_stream_done` (optional) gets each stream's log
   // bytes as it is finished, for progress lines.
-  static Result<uint64_t> RebuildIndex(
-      const EngineOptions& options, const std::function<void(uint64_t)>& on_stream_done = {});
+  static Result<uint64_t> RebuildIndex(const EngineOptions& options,
+                                       const std::function<void(uint64_t)>& on_stream_done = {});
 
  private:
   explicit Engine(EngineOptions options) : options_(std::move(options)) {}
