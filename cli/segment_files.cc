@@ -33,11 +33,7 @@ const char* SegmentStateName(SegmentState state) {
 namespace {
 
 std::optional<uint64_t> QuarantinedBase(std::string_view name) {
-  const auto q = segment_name::kQuarantinedSuffix;
-  if (name.size() <= q.size() || name.substr(name.size() - q.size()) != q) return std::nullopt;
-  std::string live(name.substr(0, name.size() - q.size()));
-  live += segment_name::kSuffix;
-  return segment_name::Parse(live);
+  return segment_name::ParseWithSuffix(name, segment_name::kQuarantinedSuffix);
 }
 
 Result<StreamFiles> ReadStreamDir(const fs::path& dir) {

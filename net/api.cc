@@ -228,4 +228,19 @@ std::shared_ptr<Stream> Api::FindStream(const Call& call, const std::string& ref
   return s;
 }
 
+std::shared_ptr<Stream> Api::FindGroupStream(const Call& call, const std::string& ref,
+                                             const std::string& group) {
+  auto stream = FindStream(call, ref);
+  if (!stream) return nullptr;
+  if (!ValidName(group)) {
+    call.Fail({400, "invalid_request", "bad group_id"});
+    return nullptr;
+  }
+  if (!stream->log) {
+    call.Fail(FromStatus(Status::Unavailable("stream is not served")));
+    return nullptr;
+  }
+  return stream;
+}
+
 }  // namespace eventflow

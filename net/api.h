@@ -148,6 +148,10 @@ class Api {
   bool CheckJsonContentType(const Call& call);
   // The caller's stream named by UUID or name, or nullptr (and a 404 sent).
   std::shared_ptr<Stream> FindStream(const Call& call, const std::string& ref);
+  // The same for a consumer-group call: also 400 for a bad group id and 503
+  // when the stream's log is not served.
+  std::shared_ptr<Stream> FindGroupStream(const Call& call, const std::string& ref,
+                                          const std::string& group);
 
   // Runs `work(call)` on the blocking pool, for handlers that write to disk
   // (manifests, synced RocksDB state): the call moves along with it.

@@ -90,10 +90,8 @@ void Api::CommitOffset(Call& call, const std::string& ref, const std::string& gr
 }
 
 void Api::Seek(Call& call, const std::string& ref, const std::string& group) {
-  auto stream = FindStream(call, ref);
+  auto stream = FindGroupStream(call, ref, group);
   if (!stream) return;
-  if (!ValidName(group)) return call.Fail({400, "invalid_request", "bad group_id"});
-  if (!stream->log) return call.Fail(FromStatus(Status::Unavailable("stream is not served")));
   simdjson::dom::parser parser;
   simdjson::dom::object body;
   if (!ParseBody(call, parser, &body)) return;

@@ -211,10 +211,8 @@ class ParkedPoll : public std::enable_shared_from_this<ParkedPoll> {
 }  // namespace
 
 void Api::Poll(Call& call, const std::string& ref, const std::string& group) {
-  auto stream = FindStream(call, ref);
+  auto stream = FindGroupStream(call, ref, group);
   if (!stream) return;
-  if (!ValidName(group)) return call.Fail({400, "invalid_request", "bad group_id"});
-  if (!stream->log) return call.Fail(FromStatus(Status::Unavailable("stream is not served")));
   bool bad = false;
   auto limit = IntParam(call.query, "limit", 100, 1, 10000, &bad);
   auto timeout = IntParam(call.query, "timeout", 0, 0, 60000, &bad);
