@@ -1,0 +1,51 @@
+// JsonEdit: changes a few members of a JSON document and writes it out
+// again without re-serialising the rest. Only the objects and arrays on the
+// paths an edit walks are opened; every other value keeps its exact text
+// (numbers, string escapes, key order). Transform rules and the
+// processing-stage DLQ retry use it on stored events. Not thread-safe.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "formats/status.h"
+
+namespace eventflow {
+
+// The unescaped reference tokens of an RFC 6901 JSON Pointer ("" is the
+// whole document). InvalidArgument if it does not start with "/" or has a
+// "~" not followed by 0 or 1.
+Result<std::vector<std::string>> ParseJsonPointer(std::string_view pointer);
+
+class JsonEdit {
+ public:
+  using Path = std::vector<std::string>;
+
+  // `json` must be one valid JSON value.
+  static Result<JsonEdit> Parse(std::string_view json);
+  JsonEdit(JsonEdit&&) noexcept;
+  JsonEdit& operator=(JsonEdit&&) noexcept;
+  ~JsonEdit();
+
+  // The text of the value at `path`, or nullopt when there is none.
+  Result<std::optional<std::string>> Get(const Path& path);
+  // Puts `value_json` (valid, minified JSON) at `path`: replaces a member or
+  // array element, adds a member (missing parent objects are created), or
+  // appends to an array with the token "-". InvalidArgument when the path
+  // runs into a value that is neither (e.g. a member of a string).
+  Status Set(const Path& path, std::string value_json);
+  // Removes the member or element at `path`; false if there was none.
+  Result<bool> Remove(const Path& path);
+  // The document with the edits applied.
+  std::string Serialize() const;
+
+ private:
+  struct Node;
+  explicit JsonEdit(std::unique_ptr<Node> root);
+  std::unique_ptr<Node> root_;
+};
+
+}  // namespace eventflow
