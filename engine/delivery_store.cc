@@ -167,6 +167,10 @@ Status DeliveryStore::Put(const Uuid& stream, std::string_view group, const Deli
   return index_->PutState(DeliveryKey(stream, group, d.offset), EncodeDelivery(d));
 }
 
+Index::StateWrite DeliveryStore::DlqPut(const Uuid& stream, const DlqEntry& entry) {
+  return {DlqKey(stream, entry), EncodeEntry(entry)};
+}
+
 Status DeliveryStore::DeadLetter(const Uuid& stream, std::string_view group, Delivery d,
                                  const DlqEntry& entry) {
   d.state = Delivery::State::kDead;

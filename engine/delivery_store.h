@@ -96,6 +96,9 @@ class DeliveryStore {
   Status DropGroup(const Uuid& stream, std::string_view group);
   // Removes every record and entry of the stream.
   Status DropStream(const Uuid& stream);
+  // The write that adds `entry` to the stream's DLQ, for callers that put it
+  // in a larger atomic write (the processor).
+  static Index::StateWrite DlqPut(const Uuid& stream, const DlqEntry& entry);
   // DLQ entries per (stream_id, stage), over every stream.
   Result<std::map<std::pair<std::string, std::string>, uint64_t>> CountDlq() const;
 

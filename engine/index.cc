@@ -306,6 +306,18 @@ Result<std::vector<std::pair<std::string, std::string>>> Index::ScanState(
   return out;
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> Index::ScanStateFrom(
+    std::string_view prefix, std::string_view from, size_t limit) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), state_));
+  for (it->Seek(std::max(prefix, from));
+       it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
+    out.emplace_back(it->key().ToString(), it->value().ToString());
+  }
+  EF_RETURN_IF_ERROR(FromRocks(it->status(), "scan state"));
+  return out;
+}
+
 Status Index::Flush() {
   rocksdb::FlushOptions fo;
   return FromRocks(db_->Flush(fo, {events_, events_by_time_, state_}), "flush");

@@ -93,6 +93,11 @@ class Index {
   Result<std::optional<std::string>> GetState(std::string_view key) const;
   // Every (key, value) whose key starts with `prefix`, in key order.
   Result<std::vector<std::pair<std::string, std::string>>> ScanState(std::string_view prefix) const;
+  // At most `limit` pairs whose key starts with `prefix` and is >= `from`,
+  // in key order.
+  Result<std::vector<std::pair<std::string, std::string>>> ScanStateFrom(std::string_view prefix,
+                                                                         std::string_view from,
+                                                                         size_t limit) const;
 
   // Flushes memtables to SST files (tests; clean shutdown).
   Status Flush();
