@@ -134,8 +134,9 @@ int Serve(const ServeFlags& flags) {
   if (flags.cleanup_interval_s > 0) {
     cleanup = std::make_unique<CleanupScheduler>(e, flags.cleanup_interval_s * 1000);
   }
-  (*server)->Run([e] {
+  (*server)->Run([e, &api] {
     // Parked long-polls answer now with what they have.
+    api->StopProcessing();
     for (const auto& s : e->ListStreams()) {
       if (s->log) s->log->waiters().Shutdown();
     }

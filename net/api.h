@@ -23,6 +23,7 @@
 
 #include "engine/delivery_store.h"
 #include "engine/engine.h"
+#include "engine/processor.h"
 #include "net/api_error.h"
 #include "net/http_server.h"
 #include "net/key_store.h"
@@ -47,17 +48,15 @@ struct ApiOptions {
 
 class Api {
  public:
-  Api(Engine* engine, KeyStore* keys, ApiOptions options, boost::asio::any_io_executor timers)
-      : engine_(engine),
-        deliveries_(&engine->index()),
-        keys_(keys),
-        options_(std::move(options)),
-        timers_(std::move(timers)),
-        metrics_(options_.metrics ? std::make_unique<Metrics>() : nullptr) {}
-  ~Api() { Drain(); }
+  // Starts the processor on every stream that has rules or a processed view.
+  Api(Engine* engine, KeyStore* keys, ApiOptions options, boost::asio::any_io_executor timers);
+  ~Api();
   void Handle(HttpRequest req, Respond respond);
   // Waits for the work handed to the blocking pool (durable writes).
   void Drain() { blocking_.join(); }
+  // Stops processing and answers the long-polls parked on processed
+  // streams (shutdown).
+  void StopProcessing() { processor_->Stop(); }
 
  private:
   // What a handler gets: the request, its route, the authenticated key, the
@@ -140,6 +139,23 @@ class Api {
                       DlqWork work);
   // Logs the warning and counts the metric of one dead-lettering.
   void ReportDeadLettered(const Call& call, const Stream& stream, const DlqEntry& entry);
+  // Processing (api_processing.cc). Starts, reconfigures or leaves alone
+  // the stream's processing: streams that have rules, or had them (their
+  // view stays the truth for the events it covers), are processed.
+  Status ConfigureProcessing(const std::shared_ptr<Stream>& stream, const StreamSettings& settings,
+                             bool from_start);
+  std::shared_ptr<ProcessedView> ViewOf(const Stream& stream) const {
+    return processor_->Find(stream.manifest.stream_id);
+  }
+  // Where long-polls of the stream park: its processed view's frontier, or
+  // the log's commit point.
+  CommitWaiters& WaitersOf(const Stream& stream, ProcessedView* view) const {
+    return view ? view->waiters() : stream.log->waiters();
+  }
+  // A processing-stage retry: appends the entry's raw event again, with a
+  // new id and metadata.retry_of, and waits for its ack (blocking pool).
+  Result<Uuid> AppendRetry(const std::shared_ptr<Stream>& stream, const DlqEntry& entry);
+  class ProcessingReporter;
   // Events
   void Produce(Call& call, const std::string& ref, bool batch);
   void Replay(Call& call, const std::string& ref);
@@ -184,6 +200,9 @@ class Api {
   // waiting on an fsync cost no CPU, and RocksDB syncs concurrent writers
   // together, so more threads than cores serve more groups at once.
   boost::asio::thread_pool blocking_{8};
+  // Declared last: the processor stops before what it reports to goes.
+  std::unique_ptr<ProcessingReporter> reporter_;
+  std::unique_ptr<Processor> processor_;
 };
 
 // Checks the JSON text rules simdjson does not: nesting depth (from the

@@ -143,7 +143,7 @@ void Api::Nack(Call& call, const std::string& ref, const std::string& group) {
     if (!dead) {
       if (Status s = deliveries_.Put(sid, group, d); !s.ok()) return call.Fail(FromStatus(s));
       // Parked long-polls collect again and set their timers by the new due time.
-      stream->log->waiters().WakeAll();
+      WaitersOf(*stream, ViewOf(*stream).get()).WakeAll();
     } else {
       auto raw = ReadEventAt(*stream, offset);
       if (!raw.ok()) return call.Fail(FromStatus(raw.status()));
@@ -245,13 +245,6 @@ void Api::RetryDlq(Call& call, const std::string& ref, const std::string& event_
       call, ref, event_id,
       [this](Call& call, const std::shared_ptr<Stream>& stream,
              const std::vector<DlqEntry>& entries) {
-        // Processing-stage entries need the processor, which does not exist yet
-        // (no such entry can be written before it does).
-        for (const DlqEntry& e : entries) {
-          if (e.stage != "consumer") {
-            return call.Fail({400, "not_implemented", "processing-stage retry is not built yet"});
-          }
-        }
         std::string out = "{\"retried\":[";
         bool first = true;
         const Uuid& sid = stream->manifest.stream_id;
@@ -263,15 +256,24 @@ void Api::RetryDlq(Call& call, const std::string& ref, const std::string& event_
               {.group = e.group, .stage = e.stage, .event_id = e.event_id, .offset = e.offset});
           if (!still.ok()) return call.Fail(FromStatus(still.status()));
           if (still->empty()) continue;
-          if (Status s = deliveries_.RetryConsumer(sid, e); !s.ok()) {
+          std::string ref = EntryRef(e);
+          if (e.stage == "processing") {
+            // The raw original flows through the rules again as a new event;
+            // the entry goes once that event is durable.
+            auto retry = AppendRetry(stream, e);
+            if (!retry.ok()) return call.Fail(FromStatus(retry.status()));
+            if (Status s = deliveries_.Discard(sid, {e}); !s.ok()) return call.Fail(FromStatus(s));
+            ref.insert(ref.size() - 1, ",\"retry_event_id\":\"" + retry->ToString() + "\"");
+          } else if (Status s = deliveries_.RetryConsumer(sid, e); !s.ok()) {
             return call.Fail(FromStatus(s));
           }
           if (!first) out += ",";
           first = false;
-          out += EntryRef(e);
+          out += ref;
           LogEntry(call, e, "dlq entry retried");
         }
-        if (stream->log) stream->log->waiters().WakeAll();  // parked long-polls deliver them now
+        // Parked long-polls deliver the redeliveries now.
+        if (stream->log) WaitersOf(*stream, ViewOf(*stream).get()).WakeAll();
         call.Json(202, out + "]}");
       });
 }

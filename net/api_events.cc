@@ -118,6 +118,20 @@ void Api::Produce(Call& call, const std::string& ref, bool batch) {
   });
 }
 
+namespace {
+
+// ?raw=true: the log as written instead of the processed view. Nullopt
+// (and false in *bad) for another value.
+std::optional<bool> RawParam(std::string_view query, bool* bad) {
+  auto raw = QueryParam(query, "raw");
+  if (!raw || *raw == "false") return false;
+  if (*raw == "true") return true;
+  *bad = true;
+  return std::nullopt;
+}
+
+}  // namespace
+
 void Api::Replay(Call& call, const std::string& ref) {
   auto stream = FindStream(call, ref);
   if (!stream) return;
@@ -125,9 +139,11 @@ void Api::Replay(Call& call, const std::string& ref) {
   bool bad = false;
   auto limit = IntParam(call.query, "limit", 100, 1, 10000, &bad);
   auto from = IntParam(call.query, "from_offset", 0, 0, INT64_MAX, &bad);
+  auto raw = RawParam(call.query, &bad);
   if (bad) {
-    return call.Fail(
-        {400, "invalid_request", "limit must be 1..10000 and from_offset a non-negative integer"});
+    return call.Fail({400, "invalid_request",
+                      "limit must be 1..10000, from_offset a non-negative integer and raw true "
+                      "or false"});
   }
   uint64_t start = static_cast<uint64_t>(*from);
   if (auto t = QueryParam(call.query, "from_time")) {
@@ -136,17 +152,28 @@ void Api::Replay(Call& call, const std::string& ref) {
     start = std::max(start, stream->log->FindTime(*ms));
   }
   start = std::max(start, stream->log->first_offset());
+  // Without ?raw=true a stream with rules shows its processed view.
+  const std::shared_ptr<ProcessedView> view = *raw ? nullptr : ViewOf(*stream);
+  const uint64_t processed = view ? view->frontier() : 0;
   std::string out = "{\"events\":[";
   uint64_t next = start;
   int64_t n = 0;
-  Status s = stream->log->Read(start, [&](const RecordView& r) {
-    if (n > 0 && out.size() + r.payload.size() > kMaxReplayBytes) return false;
+  bool cut = false;  // stopped by the limit or the size cap, not the end
+  auto visit = [&](uint64_t offset, std::string_view event) {
+    if (n > 0 && out.size() + event.size() > kMaxReplayBytes) return !(cut = true);
     if (n > 0) out += ",";
-    out.append(r.payload);
-    next = r.offset + 1;
-    return ++n < *limit;
-  });
+    out.append(event);
+    next = offset + 1;
+    if (++n >= *limit) cut = true;
+    return !cut;
+  };
+  Status s = view ? view->Read(*stream->log, start, visit)
+                  : stream->log->Read(
+                        start, [&](const RecordView& r) { return visit(r.offset, r.payload); });
   if (!s.ok()) return call.Fail(FromStatus(s));
+  // Every offset below the processed frontier was read: the filtered ones
+  // at the end need not be read again.
+  if (view && !cut) next = std::max(next, processed);
   out += "],\"next_from_offset\":" + std::to_string(next) + "}";
   call.Json(200, std::move(out));
 }
@@ -154,12 +181,36 @@ void Api::Replay(Call& call, const std::string& ref) {
 void Api::GetEvent(Call& call, const std::string& ref, const std::string& event_id) {
   auto stream = FindStream(call, ref);
   if (!stream) return;
+  bool bad = false;
+  auto raw = RawParam(call.query, &bad);
+  if (bad) return call.Fail({400, "invalid_request", "raw must be true or false"});
   auto id = Uuid::Parse(event_id);
   if (!id) return call.Fail({404, "event_not_found", "no event " + event_id});
   auto loc = engine_->Lookup(call.key.org_id, *id);
   if (!loc.ok()) return call.Fail(FromStatus(loc.status()));
   if (!loc->has_value() || (*loc)->stream_id != stream->manifest.stream_id || !stream->log) {
     return call.Fail({404, "event_not_found", "no event " + event_id + " in this stream"});
+  }
+  if (const auto view = *raw ? nullptr : ViewOf(*stream)) {
+    std::string transformed;
+    auto fate = view->FateOf((*loc)->offset, &transformed);
+    if (!fate.ok()) return call.Fail(FromStatus(fate.status()));
+    auto not_delivered = [&](const std::string& why) {
+      call.Fail({404, "event_not_delivered",
+                 "event " + event_id + " " + why + " (?raw=true shows it as written)"});
+    };
+    switch (*fate) {
+      case ProcessedView::Fate::kTransformed:
+        return call.Json(200, std::move(transformed));
+      case ProcessedView::Fate::kFiltered:
+        return not_delivered("was filtered out by the stream's processing rules");
+      case ProcessedView::Fate::kDeadLettered:
+        return not_delivered("failed processing and is in the dead-letter queue");
+      case ProcessedView::Fate::kNotProcessed:
+        return not_delivered("is not processed yet");
+      case ProcessedView::Fate::kAsWritten:
+        break;
+    }
   }
   auto body = ReadEventAt(*stream, (*loc)->offset);
   if (!body.ok()) return call.Fail(FromStatus(body.status()));

@@ -2,8 +2,11 @@
 // offset order, the group's redeliveries that are due wherever its position
 // is (nacked events whose delay has passed, events retried from the DLQ),
 // then the events after the committed position, skipping those parked until
-// later and those dead-lettered for the group. A long-poll that finds
-// nothing parks on the stream's commit waiters and on a timer set to the
+// later and those dead-lettered for the group. A stream with processing
+// rules delivers from its processed view (filtered events skipped,
+// transformed ones as transformed) up to the processed frontier. A
+// long-poll that finds nothing parks on the frontier's waiters (the commit
+// point's for a stream without rules) and on a timer set to the
 // earlier of its deadline and the group's next due redelivery; each wake-up
 // collects again, and one that still finds nothing waits on.
 #include <boost/asio/post.hpp>
@@ -45,11 +48,18 @@ struct Collected {
   ParkAt park;
 };
 
+// `view` is the stream's processed view (null for a stream without one:
+// the log is read as written).
 Result<Collected> Collect(Index& index, const DeliveryStore& store, const Stream& stream,
-                          const std::string& group, PollLimits lim, int64_t now_ms) {
+                          const ProcessedView* view, const std::string& group, PollLimits lim,
+                          int64_t now_ms) {
   Collected c;
-  // Read before the log: whatever is appended later is at or after it.
-  c.park.frontier = stream.log->committed_next();
+  // Read before the log: whatever becomes deliverable later is at or after it.
+  c.park.frontier = view ? view->frontier() : stream.log->committed_next();
+  auto read = [&](uint64_t from, const ProcessedView::Visit& visit) {
+    if (view) return view->Read(*stream.log, from, visit);
+    return stream.log->Read(from, [&](const RecordView& r) { return visit(r.offset, r.payload); });
+  };
   auto pos = LoadPosition(index, GroupKey(stream, group));
   if (!pos.ok()) return pos.status();
   const GroupPosition p = pos->value_or(GroupPosition{});
@@ -79,32 +89,32 @@ Result<Collected> Collect(Index& index, const DeliveryStore& store, const Stream
   const size_t first_at = out.size();
   size_t last_at = 0, last_size = 0;
   // Adds `r` unless the answer is full; false once no more may follow.
-  auto take = [&](const RecordView& r) {
+  auto take = [&](std::string_view event) {
     const size_t so_far = out.size() - first_at;
-    if (c.events > 0 && static_cast<int64_t>(so_far + r.payload.size()) > lim.max_bytes) {
+    if (c.events > 0 && static_cast<int64_t>(so_far + event.size()) > lim.max_bytes) {
       return false;
     }
     if (c.events > 0) out += ",";
     last_at = out.size();
-    last_size = r.payload.size();
-    out.append(r.payload);
+    last_size = event.size();
+    out.append(event);
     return ++c.events < lim.limit;
   };
   bool more = true;
   for (size_t i = 0; more && i < due_below.size(); ++i) {
     const uint64_t want = due_below[i];
-    Status s = stream.log->Read(want, [&](const RecordView& r) {
-      if (r.offset == want) more = take(r);  // else retention removed it
+    Status s = read(want, [&](uint64_t offset, std::string_view event) {
+      if (offset == want) more = take(event);  // else retention removed it
       return false;
     });
     if (!s.ok()) return s;
   }
   if (more) {
     size_t k = 0;
-    Status s = stream.log->Read(start, [&](const RecordView& r) {
-      while (k < skip.size() && skip[k] < r.offset) ++k;
-      if (k < skip.size() && skip[k] == r.offset) return true;
-      return take(r);
+    Status s = read(start, [&](uint64_t offset, std::string_view event) {
+      while (k < skip.size() && skip[k] < offset) ++k;
+      if (k < skip.size() && skip[k] == offset) return true;
+      return take(event);
     });
     if (!s.ok()) return s;
   }
@@ -223,9 +233,13 @@ void Api::Poll(Call& call, const std::string& ref, const std::string& group) {
   }
   auto shared = std::make_shared<Call>(std::move(call));
   const PollLimits lim{*limit, *max_bytes};
-  ParkedPoll::Attempt attempt = [this, shared, stream, group,
+  // Streams with rules deliver from their processed view and park on its
+  // frontier; the others read the log and park on its commit point.
+  std::shared_ptr<ProcessedView> view = ViewOf(*stream);
+  ParkedPoll::Attempt attempt = [this, shared, stream, view, group,
                                  lim](bool final) -> std::optional<ParkAt> {
-    auto c = Collect(engine_->index(), deliveries_, *stream, group, lim, timestamp::NowMs());
+    auto c =
+        Collect(engine_->index(), deliveries_, *stream, view.get(), group, lim, timestamp::NowMs());
     if (!c.ok()) {
       shared->Fail(FromStatus(c.status()));
       return std::nullopt;
@@ -236,9 +250,9 @@ void Api::Poll(Call& call, const std::string& ref, const std::string& group) {
   };
   auto again = attempt(*timeout == 0);
   if (!again) return;
-  auto parked = std::make_shared<ParkedPoll>(asio::make_strand(timers_), &stream->log->waiters(),
-                                             Clock::now() + std::chrono::milliseconds(*timeout),
-                                             std::move(attempt), shared->metrics);
+  auto parked = std::make_shared<ParkedPoll>(
+      asio::make_strand(timers_), &WaitersOf(*stream, view.get()),
+      Clock::now() + std::chrono::milliseconds(*timeout), std::move(attempt), shared->metrics);
   parked->Park(*again);
 }
 

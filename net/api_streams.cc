@@ -4,6 +4,7 @@
 #include "formats/timestamp.h"
 #include "net/api.h"
 #include "net/cleanup_runner.h"
+#include "net/group_position.h"
 #include "net/stream_settings.h"
 
 namespace eventflow {
@@ -85,6 +86,9 @@ void Api::CreateStream(Call& call) {
       entry.settings = settings;
       if (metrics_) entry.metrics = metrics_->Attach(**made);
     }
+    if (Status st = ConfigureProcessing(*made, *settings, true); !st.ok()) {
+      return call.Fail(FromStatus(st));
+    }
     call.stream_ref = name;
     LogFields f = call.Fields();
     f.Add("stream_id", (*made)->manifest.stream_id.ToString());
@@ -132,10 +136,18 @@ void Api::PatchStream(Call& call, const std::string& ref) {
     std::lock_guard patch_lock(patch_mu_);
     auto next = std::make_shared<StreamSettings>(*SettingsOf(*s));
     if (auto err = StreamSettings::FromRequest(patch, next.get())) return call.Fail(*err);
+    // The processor first: its frontier is durable before the manifest
+    // names the rules, so a crash between the two never lets events pass
+    // unprocessed. New rules apply from the next unprocessed offset.
+    const std::shared_ptr<const StreamSettings> before = SettingsOf(*s);
+    if (Status st = ConfigureProcessing(s, *next, false); !st.ok()) {
+      return call.Fail(FromStatus(st));
+    }
     const std::string members = next->ToJsonMembers();
     if (Status st =
             engine_->UpdateStreamSettings(s->manifest.stream_id, "{" + members.substr(1) + "}");
         !st.ok()) {
+      (void)ConfigureProcessing(s, *before, false);  // back to the rules still in force
       if (st.IsNotFound()) return call.Fail({404, "stream_not_found", st.message()});
       return call.Fail(FromStatus(st));
     }
@@ -154,10 +166,13 @@ void Api::DeleteStream(Call& call, const std::string& ref) {
   Offload(call, [this, s](Call& call) {
     Status st = engine_->DeleteStream(s->manifest.stream_id);
     if (!st.ok() && !st.IsNotFound()) return call.Fail(FromStatus(st));
-    // Its groups' redeliveries and its DLQ entries go with it.
+    // Its processed view, group positions, redeliveries and DLQ entries go
+    // with it.
+    if (st = processor_->Drop(s->manifest.stream_id); !st.ok()) return call.Fail(FromStatus(st));
     if (st = deliveries_.DropStream(s->manifest.stream_id); !st.ok()) {
       return call.Fail(FromStatus(st));
     }
+    if (st = DropGroupPositions(engine_->index(), *s); !st.ok()) return call.Fail(FromStatus(st));
     {
       std::unique_lock lock(settings_mu_);
       settings_.erase(s->manifest.stream_id);

@@ -11,6 +11,14 @@ std::string GroupKey(const Stream& s, std::string_view group) {
   return "group/" + s.manifest.stream_id.ToString() + "/" + std::string(group);
 }
 
+Status DropGroupPositions(Index& index, const Stream& s) {
+  auto groups = index.ScanState(GroupKey(s, ""));
+  if (!groups.ok()) return groups.status();
+  std::vector<Index::StateWrite> deletes;
+  for (auto& [key, value] : *groups) deletes.push_back({key, {}});
+  return deletes.empty() ? Status::Ok() : index.ApplyState(deletes);
+}
+
 std::string EncodePosition(const GroupPosition& p) {
   return std::string("{\"committed\":") + (p.committed ? std::to_string(*p.committed) : "null") +
          ",\"last_event_id\":" + json::Quote(p.last_event_id) +

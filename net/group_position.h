@@ -21,6 +21,8 @@ struct GroupPosition {
 
 std::string GroupKey(const Stream& s, std::string_view group);
 std::string EncodePosition(const GroupPosition& p);
+// Removes every group position of the stream (stream deletion).
+Status DropGroupPositions(Index& index, const Stream& s);
 // The stored position, or nullopt for a group never written.
 Result<std::optional<GroupPosition>> LoadPosition(Index& index, const std::string& key);
 // Events the group has not committed yet (the contract's lag).

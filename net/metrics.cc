@@ -49,7 +49,17 @@ Metrics::Metrics()
       dead_lettered_family_(prometheus::BuildCounter()
                                 .Name("eventflow_dead_lettered_events_total")
                                 .Help("Events sent to a stream's dead-letter queue, by stage")
-                                .Register(registry_)) {
+                                .Register(registry_)),
+      processing_family_(prometheus::BuildHistogram()
+                             .Name("eventflow_processing_duration_seconds")
+                             .Help("Time from an event's created_at until its processing "
+                                   "outcome (delivered, transformed, filtered, dead-lettered) "
+                                   "is durable, for streams with rules")
+                             .Register(registry_)),
+      processing_failures_family_(prometheus::BuildCounter()
+                                      .Name("eventflow_processing_failures_total")
+                                      .Help("Rule failures on events that were then retried")
+                                      .Register(registry_)) {
   batch_events_ = &prometheus::BuildHistogram()
                        .Name("eventflow_group_commit_batch_events")
                        .Help("Events stored per group-commit round (one write, one flush)")
@@ -83,6 +93,19 @@ void Metrics::OnDeadLettered(const Stream& stream, std::string_view stage) {
       .Add({{"org", stream.manifest.org_id},
             {"stream", stream.manifest.name},
             {"stage", std::string(stage)}})
+      .Increment();
+}
+
+void Metrics::OnProcessed(const Stream& stream, const std::vector<int64_t>& latency_ms) {
+  // One lookup per processed batch (up to thousands of events).
+  auto& h = processing_family_.Add(
+      {{"org", stream.manifest.org_id}, {"stream", stream.manifest.name}}, kLatencyBuckets);
+  for (int64_t ms : latency_ms) h.Observe(static_cast<double>(ms) / 1000.0);
+}
+
+void Metrics::OnProcessingFailure(const Stream& stream) {
+  processing_failures_family_
+      .Add({{"org", stream.manifest.org_id}, {"stream", stream.manifest.name}})
       .Increment();
 }
 

@@ -62,11 +62,14 @@ class Metrics {
   // One event sent to the stream's DLQ at `stage` ("consumer" or
   // "processing"): eventflow_dead_lettered_events_total{org,stream,stage}.
   // The DLQ size, eventflow_dlq_entries{org,stream,stage}, is read at scrape
-  // time beside the consumer lag (api_metrics.cc). Not built yet (no
-  // processor exists), name reserved in docs/operations.md:
-  // eventflow_processing_duration_seconds{org,stream} (histogram), to be
-  // reported through StreamMetrics, cached like the ingest counters.
+  // time beside the consumer lag (api_metrics.cc).
   void OnDeadLettered(const Stream& stream, std::string_view stage);
+  // Events whose processing outcome became durable, with how long each
+  // waited since its created_at: eventflow_processing_duration_seconds.
+  void OnProcessed(const Stream& stream, const std::vector<int64_t>& latency_ms);
+  // A rule failed on an event that will be retried:
+  // eventflow_processing_failures_total{org,stream}.
+  void OnProcessingFailure(const Stream& stream);
   // The stream's series, created on first call and installed as its
   // writer's observer. They live as long as this object, so a writer never
   // sees a dangling observer; a deleted stream's counters stay until restart.
@@ -85,6 +88,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& events_family_;
   prometheus::Family<prometheus::Counter>& bytes_family_;
   prometheus::Family<prometheus::Counter>& dead_lettered_family_;
+  prometheus::Family<prometheus::Histogram>& processing_family_;
+  prometheus::Family<prometheus::Counter>& processing_failures_family_;
   prometheus::Histogram* batch_events_;
   prometheus::Histogram* fsync_seconds_;
   prometheus::Counter* rate_limited_;

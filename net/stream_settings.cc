@@ -76,11 +76,10 @@ std::optional<ApiError> StreamSettings::FromRequest(simdjson::dom::object body,
       if (value.get(p)) return Invalid("processing must be an object");
       for (auto [pk, pv] : p) {
         if (pk == "rules") {
-          simdjson::dom::array rules;
-          if (pv.get(rules)) return Invalid("processing.rules must be an array");
-          if (rules.size() > 0) {
-            return ApiError{400, "not_implemented", "processing rules are not supported yet"};
-          }
+          if (!pv.is_array()) return Invalid("processing.rules must be an array");
+          auto rules = ProcessingRules::Compile(pv);
+          if (!rules.ok()) return Invalid("processing." + rules.status().message());
+          out->rules = (*rules)->empty() ? nullptr : std::move(*rules);
         } else if (pk == "max_attempts") {
           if (auto e = ReadCount(pv, "processing.max_attempts", 1, &out->processing_max_attempts))
             return e;
@@ -115,8 +114,8 @@ std::string StreamSettings::ToJsonMembers() const {
          ",\"retention\":{\"max_age_s\":" + opt(retention_max_age_s) +
          ",\"max_bytes\":" + opt(retention_max_bytes) + "},\"cleanup_policy\":\"" + cleanup_policy +
          "\",\"max_deliveries\":" + std::to_string(max_deliveries) +
-         ",\"processing\":{\"rules\":[],\"max_attempts\":" +
-         std::to_string(processing_max_attempts) +
+         ",\"processing\":{\"rules\":" + (rules ? rules->json() : std::string("[]")) +
+         ",\"max_attempts\":" + std::to_string(processing_max_attempts) +
          ",\"backoff_ms\":" + std::to_string(processing_backoff_ms) + "}";
 }
 

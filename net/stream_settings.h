@@ -1,8 +1,8 @@
 // StreamSettings: a stream's settings as the API accepts them (POST and
 // PATCH /streams), validated, with every default filled in and the schema
-// compiled, and their JSON form (kept in the manifest). Processing rules are
-// refused with not_implemented until the processor exists. Immutable once
-// built; shared between threads through shared_ptr<const StreamSettings>.
+// and processing rules compiled, and their JSON form (kept in the manifest).
+// Immutable once built; shared between threads through
+// shared_ptr<const StreamSettings>.
 #pragma once
 
 #include <memory>
@@ -12,6 +12,7 @@
 #include <simdjson.h>
 
 #include "formats/json_schema.h"
+#include "formats/processing_rules.h"
 #include "net/api_error.h"
 
 namespace eventflow {
@@ -25,6 +26,9 @@ struct StreamSettings {
   int64_t max_deliveries = 5;
   int64_t processing_max_attempts = 5;
   int64_t processing_backoff_ms = 100;
+  // processing.rules, compiled; null when there are none.
+  std::shared_ptr<const ProcessingRules> rules;
+  bool has_rules() const { return rules && !rules->empty(); }
 
   // Applies the settings members of a create or patch request over `out`
   // (members absent from `body` keep their value; `name` is skipped).

@@ -149,7 +149,7 @@ TEST_F(ApiTest, BadStreamRequestsAreRefusedAndStoreNothing) {
       {R"({"name":"ok","max_deliveries":0})", 400, "invalid_stream"},
       {R"({"name":"ok","max_deliveries":"5"})", 400, "invalid_stream"},
       {R"({"name":"ok","schema":{"type":"objekt"}})", 400, "invalid_stream"},
-      {R"({"name":"ok","processing":{"rules":[{"type":"filter"}]}})", 400, "not_implemented"},
+      {R"({"name":"ok","processing":{"rules":[{"type":"filter"}]}})", 400, "invalid_stream"},
       {R"({"name":"ok","name":"twice"})", 400, "invalid_json"},
       {R"({"name":"ok")", 400, "invalid_json"},
       {"{\"name\":\"ok\xff\"}", 400, "invalid_json"},

@@ -1,0 +1,148 @@
+// Api and the processor: which streams are processed, how processing is
+// reported (logs, metrics), and the processing-stage DLQ retry.
+#include <cstring>
+#include <future>
+
+#include "formats/json_edit.h"
+#include "formats/json_writer.h"
+#include "formats/key_hash.h"
+#include "net/api.h"
+
+namespace eventflow {
+
+// Logs and counts what the processor does, on its thread.
+class Api::ProcessingReporter : public ProcessorObserver {
+ public:
+  explicit ProcessingReporter(Metrics* metrics) : metrics_(metrics) {}
+
+  void OnProcessed(const Stream& stream, const std::vector<int64_t>& latency_ms) override {
+    if (metrics_) metrics_->OnProcessed(stream, latency_ms);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      LogWith(spdlog::level::debug, StreamFields(stream).Add("events", uint64_t{latency_ms.size()}),
+              "events processed");
+    }
+  }
+
+  void OnRuleFailed(const Stream& stream, uint64_t offset, uint32_t attempt,
+                    const std::string& reason) override {
+    if (metrics_) metrics_->OnProcessingFailure(stream);
+    LogWith(spdlog::level::warn,
+            StreamFields(stream)
+                .Add("offset", offset)
+                .Add("attempt", uint64_t{attempt})
+                .Add("reason", reason),
+            "processing failed; will retry");
+  }
+
+  void OnDeadLettered(const Stream& stream, const DlqEntry& entry) override {
+    if (metrics_) metrics_->OnDeadLettered(stream, entry.stage);
+    LogFields f = StreamFields(stream);
+    f.Add("event_id", entry.event_id)
+        .Add("stage", entry.stage)
+        .Add("group", entry.group)
+        .Add("offset", entry.offset)
+        .Add("attempts", uint64_t{entry.attempts})
+        .Add("reason", entry.reason);
+    // The ids of the request that produced the event, from its metadata.
+    simdjson::dom::parser parser;
+    simdjson::dom::element context;
+    if (!parser.parse(entry.event_json).at_pointer("/metadata/context").get(context)) {
+      for (const char* id : {"correlation_id", "trace_id"}) {
+        std::string_view value;
+        if (!context[id].get(value)) f.Add(id, value);
+      }
+    }
+    LogWith(spdlog::level::warn, f, "event dead-lettered");
+  }
+
+ private:
+  static LogFields StreamFields(const Stream& stream) {
+    LogFields f;
+    f.Add("stream_id", stream.manifest.stream_id.ToString()).Add("stream", stream.manifest.name);
+    return f;
+  }
+  Metrics* const metrics_;
+};
+
+Api::Api(Engine* engine, KeyStore* keys, ApiOptions options, boost::asio::any_io_executor timers)
+    : engine_(engine),
+      deliveries_(&engine->index()),
+      keys_(keys),
+      options_(std::move(options)),
+      timers_(std::move(timers)),
+      metrics_(options_.metrics ? std::make_unique<Metrics>() : nullptr),
+      reporter_(std::make_unique<ProcessingReporter>(metrics_.get())),
+      processor_(std::make_unique<Processor>(&engine->index(), reporter_.get())) {
+  for (const auto& stream : engine_->ListStreams()) {
+    if (!stream->log) continue;
+    // A stream with rules but no view was created just before a crash:
+    // all of its events are new.
+    if (Status s = ConfigureProcessing(stream, *SettingsOf(*stream), true); !s.ok()) {
+      spdlog::error("stream {}: processing not started: {}", stream->manifest.stream_id.ToString(),
+                    s.ToString());
+    }
+  }
+}
+
+Api::~Api() {
+  Drain();
+  processor_->Stop();
+}
+
+Status Api::ConfigureProcessing(const std::shared_ptr<Stream>& stream,
+                                const StreamSettings& settings, bool from_start) {
+  const Uuid& id = stream->manifest.stream_id;
+  if (!settings.has_rules() && !processor_->Find(id)) {
+    auto stored = ProcessedView::StoredFrontier(engine_->index(), id);
+    if (!stored.ok()) return stored.status();
+    // Never had rules: consumers read the log itself, at no extra cost.
+    if (!stored->has_value()) return Status::Ok();
+  }
+  ProcessingConfig config;
+  config.rules = settings.rules;
+  config.max_attempts = static_cast<uint32_t>(settings.processing_max_attempts);
+  config.backoff_ms = settings.processing_backoff_ms;
+  return processor_->Configure(stream, std::move(config), from_start).status();
+}
+
+Result<Uuid> Api::AppendRetry(const std::shared_ptr<Stream>& stream, const DlqEntry& entry) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object event;
+  if (parser.parse(entry.event_json).get(event)) {
+    return Status::Corruption("DLQ entry of " + entry.event_id + " holds no event object");
+  }
+  auto edit = JsonEdit::Parse(entry.event_json);
+  if (!edit.ok()) return edit.status();
+  EF_RETURN_IF_ERROR(edit->Set({"metadata", "retry_of"}, json::Quote(entry.event_id)));
+  auto payload = edit->Get({"payload"});
+  auto metadata = edit->Get({"metadata"});
+  if (!payload.ok() || !metadata.ok() || !payload->has_value() || !metadata->has_value()) {
+    return Status::Corruption("DLQ entry of " + entry.event_id + " has no payload or metadata");
+  }
+  EventDraft draft;
+  // The id is derived from the entry, so a retry repeated after a crash
+  // between the append and the entry's removal is a duplicate, not a
+  // second copy.
+  const KeyHash h = HashKey("retry\n" + entry.event_id + "\n" + std::to_string(entry.failed_at_ms));
+  std::string bytes(16, '\0');
+  std::memcpy(bytes.data(), &h.low, 8);
+  std::memcpy(bytes.data() + 8, &h.high, 8);
+  bytes[6] = static_cast<char>((bytes[6] & 0x0f) | 0x40);  // version 4 (random-looking)
+  bytes[8] = static_cast<char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  draft.event_id = Uuid::FromBytes(bytes);
+  std::string_view key;
+  if (!event["key"].get(key)) {
+    draft.has_key = true;
+    draft.key = key;
+    draft.members = ",\"key\":" + json::Quote(key);
+  }
+  draft.members += ",\"payload\":" + **payload + ",\"metadata\":" + **metadata;
+  std::promise<Result<Uuid>> done;
+  engine_->Append(stream, {std::move(draft)}, [&done](Status s, std::vector<EventAck> acks) {
+    if (!s.ok()) return done.set_value(s);
+    done.set_value(acks.at(0).event_id);
+  });
+  return done.get_future().get();
+}
+
+}  // namespace eventflow
