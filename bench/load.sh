@@ -10,6 +10,10 @@
 #   produce_schema   the same to a stream with a 10-property JSON Schema
 #   batch            1000 events per POST (8 connections), in events/s
 #   consume          4 consumer groups polling 1000 and committing each batch
+#   rules            events/s through a stream (4 producers posting batches of
+#                    1000, one group consuming and committing, first post to
+#                    last event consumed) with a filter (keeps 90%) and a
+#                    transform rule, beside the same stream without rules
 #   idle             10,000 idle keep-alive connections: server RSS (run first,
 #                    before the other workloads fill memtables and the page cache)
 # wrk: keep-alive, 64 connections (unless said), 2 threads, DURATION s each.
@@ -19,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 shift || true
-WORKLOADS=${*:-idle nginx_202 produce produce_nometrics produce_schema batch consume}
+WORKLOADS=${*:-idle nginx_202 produce produce_nometrics produce_schema batch consume rules}
 BIN=${EVENTFLOW_BIN:-./build/release/cli/eventflow}
 DRIVER=${LOAD_DRIVER:-./build/release/bench/load_driver}
 WORK=$(mktemp -d /tmp/eventflow-load.XXXXXX)
@@ -155,6 +159,19 @@ for w in $WORKLOADS; do
       per_group=$((n < 1000000 ? n : 1000000))
       "$DRIVER" consume "$EF_ADDR" "$ADMIN" batch 4 1000 "$per_group" |
         python3 -c 'import json,sys; d=json.load(sys.stdin); d["workload"]="consume"; print(json.dumps(d))' >>"$RESULTS" ;;
+    rules)
+      RULES='[{"type":"filter","where":{"field":"/payload/amount","op":"gte","value":1}},
+        {"type":"transform","set":{"/payload/currency":"EUR"},"remove":["/payload/card"],
+         "rename":{"/payload/amount":"/payload/total"}}]'
+      api POST /api/v1/streams '{"name":"through-plain"}' >/dev/null
+      api POST /api/v1/streams "{\"name\":\"through-rules\",\"processing\":{\"rules\":$RULES}}" >/dev/null
+      n=${PIPELINE_EVENTS:-400000}
+      for s in plain rules; do
+        expected=$n
+        [[ $s == rules ]] && expected=$((n / 10 * 9))
+        "$DRIVER" pipeline "$EF_ADDR" "$ADMIN" "through-$s" "$n" "$expected" |
+          python3 -c 'import json,sys; d=json.load(sys.stdin); d["workload"]="through_"+sys.argv[1]; print(json.dumps(d))' "$s" >>"$RESULTS"
+      done ;;
     idle)
       before=$(rss_kb)
       coproc IDLE { "$DRIVER" idle "$EF_ADDR" 10000 5; }
@@ -193,6 +210,9 @@ def ratio(name, a, b):
 ratio("produce_to_nginx", "produce", "nginx_202")
 ratio("schema_to_schema_free", "produce_schema", "produce")
 ratio("observability_on_to_off", "produce", "produce_nometrics")
+through = {r["workload"]: r["events_per_s"] for r in rows if r["workload"].startswith("through_")}
+if "through_rules" in through and "through_plain" in through:
+    out["ratios"]["rules_to_rule_free"] = round(through["through_rules"] / through["through_plain"], 3)
 if "produce" in cpu and "produce_nometrics" in cpu:
     mean = lambda v: sum(v) / len(v)
     out["ratios"]["observability_cpu_per_request_on_to_off"] = round(

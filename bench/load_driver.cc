@@ -7,6 +7,14 @@
 //     that offsets arrive strictly increasing (every event once). Prints JSON:
 //     distinct events delivered per second over all groups.
 //
+//   load_driver pipeline HOST:PORT KEY STREAM EVENTS EXPECTED
+//     Events through a stream: 4 producer threads post EVENTS events in
+//     batches of 1000 (payload {"n","amount":n%10,"card","note"}) while one
+//     consumer group long-polls 1000 at a time and commits, until it has
+//     EXPECTED events (fewer than EVENTS when the stream's rules filter
+//     some). Prints JSON: EVENTS per second from the first post to the last
+//     event consumed, so processing (rules) is inside the measured path.
+//
 //   load_driver idle HOST:PORT CONNS HOLD_S
 //     Opens CONNS keep-alive connections, sends one GET /healthz on each,
 //     prints "ready" once all answered, holds them HOLD_S seconds (the
@@ -133,6 +141,81 @@ int Consume(const Endpoint& ep, const std::string& key, const std::string& strea
   return failures.load() == 0 ? 0 : 1;
 }
 
+int Pipeline(const Endpoint& ep, const std::string& key, const std::string& stream, uint64_t events,
+             uint64_t expected) {
+  constexpr int kProducers = 4;
+  constexpr uint64_t kBatch = 1000;
+  std::atomic<int> failures{0};
+  std::atomic<uint64_t> delivered{0};
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int p = 0; p < kProducers; ++p) {
+    threads.emplace_back([&, p] {
+      try {
+        asio::io_context io;
+        Connection conn(io, ep);
+        for (uint64_t at = p * kBatch; at < events; at += kProducers * kBatch) {
+          std::string body = "{\"events\":[";
+          for (uint64_t n = at; n < std::min(events, at + kBatch); ++n) {
+            if (n > at) body += ",";
+            body += "{\"event_type\":\"OrderPlaced\",\"key\":\"org-" + std::to_string(n % 64) +
+                    "\",\"payload\":{\"n\":" + std::to_string(n) +
+                    ",\"amount\":" + std::to_string(n % 10) +
+                    ",\"card\":\"4111111111111111\",\"note\":\"an order of the benchmark\"}}";
+          }
+          auto res = conn.Send(http::verb::post, "/api/v1/streams/" + stream + "/events/batch", key,
+                               body + "]}");
+          if (res.result_int() != 202) throw std::runtime_error("produce: " + res.body());
+        }
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "producer %d: %s\n", p, e.what());
+        ++failures;
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    try {
+      asio::io_context io;
+      Connection conn(io, ep);
+      simdjson::ondemand::parser parser;
+      const std::string base = "/api/v1/streams/" + stream + "/consumer-groups/pipeline";
+      uint64_t seen = 0;
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+      while (seen < expected && std::chrono::steady_clock::now() < give_up) {
+        auto res = conn.Send(http::verb::get, base + "/events?limit=1000&timeout=1000", key);
+        if (res.result_int() != 200) throw std::runtime_error("poll: " + res.body());
+        simdjson::padded_string body(res.body());
+        simdjson::ondemand::document doc = parser.iterate(body);
+        uint64_t in_poll = 0;
+        for (auto e : doc["events"].get_array()) {
+          (void)e;
+          ++in_poll;
+        }
+        if (in_poll == 0) continue;
+        seen += in_poll;
+        const std::string_view next_view = doc["next_offset"];
+        const std::string next(next_view);
+        auto c = conn.Send(http::verb::post, base + "/offsets", key,
+                           "{\"last_event_id\":\"" + next + "\"}");
+        if (c.result_int() != 200) throw std::runtime_error("commit: " + c.body());
+      }
+      delivered = seen;
+      if (seen < expected) throw std::runtime_error("gave up waiting for the events");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "consumer: %s\n", e.what());
+      ++failures;
+    }
+  });
+  for (auto& t : threads) t.join();
+  const double secs = SecondsSince(t0);
+  std::printf(
+      "{\"events\": %llu, \"delivered\": %llu, \"seconds\": %.3f, \"events_per_s\": %.0f, "
+      "\"failures\": %d}\n",
+      static_cast<unsigned long long>(events), static_cast<unsigned long long>(delivered.load()),
+      secs, static_cast<double>(events) / secs, failures.load());
+  return failures.load() == 0 ? 0 : 1;
+}
+
 int Idle(const Endpoint& ep, int conns, int hold_s) {
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
@@ -170,6 +253,10 @@ int main(int argc, char** argv) {
       return Consume(ParseEndpoint(args[1]), args[2], args[3], std::stoi(args[4]),
                      std::stoi(args[5]), std::stoull(args[6]));
     }
+    if (args.size() == 6 && args[0] == "pipeline") {
+      return Pipeline(ParseEndpoint(args[1]), args[2], args[3], std::stoull(args[4]),
+                      std::stoull(args[5]));
+    }
     if (args.size() == 4 && args[0] == "idle") {
       return Idle(ParseEndpoint(args[1]), std::stoi(args[2]), std::stoi(args[3]));
     }
@@ -179,6 +266,7 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr,
                "usage: load_driver consume HOST:PORT KEY STREAM GROUPS LIMIT EVENTS\n"
+               "       load_driver pipeline HOST:PORT KEY STREAM EVENTS EXPECTED\n"
                "       load_driver idle HOST:PORT CONNS HOLD_S\n");
   return 2;
 }

@@ -276,6 +276,12 @@ Status Index::DeleteState(std::string_view key) {
   return FromRocks(db_->Delete(wo, state_, key), "delete state");
 }
 
+Status Index::DeleteStateRange(std::string_view begin, std::string_view end) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->DeleteRange(wo, state_, begin, end), "delete state range");
+}
+
 Status Index::ApplyState(const std::vector<StateWrite>& writes) {
   rocksdb::WriteBatch batch;
   for (const StateWrite& w : writes) {

@@ -83,6 +83,8 @@ class Index {
   // --- durable state: WAL + sync, durable when the call returns ---
   Status PutState(std::string_view key, std::string_view value);
   Status DeleteState(std::string_view key);
+  // Deletes every key in [begin, end), synced.
+  Status DeleteStateRange(std::string_view begin, std::string_view end);
   // Puts (value set) and deletes (no value) applied together in one synced
   // write: all of them or none survive a crash.
   struct StateWrite {

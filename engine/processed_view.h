@@ -1,11 +1,13 @@
 // ProcessedView: what the consumers of a stream with processing rules see.
 // The processor (processor.h) writes it; polls, replay and lookups read it.
 // Below the frontier every event is processed; the events it did not
-// deliver as written have an entry in the index's durable state:
-//   procview/<stream_id>               -> the frontier (decimal)
-//   proc/<stream_id>/<offset:020>      -> "f" filtered, "x" dead-lettered,
-//                                         "t" + the transformed event
-// Events above the frontier are not delivered yet. Thread-safe.
+// deliver as written have an entry, packed with the others of their batch
+// into one value of the index's durable state (one write per batch, not per
+// event):
+//   procview/<stream_id>          -> the frontier (decimal)
+//   proc/<stream_id>/<offset:020> -> a ProcessedBlob whose last entry is
+//                                    that offset
+// Events at or above the frontier are not delivered yet. Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -13,6 +15,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "engine/commit_waiters.h"
 #include "engine/index.h"
@@ -21,6 +25,30 @@
 #include "formats/uuid.h"
 
 namespace eventflow {
+
+// Outcomes of processed events that are not delivered as written, packed:
+// per entry, the offset (8 bytes LE), the fate ('f' filtered, 'x'
+// dead-lettered, 't' transformed), the body's length (4 bytes LE) and the
+// body (the transformed event; empty otherwise), in offset order.
+class ProcessedBlob {
+ public:
+  struct Entry {
+    uint64_t offset;
+    char fate;
+    std::string_view body;  // into the decoded blob
+  };
+  void Add(uint64_t offset, char fate, std::string_view body = {});
+  bool empty() const { return bytes_.empty(); }
+  size_t size() const { return bytes_.size(); }
+  uint64_t last() const { return last_; }
+  std::string Take() { return std::exchange(bytes_, std::string()); }
+  // Appends the entries of `blob` to `out`; false if it is malformed.
+  static bool Decode(std::string_view blob, std::vector<Entry>* out);
+
+ private:
+  std::string bytes_;
+  uint64_t last_ = 0;
+};
 
 class ProcessedView {
  public:

@@ -21,6 +21,7 @@ struct Processor::Entry {
   // The thread's own: the event that failed and its tries so far.
   uint64_t failing_offset = UINT64_MAX;
   uint32_t attempts = 0;
+  uint64_t trimmed_below = 0;  // view entries below it are deleted
 };
 
 Processor::Processor(Index* index, ProcessorObserver* observer)
@@ -111,29 +112,17 @@ Status Processor::Drop(const Uuid& stream_id) {
     if (token != 0 && e->stream->log) e->stream->log->waiters().Cancel(token);
     e->view->waiters().Shutdown();
   }
-  auto entries = index_->ScanState(ProcessedView::EntryPrefix(stream_id));
-  if (!entries.ok()) return entries.status();
-  std::vector<Index::StateWrite> deletes;
-  for (auto& [key, value] : *entries) deletes.push_back({key, {}});
-  deletes.push_back({ProcessedView::FrontierKey(stream_id), {}});
-  return index_->ApplyState(deletes);
+  std::string prefix = ProcessedView::EntryPrefix(stream_id);
+  std::string past = prefix;
+  ++past.back();  // the first key after every key with the prefix
+  EF_RETURN_IF_ERROR(index_->DeleteStateRange(prefix, past));
+  return index_->DeleteState(ProcessedView::FrontierKey(stream_id));
 }
 
 Status Processor::Trim(const Uuid& stream_id, uint64_t first_offset) {
-  const std::string prefix = ProcessedView::EntryPrefix(stream_id);
-  const std::string end = ProcessedView::EntryKey(stream_id, first_offset);
-  while (true) {
-    auto scan = index_->ScanStateFrom(prefix, prefix, 4096);
-    if (!scan.ok()) return scan.status();
-    std::vector<Index::StateWrite> deletes;
-    for (auto& [key, value] : *scan) {
-      if (key >= end) break;
-      deletes.push_back({key, {}});
-    }
-    if (deletes.empty()) return Status::Ok();
-    EF_RETURN_IF_ERROR(index_->ApplyState(deletes));
-    if (deletes.size() < scan->size() || scan->size() < 4096) return Status::Ok();
-  }
+  // A blob's key is its last entry's offset: those below are wholly gone.
+  return index_->DeleteStateRange(ProcessedView::EntryPrefix(stream_id),
+                                  ProcessedView::EntryKey(stream_id, first_offset));
 }
 
 void Processor::Schedule(const std::shared_ptr<Entry>& e) {
@@ -207,8 +196,25 @@ Processor::Next Processor::ProcessBatch(Entry& e, const ProcessingConfig& config
   const uint64_t committed = log.committed_next();
   const int64_t now_ms = timestamp::NowMs();
   const bool has_rules = config.rules && !config.rules->empty();
+  // Retention removed events: their outcomes go too.
+  if (const uint64_t first = log.first_offset(); first > e.trimmed_below) {
+    if (Status s = Trim(id, first); s.ok()) {
+      e.trimmed_below = first;
+    } else {
+      spdlog::warn("processing stream {}: trimming the processed view: {}", id.ToString(),
+                   s.ToString());
+    }
+  }
 
   std::vector<Index::StateWrite> writes;
+  ProcessedBlob blob;
+  // Blobs are cut at kBlobBytes so a reader loads little beyond what it reads.
+  auto add = [&](uint64_t offset, char fate, std::string_view body = {}) {
+    blob.Add(offset, fate, body);
+    if (blob.size() >= kBlobBytes) {
+      writes.push_back({ProcessedView::EntryKey(id, blob.last()), blob.Take()});
+    }
+  };
   std::vector<DlqEntry> dead;
   std::vector<int64_t> latency_ms;
   uint64_t next = from;
@@ -243,12 +249,12 @@ Processor::Next Processor::ProcessBatch(Entry& e, const ProcessingConfig& config
         entry.failed_at_ms = now_ms;
         entry.event_json = std::string(r.payload);
         writes.push_back(DeliveryStore::DlqPut(id, entry));
-        writes.push_back({ProcessedView::EntryKey(id, r.offset), std::string("x")});
+        add(r.offset, 'x');
         dead.push_back(std::move(entry));
       } else if (out->filtered) {
-        writes.push_back({ProcessedView::EntryKey(id, r.offset), std::string("f")});
+        add(r.offset, 'f');
       } else if (out->transformed) {
-        writes.push_back({ProcessedView::EntryKey(id, r.offset), "t" + *out->transformed});
+        add(r.offset, 't', *out->transformed);
       }
     }
     latency_ms.push_back(std::max<int64_t>(0, now_ms - r.timestamp_ms));
@@ -263,6 +269,7 @@ Processor::Next Processor::ProcessBatch(Entry& e, const ProcessingConfig& config
   }
   // Everything committed was read (compaction may leave a gap at the end).
   if (!full && !failure) next = std::max(next, committed);
+  if (!blob.empty()) writes.push_back({ProcessedView::EntryKey(id, blob.last()), blob.Take()});
   if (next > from) {
     writes.push_back({ProcessedView::FrontierKey(id), std::to_string(next)});
     Status s = index_->ApplyState(writes);

@@ -73,6 +73,8 @@ class Processor {
   // Events per batch (and so per synced write), at most.
   static constexpr size_t kBatchEvents = 2048;
   static constexpr size_t kBatchBytes = 4u << 20;
+  // A batch's outcomes are written as blobs of about this size.
+  static constexpr size_t kBlobBytes = 256u << 10;
   static constexpr int64_t kMaxBackoffMs = 60'000;
 
  private:

@@ -1,14 +1,13 @@
 #include "formats/json_edit.h"
 
 #include <charconv>
+#include <cstring>
 
 #include <simdjson.h>
 
 #include "formats/json_writer.h"
 
 namespace eventflow {
-
-namespace od = simdjson::ondemand;
 
 Result<std::vector<std::string>> ParseJsonPointer(std::string_view pointer) {
   std::vector<std::string> tokens;
@@ -36,82 +35,141 @@ Result<std::vector<std::string>> ParseJsonPointer(std::string_view pointer) {
   return tokens;
 }
 
-// A value of the document: text as written until an edit walks into it,
-// then an object or array whose children are again text until walked into.
+namespace {
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+size_t SkipSpace(std::string_view s, size_t i) {
+  while (i < s.size() && IsSpace(s[i])) ++i;
+  return i;
+}
+
+// The index just past the string whose opening quote is at `i`, or npos.
+size_t SkipString(std::string_view s, size_t i) {
+  while (true) {
+    const void* q = std::memchr(s.data() + i + 1, '"', s.size() - i - 1);
+    if (q == nullptr) return std::string_view::npos;
+    i = static_cast<size_t>(static_cast<const char*>(q) - s.data());
+    // Escaped if an odd number of backslashes precede it.
+    size_t backslashes = 0;
+    while (s[i - 1 - backslashes] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return i + 1;
+  }
+}
+
+// The index just past the value starting at `i`, or npos. The text is
+// already valid JSON (stored events, minified rule values); this only finds
+// where each value ends, so untouched values can be copied as they are.
+size_t SkipValue(std::string_view s, size_t i) {
+  if (i >= s.size()) return std::string_view::npos;
+  if (s[i] == '"') return SkipString(s, i);
+  if (s[i] != '{' && s[i] != '[') {
+    while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !IsSpace(s[i])) ++i;
+    return i;
+  }
+  int depth = 0;
+  while (i < s.size()) {
+    const char c = s[i];
+    if (c == '"') {
+      i = SkipString(s, i);
+      if (i == std::string_view::npos) return i;
+      continue;
+    }
+    if (c == '{' || c == '[') ++depth;
+    if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+    ++i;
+  }
+  return std::string_view::npos;
+}
+
+// Whether a member name as written (escaped, without its quotes) is `token`.
+bool KeyIs(std::string_view raw, const std::string& token) {
+  if (raw.find('\\') == std::string_view::npos) return raw == token;
+  // Escaped names are rare: let simdjson unescape this one.
+  simdjson::dom::parser parser;
+  std::string_view unescaped;
+  const std::string quoted = "\"" + std::string(raw) + "\"";
+  return !parser.parse(quoted).get(unescaped) && unescaped == token;
+}
+
+std::string EscapedKey(const std::string& token) {
+  std::string quoted = json::Quote(token);
+  return quoted.substr(1, quoted.size() - 2);
+}
+
+}  // namespace
+
+// A value of the document: text as written (a view into the source, or an
+// owned value a Set put there) until an edit walks into it, then an object
+// or array whose children are again text until walked into.
 struct JsonEdit::Node {
   enum class Kind { kText, kObject, kArray };
   Kind kind = Kind::kText;
-  std::string text;
+  std::string_view text;  // into the source, or into `owned`
+  std::string owned;
+  // Member names as written (escaped, without quotes).
   std::vector<std::pair<std::string, std::unique_ptr<Node>>> members;
   std::vector<std::unique_ptr<Node>> items;
 
-  static std::unique_ptr<Node> Text(std::string_view t) {
+  static std::unique_ptr<Node> View(std::string_view t) {
     auto n = std::make_unique<Node>();
     n->text = t;
     return n;
   }
+  static std::unique_ptr<Node> Owned(std::string t) {
+    auto n = std::make_unique<Node>();
+    n->owned = std::move(t);
+    n->text = n->owned;
+    return n;
+  }
+
+  static Status Corrupt() { return Status::InvalidArgument("the document is not valid JSON"); }
 
   // Turns a text object or array into a node with text children. False for
   // a scalar (it has no children to edit).
   Result<bool> Open() {
     if (kind != Kind::kText) return true;
-    const size_t first = text.find_first_not_of(" \t\r\n");
-    if (first == std::string::npos || (text[first] != '{' && text[first] != '[')) return false;
-    // One parser per thread: opening runs per edited level of every event.
-    thread_local od::parser parser;
-    simdjson::padded_string padded(text);
-    od::document doc;
-    if (parser.iterate(padded).get(doc)) return Corrupt();
-    if (text[first] == '{') {
-      od::object obj;
-      if (doc.get_object().get(obj)) return Corrupt();
-      std::vector<std::pair<std::string, std::unique_ptr<Node>>> out;
-      for (auto field : obj) {
-        std::string_view key, raw;
-        if (field.unescaped_key().get(key)) return Corrupt();
-        std::string k(key);
-        od::value v;
-        if (field.value().get(v) || !RawText(v, &raw)) return Corrupt();
-        out.emplace_back(std::move(k), Text(raw));
-      }
-      members = std::move(out);
-      kind = Kind::kObject;
+    const std::string_view s = text;
+    size_t i = SkipSpace(s, 0);
+    if (i >= s.size() || (s[i] != '{' && s[i] != '[')) return false;
+    const bool object = s[i] == '{';
+    const char close = object ? '}' : ']';
+    std::vector<std::pair<std::string, std::unique_ptr<Node>>> out_members;
+    std::vector<std::unique_ptr<Node>> out_items;
+    i = SkipSpace(s, i + 1);
+    if (i < s.size() && s[i] == close) {
+      ++i;
     } else {
-      od::array arr;
-      if (doc.get_array().get(arr)) return Corrupt();
-      std::vector<std::unique_ptr<Node>> out;
-      for (auto item : arr) {
-        od::value v;
-        std::string_view raw;
-        if (item.get(v) || !RawText(v, &raw)) return Corrupt();
-        out.push_back(Text(raw));
+      while (true) {
+        std::string key;
+        if (object) {
+          if (i >= s.size() || s[i] != '"') return Corrupt();
+          const size_t end = SkipString(s, i);
+          if (end == std::string_view::npos) return Corrupt();
+          key = s.substr(i + 1, end - i - 2);
+          i = SkipSpace(s, end);
+          if (i >= s.size() || s[i] != ':') return Corrupt();
+          i = SkipSpace(s, i + 1);
+        }
+        const size_t end = SkipValue(s, i);
+        if (end == std::string_view::npos || end == i) return Corrupt();
+        if (object) {
+          out_members.emplace_back(std::move(key), View(s.substr(i, end - i)));
+        } else {
+          out_items.push_back(View(s.substr(i, end - i)));
+        }
+        i = SkipSpace(s, end);
+        if (i < s.size() && s[i] == ',') {
+          i = SkipSpace(s, i + 1);
+          continue;
+        }
+        if (i < s.size() && s[i] == close) break;
+        return Corrupt();
       }
-      items = std::move(out);
-      kind = Kind::kArray;
     }
-    text.clear();
-    return true;
-  }
-
-  static Status Corrupt() { return Status::InvalidArgument("the document is not valid JSON"); }
-
-  // The text of `v` exactly as it appears in the input.
-  static bool RawText(od::value& v, std::string_view* raw) {
-    od::json_type type;
-    if (v.type().get(type)) return false;
-    if (type == od::json_type::object) {
-      od::object o;
-      return !v.get_object().get(o) && !o.raw_json().get(*raw);
-    }
-    if (type == od::json_type::array) {
-      od::array a;
-      return !v.get_array().get(a) && !a.raw_json().get(*raw);
-    }
-    *raw = v.raw_json_token();
-    while (!raw->empty() && (raw->back() == ' ' || raw->back() == '\t' || raw->back() == '\r' ||
-                             raw->back() == '\n')) {
-      raw->remove_suffix(1);
-    }
+    members = std::move(out_members);
+    items = std::move(out_items);
+    kind = object ? Kind::kObject : Kind::kArray;
     return true;
   }
 
@@ -124,6 +182,14 @@ struct JsonEdit::Node {
     return i;
   }
 
+  // The member named `token`, or members.end().
+  auto FindMember(const std::string& token) {
+    for (auto it = members.begin(); it != members.end(); ++it) {
+      if (KeyIs(it->first, token)) return it;
+    }
+    return members.end();
+  }
+
   // The child named `token`, or null when there is none. With `create`, a
   // missing member of an object is added as an empty object.
   Result<Node*> Child(const std::string& token, bool create) {
@@ -133,13 +199,11 @@ struct JsonEdit::Node {
       return Status::InvalidArgument("cannot look up \"" + token + "\" in a scalar value");
     }
     if (kind == Kind::kObject) {
-      for (auto& [k, v] : members) {
-        if (k == token) return v.get();
-      }
+      if (auto it = FindMember(token); it != members.end()) return it->second.get();
       if (!create) return nullptr;
       auto n = std::make_unique<Node>();
       n->kind = Kind::kObject;
-      members.emplace_back(token, std::move(n));
+      members.emplace_back(EscapedKey(token), std::move(n));
       return members.back().second.get();
     }
     auto i = Index(token);
@@ -155,8 +219,9 @@ struct JsonEdit::Node {
       out->push_back('{');
       for (size_t i = 0; i < members.size(); ++i) {
         if (i > 0) out->push_back(',');
-        json::AppendString(out, members[i].first);
-        out->push_back(':');
+        out->push_back('"');
+        out->append(members[i].first);
+        out->append("\":");
         members[i].second->Write(out);
       }
       out->push_back('}');
@@ -176,7 +241,7 @@ JsonEdit::JsonEdit(JsonEdit&&) noexcept = default;
 JsonEdit& JsonEdit::operator=(JsonEdit&&) noexcept = default;
 JsonEdit::~JsonEdit() = default;
 
-Result<JsonEdit> JsonEdit::Parse(std::string_view json) { return JsonEdit(Node::Text(json)); }
+Result<JsonEdit> JsonEdit::Parse(std::string_view json) { return JsonEdit(Node::View(json)); }
 
 Result<std::optional<std::string>> JsonEdit::Get(const Path& path) {
   Node* n = root_.get();
@@ -193,7 +258,7 @@ Result<std::optional<std::string>> JsonEdit::Get(const Path& path) {
 
 Status JsonEdit::Set(const Path& path, std::string value_json) {
   if (path.empty()) {
-    root_ = Node::Text(value_json);
+    root_ = Node::Owned(std::move(value_json));
     return Status::Ok();
   }
   Node* parent = root_.get();
@@ -207,20 +272,18 @@ Status JsonEdit::Set(const Path& path, std::string value_json) {
   if (!open.ok()) return open.status();
   if (!*open) return Status::InvalidArgument("cannot set \"" + last + "\" in a scalar value");
   if (parent->kind == Node::Kind::kObject) {
-    for (auto& [k, v] : parent->members) {
-      if (k == last) {
-        v = Node::Text(value_json);
-        return Status::Ok();
-      }
+    if (auto it = parent->FindMember(last); it != parent->members.end()) {
+      it->second = Node::Owned(std::move(value_json));
+    } else {
+      parent->members.emplace_back(EscapedKey(last), Node::Owned(std::move(value_json)));
     }
-    parent->members.emplace_back(last, Node::Text(value_json));
     return Status::Ok();
   }
   auto i = Node::Index(last);
   if (last == "-" || (i && *i == parent->items.size())) {
-    parent->items.push_back(Node::Text(value_json));
+    parent->items.push_back(Node::Owned(std::move(value_json)));
   } else if (i && *i < parent->items.size()) {
-    parent->items[*i] = Node::Text(value_json);
+    parent->items[*i] = Node::Owned(std::move(value_json));
   } else {
     return Status::InvalidArgument("array index \"" + last + "\" is out of range");
   }
@@ -244,14 +307,10 @@ Result<bool> JsonEdit::Remove(const Path& path) {
   if (!*open) return false;
   const std::string& last = path.back();
   if (parent->kind == Node::Kind::kObject) {
-    auto& m = parent->members;
-    for (auto it = m.begin(); it != m.end(); ++it) {
-      if (it->first == last) {
-        m.erase(it);
-        return true;
-      }
-    }
-    return false;
+    auto it = parent->FindMember(last);
+    if (it == parent->members.end()) return false;
+    parent->members.erase(it);
+    return true;
   }
   auto i = Node::Index(last);
   if (!i || *i >= parent->items.size()) return false;

@@ -1,7 +1,10 @@
 // JsonEdit: changes a few members of a JSON document and writes it out
 // again without re-serialising the rest. Only the objects and arrays on the
 // paths an edit walks are opened; every other value keeps its exact text
-// (numbers, string escapes, key order). Transform rules and the
+// (numbers, string escapes, key order): values are found by a scan for
+// where each ends (hand-written: simdjson parses but does not hand back a
+// value's text with the DOM, and its on-demand API costs a padded copy per
+// level). Transform rules and the
 // processing-stage DLQ retry use it on stored events. Not thread-safe.
 #pragma once
 
@@ -24,7 +27,8 @@ class JsonEdit {
  public:
   using Path = std::vector<std::string>;
 
-  // `json` must be one valid JSON value.
+  // `json` must be one valid JSON value, and outlive the JsonEdit: untouched
+  // values are views into it.
   static Result<JsonEdit> Parse(std::string_view json);
   JsonEdit(JsonEdit&&) noexcept;
   JsonEdit& operator=(JsonEdit&&) noexcept;

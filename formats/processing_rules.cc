@@ -341,13 +341,14 @@ Status ApplyTransform(const Transform& t, JsonEdit* edit) {
     }
   }
   for (const auto& [from, to] : t.rename) {
-    const std::string what = "rename " + PointerText(from) + " to " + PointerText(to);
+    // Only a failure pays for the message.
+    auto what = [&] { return "rename " + PointerText(from) + " to " + PointerText(to); };
     auto value = edit->Get(from);
-    if (!value.ok()) return Status::InvalidArgument(what + ": " + value.status().message());
-    if (!value->has_value()) return Status::InvalidArgument(what + ": the field is missing");
+    if (!value.ok()) return Status::InvalidArgument(what() + ": " + value.status().message());
+    if (!value->has_value()) return Status::InvalidArgument(what() + ": the field is missing");
     EF_RETURN_IF_ERROR(edit->Remove(from).status());
     Status s = edit->Set(to, std::move(**value));
-    if (!s.ok()) return Status::InvalidArgument(what + ": " + s.message());
+    if (!s.ok()) return Status::InvalidArgument(what() + ": " + s.message());
   }
   if (t.touches_key) {
     auto key = edit->Get({"key"});

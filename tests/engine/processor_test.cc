@@ -187,19 +187,47 @@ TEST_F(ProcessorTest, DropAndTrimRemoveViewEntries) {
   auto s = NewStream("gone");
   auto view = processor_->Configure(s, {Rules(kRules), 3, 10}, true);
   ASSERT_TRUE(view.ok());
-  std::vector<EventDraft> drafts;
-  for (int i = 0; i < 10; ++i) drafts.push_back(Draft("{\"amount\":" + std::to_string(i) + "}"));
-  AppendNow(*engine_, s, std::move(drafts));
-  WaitFor(**view, 10);
+  // Two batches, processed one after the other: two blobs, keyed 4 and 9.
+  for (int batch = 0; batch < 2; ++batch) {
+    std::vector<EventDraft> drafts;
+    for (int i = 0; i < 5; ++i) drafts.push_back(Draft("{\"amount\":" + std::to_string(i) + "}"));
+    AppendNow(*engine_, s, std::move(drafts));
+    WaitFor(**view, 5 * (batch + 1));
+  }
   const Uuid id = s->manifest.stream_id;
   auto count = [&] { return engine_->index().ScanState(ProcessedView::EntryPrefix(id))->size(); };
-  EXPECT_EQ(count(), 10u);
-  ASSERT_TRUE(processor_->Trim(id, 4).ok());
-  EXPECT_EQ(count(), 6u);
+  EXPECT_EQ(count(), 2u);
+  EXPECT_EQ(*(*view)->FateOf(2, nullptr), ProcessedView::Fate::kFiltered);
+  ASSERT_TRUE(processor_->Trim(id, 5).ok());  // the first blob ends at 4
+  EXPECT_EQ(count(), 1u);
+  EXPECT_EQ(*(*view)->FateOf(7, nullptr), ProcessedView::Fate::kFiltered);
   ASSERT_TRUE(processor_->Drop(id).ok());
   EXPECT_EQ(count(), 0u);
   EXPECT_EQ(processor_->Find(id), nullptr);
   EXPECT_FALSE(ProcessedView::StoredFrontier(engine_->index(), id)->has_value());
+}
+
+TEST(ProcessedBlob, RoundTripsAndRefusesTruncation) {
+  ProcessedBlob blob;
+  blob.Add(3, 'f');
+  blob.Add(7, 't', R"({"a":1})");
+  blob.Add(9, 'x');
+  EXPECT_EQ(blob.last(), 9u);
+  const std::string bytes = blob.Take();
+  std::vector<ProcessedBlob::Entry> entries;
+  ASSERT_TRUE(ProcessedBlob::Decode(bytes, &entries));
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[1].offset, 7u);
+  EXPECT_EQ(entries[1].fate, 't');
+  EXPECT_EQ(entries[1].body, R"({"a":1})");
+  for (size_t cut = 1; cut < bytes.size(); ++cut) {
+    std::vector<ProcessedBlob::Entry> some;
+    const bool ok = ProcessedBlob::Decode(std::string_view(bytes).substr(0, cut), &some);
+    // Only cuts at an entry boundary decode (to the entries before it).
+    if (ok) {
+      EXPECT_TRUE(cut == 13 || cut == 13 + 13 + 7) << cut;
+    }
+  }
 }
 
 }  // namespace
