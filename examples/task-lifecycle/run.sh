@@ -36,7 +36,7 @@ EF=$(start eventflow "$EVENTFLOW" serve --data-dir "$WORK/data" --listen 127.0.0
 echo "EventFlow on $EF"
 api() { curl -s -X "$1" "http://$EF$2" -H "X-API-Key: $KEY" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 KEY=$ADMIN
-KEY=$(api POST /api/v1/admin/api-keys '{"org_id":"acme","name":"task-service"}' | sed 's/.*"api_key":"\([0-9a-f]*\)".*/\1/')
+KEY=$(api POST /api/v1/admin/api-keys '{"org_id":"acme","name":"task-service"}' | sed 's/.*"api_key":"\([^"]*\)".*/\1/')
 api POST /api/v1/streams '{"name":"workflow.task.created","schema":{"type":"object","additionalProperties":false,
   "required":["organizationId","projectId","taskId","title","createdBy","createdAt","userId"],
   "properties":{"organizationId":{"type":"string"},"projectId":{"type":"string"},"taskId":{"type":"string"},
