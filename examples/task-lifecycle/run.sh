@@ -19,20 +19,24 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-# The first stdout line of a started program: "listening on HOST:PORT".
-start() {  # name, command...
+# Starts a program in the background (its pid is kept for the cleanup).
+launch() {  # name, command...
   local name=$1; shift
   "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
   pids+=($!)
+}
+# HOST:PORT from a started program's first stdout line "listening on HOST:PORT".
+address() {  # name
   for _ in $(seq 100); do
-    if grep -q '^listening on' "$WORK/$name.out" 2>/dev/null; then
-      sed -n 's/^listening on //p' "$WORK/$name.out" | head -1; return; fi
+    if grep -q '^listening on' "$WORK/$1.out" 2>/dev/null; then
+      sed -n 's/^listening on //p' "$WORK/$1.out" | head -1; return; fi
     sleep 0.1
   done
-  echo "$name did not start: $(cat "$WORK/$name.log")" >&2; exit 1
+  echo "$1 did not start: $(cat "$WORK/$1.log")" >&2; exit 1
 }
 
-EF=$(start eventflow "$EVENTFLOW" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 --bootstrap-key "$ADMIN")
+launch eventflow "$EVENTFLOW" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 --bootstrap-key "$ADMIN"
+EF=$(address eventflow)
 echo "EventFlow on $EF"
 api() { curl -s -X "$1" "http://$EF$2" -H "X-API-Key: $KEY" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 KEY=$ADMIN
@@ -50,8 +54,9 @@ api POST /api/v1/streams/organization.member.added/events \
 api POST /api/v1/streams/billing.entitlements.updated/events \
   '{"event_type":"EntitlementsUpdated","payload":{"organizationId":"org-1","maxTasks":3}}' >/dev/null
 
-SVC=$(start service "$SERVICE" --listen 127.0.0.1:0 --db "$WORK/service.db" --server "$EF" \
-  --api-key "$KEY" --jwt-secret "$JWT_SECRET")
+launch service "$SERVICE" --listen 127.0.0.1:0 --db "$WORK/service.db" --server "$EF" \
+  --api-key "$KEY" --jwt-secret "$JWT_SECRET"
+SVC=$(address service)
 echo "task service on $SVC"
 for role in audit analytics notification; do
   "$CONSUMER" --role $role --db "$WORK/$role.db" --server "$EF" --api-key "$KEY" \
