@@ -252,5 +252,78 @@ TEST_F(ConsumerTest, RunKeepsGoingAcrossAServerRestart) {
   EXPECT_EQ(Field(Group("g"), "/committed_offset"), "9");
 }
 
+TEST_F(ConsumerTest, DeadLetteredEventRetriedFromTheDlqReachesOnlyThatGroup) {
+  const auto ids = Produce(6);
+  const std::string poison = ids[3];
+  std::atomic<bool> fixed{false};
+  std::map<std::string, int> billing_ok, audit_ok;
+  auto billing =
+      Consumer::Open(server_->Options(key_), Options("billing"), [&](const ReceivedEvent& e) {
+        if (e.event_id == poison && !fixed) return Status(MakeError(0, "handler", "bug"));
+        ++billing_ok[e.event_id];
+        return Status::Ok();
+      });
+  auto audit =
+      Consumer::Open(server_->Options(key_), Options("audit"), [&](const ReceivedEvent& e) {
+        ++audit_ok[e.event_id];
+        return Status::Ok();
+      });
+  ASSERT_TRUE(billing.ok() && audit.ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((*billing)->stats().dead_lettered == 0 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE((*billing)->PollOnce().ok());
+  }
+  ASSERT_EQ((*billing)->stats().dead_lettered, 1u);
+  ASSERT_TRUE((*audit)->PollOnce().ok());
+  EXPECT_EQ(billing_ok.size(), 5u);  // the others flowed on
+  EXPECT_EQ(billing_ok.count(poison), 0u);
+  EXPECT_EQ(audit_ok.size(), 6u);
+  // The handler is fixed; the DLQ entry is retried for billing only.
+  fixed = true;
+  ASSERT_EQ(server_
+                ->Request("POST", "/api/v1/streams/tasks/dlq/" + poison + "/retry?group_id=billing",
+                          "", key_)
+                .status,
+            202);
+  ASSERT_TRUE((*billing)->PollOnce().ok());
+  EXPECT_EQ(billing_ok[poison], 1);
+  ASSERT_TRUE((*audit)->PollOnce().ok());
+  EXPECT_EQ(audit_ok.size(), 6u);
+  for (const auto& [id, n] : audit_ok) EXPECT_EQ(n, 1) << id;
+  // Settled by the consumer's commit of that id: no further redelivery.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*billing)->PollOnce().ok());
+  EXPECT_EQ(billing_ok[poison], 1);
+  const auto dlq = server_->Request("GET", "/api/v1/streams/tasks/dlq", "", key_).body;
+  EXPECT_EQ(Field(dlq, "/entries"), "[]");
+}
+
+TEST_F(ConsumerTest, StoppedConsumerCatchesUpOnABacklogAndItsLagReturnsToZero) {
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(Produce(1000).size(), 1000u);
+  auto opts = Options("slow");
+  opts.max_events = 500;
+  int handled = 0;
+  auto consumer = Consumer::Open(server_->Options(key_), opts, [&](const ReceivedEvent&) {
+    ++handled;
+    return Status::Ok();
+  });
+  ASSERT_TRUE(consumer.ok());
+  const auto metrics_lag = [&] {
+    const auto body = server_->Request("GET", "/metrics", "", "").body;
+    const auto at = body.find("eventflow_consumer_lag_events{");
+    if (at == std::string::npos) return std::string("<none>");
+    const auto line = body.substr(at, body.find('\n', at) - at);
+    return line.find("group=\"slow\"") == std::string::npos ? std::string("<none>")
+                                                            : line.substr(line.rfind(' ') + 1);
+  };
+  while (handled < 10000) {
+    auto n = (*consumer)->PollOnce();
+    ASSERT_TRUE(n.ok()) << n.error().ToString();
+    ASSERT_GT(*n, 0);
+  }
+  EXPECT_EQ(handled, 10000);
+  EXPECT_EQ(Field(Group("slow"), "/lag"), "0");
+  EXPECT_EQ(metrics_lag(), "0");
+}
+
 }  // namespace
 }  // namespace eventflow::client
