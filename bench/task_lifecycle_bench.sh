@@ -57,7 +57,7 @@ S=$(printf '%s.%s' "$H" "$P" | openssl dgst -sha256 -hmac "$JWT_SECRET" -binary 
 for _ in $(seq "$TASKS"); do printf 'url = "http://%s/workflow/tasks"\noutput = "/dev/null"\n' "$SVC"; done >"$WORK/urls"
 
 start=$(now)
-curl -s -Z --parallel-max "$PARALLEL" -X POST -H "Authorization: Bearer $H.$P.$S" \
+curl -s --no-progress-meter -Z --parallel-max "$PARALLEL" -X POST -H "Authorization: Bearer $H.$P.$S" \
   -H 'Content-Type: application/json' \
   -d '{"organizationId":"org-1","projectId":"p-1","title":"benchmark task"}' \
   -w '%{http_code}\n' -K "$WORK/urls" >"$WORK/codes"
