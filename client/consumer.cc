@@ -124,6 +124,16 @@ Status Consumer::Nack(const ReceivedEvent& event, const std::string& reason) {
   return Status::Ok();
 }
 
+// A 409 on a commit or nack means the group moved on without this consumer
+// (another member committed further, the event was dead-lettered or settled
+// meanwhile): nothing to undo, so it is counted and the loop goes on.
+bool Consumer::Tolerated(const Status& s) {
+  if (s.error().http_status != 409) return false;
+  std::lock_guard lock(stats_mu_);
+  ++stats_.conflicts;
+  return true;
+}
+
 Result<int> Consumer::PollOnce() {
   if (!position_loaded_) {
     const Status s = LoadPosition();
@@ -154,7 +164,7 @@ Result<int> Consumer::PollOnce() {
       const Status s = handler_(ev);
       if (!s.ok()) {
         const Status n = Nack(ev, s.error().ToString());
-        if (!n.ok()) return n.error();
+        if (!n.ok() && !Tolerated(n)) return n.error();
         continue;
       }
       if (options_.processed != nullptr) {
@@ -169,21 +179,21 @@ Result<int> Consumer::PollOnce() {
     if (owed) {
       // Only a commit of this very id settles a redelivery.
       const Status c = Commit(ev.event_id);
-      if (!c.ok()) return c.error();
+      if (!c.ok() && !Tolerated(c)) return c.error();
       failures_.erase(ev.event_id);
       continue;
     }
     to_commit = ev.event_id;
     if (options_.commit_every > 0 && ++since_commit >= options_.commit_every) {
       const Status c = Commit(to_commit);
-      if (!c.ok()) return c.error();
+      if (!c.ok() && !Tolerated(c)) return c.error();
       to_commit.clear();
       since_commit = 0;
     }
   }
   if (!to_commit.empty()) {
     const Status c = Commit(to_commit);
-    if (!c.ok()) return c.error();
+    if (!c.ok() && !Tolerated(c)) return c.error();
   }
   return static_cast<int>(events->size());
 }

@@ -60,6 +60,7 @@ struct ConsumerStats {
   uint64_t failed = 0;   // handler failed (each was nacked)
   uint64_t dead_lettered = 0;
   uint64_t commits = 0;
+  uint64_t conflicts = 0;               // 409 answers to commits or nacks, tolerated
   std::vector<int64_t> nack_delays_ms;  // every delay_ms sent, in order
 };
 
@@ -85,6 +86,7 @@ class Consumer {
   Status LoadPosition();
   Status Commit(const std::string& event_id);
   Status Nack(const ReceivedEvent& event, const std::string& reason);
+  bool Tolerated(const Status& s);
   std::string GroupPath() const;
 
   std::unique_ptr<HttpClient> http_;

@@ -325,5 +325,28 @@ TEST_F(ConsumerTest, StoppedConsumerCatchesUpOnABacklogAndItsLagReturnsToZero) {
   EXPECT_EQ(metrics_lag(), "0");
 }
 
+TEST_F(ConsumerTest, CommitBehindAnotherMemberOfTheGroupIsToleratedNotFatal) {
+  const auto ids = Produce(10);
+  auto opts = Options("shared");
+  opts.max_events = 5;
+  bool moved = false;
+  auto consumer = Consumer::Open(server_->Options(key_), opts, [&](const ReceivedEvent&) {
+    if (!moved) {  // another member of the group commits further meanwhile
+      moved = true;
+      EXPECT_EQ(server_
+                    ->Request("POST", "/api/v1/streams/tasks/consumer-groups/shared/offsets",
+                              R"({"last_event_id":")" + ids[9] + "\"}", key_)
+                    .status,
+                200);
+    }
+    return Status::Ok();
+  });
+  ASSERT_TRUE(consumer.ok());
+  auto n = (*consumer)->PollOnce();
+  ASSERT_TRUE(n.ok()) << n.error().ToString();
+  EXPECT_EQ((*consumer)->stats().conflicts, 1u);  // its commit of ids[4] was a 409
+  EXPECT_EQ(Field(Group("shared"), "/committed_offset"), "9");
+}
+
 }  // namespace
 }  // namespace eventflow::client
