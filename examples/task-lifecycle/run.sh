@@ -12,6 +12,7 @@ CONSUMER=$BUILD/examples/task-lifecycle/task_consumer
 for b in "$EVENTFLOW" "$SERVICE" "$CONSUMER"; do
   [[ -x $b ]] || { echo "missing $b: build it first (cmake --build $BUILD)" >&2; exit 1; }
 done
+command -v openssl >/dev/null || { echo "needs the openssl command (apt-get install openssl) to sign tokens" >&2; exit 1; }
 WORK=$(mktemp -d)
 ADMIN=run-sh-admin-secret
 JWT_SECRET=run-sh-jwt-secret
