@@ -118,6 +118,9 @@ int Serve(const ServeFlags& flags) {
   // The handler is bound before the Api exists (it needs the server's
   // executor for long-poll timers); requests only arrive once Run starts.
   std::unique_ptr<Api> api;
+  http.on_refused = [&api](int status) {
+    if (api) api->CountRefused(status);
+  };
   auto server = HttpServer::Bind(http, [&api](HttpRequest req, Respond respond) {
     api->Handle(std::move(req), std::move(respond));
   });

@@ -57,6 +57,11 @@ class Api {
   // Stops processing and answers the long-polls parked on processed
   // streams (shutdown).
   void StopProcessing() { processor_->Stop(); }
+  // Counts an answer the HTTP server gave itself to a request it could not
+  // read (route "unmatched").
+  void CountRefused(int status) {
+    if (metrics_) metrics_->OnRequest(Route::kUnmatched, status, 0.0);
+  }
 
  private:
   // What a handler gets: the request, its route, the authenticated key, the

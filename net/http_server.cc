@@ -107,6 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
       res = ErrorResponse(ApiError{400, "bad_request", "malformed HTTP request: " + ec.message()});
     }
     res.keep_alive(false);
+    if (server_->options.on_refused) server_->options.on_refused(res.result_int());
     // The request could not be read, so its trace is unknown: a new one.
     res.set("traceparent", TraceContext::ForRequest("").Traceparent());
     Write(std::move(res));

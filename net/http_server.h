@@ -32,6 +32,9 @@ struct HttpServerOptions {
   uint32_t max_header_bytes = 16 * 1024;
   uint64_t max_body_bytes = 16u << 20;
   int max_connections = 20000;
+  // Told the status of each answer the server gives itself to a request it
+  // could not read (431, 413, 400) before closing, for metrics.
+  std::function<void(int status)> on_refused;
 };
 
 class HttpServer {

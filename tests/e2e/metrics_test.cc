@@ -165,6 +165,24 @@ TEST_F(MetricsTest, CountersAreExactAfterAKnownWorkload) {
   EXPECT_EQ(Sample(m, "eventflow_long_polls_parked"), 0);
 }
 
+TEST_F(MetricsTest, RequestsRefusedBeforeRoutingAreCounted) {
+  Start();
+  // A header over --max-header-bytes (16 KiB) and a request line that is not
+  // HTTP: the server answers them itself, before any route is known.
+  const std::string big = server_->SendRaw(
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(20000, 'a') + "\r\n\r\n");
+  EXPECT_NE(big.find(" 431 "), std::string::npos) << big.substr(0, 200);
+  const std::string garbage = server_->SendRaw("NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_NE(garbage.find(" 400 "), std::string::npos) << garbage.substr(0, 200);
+  const std::string m = Scrape();
+  EXPECT_EQ(Sample(m, "eventflow_http_requests_total", {{"route", "unmatched"}, {"status", "431"}}),
+            1)
+      << m;
+  EXPECT_EQ(Sample(m, "eventflow_http_requests_total", {{"route", "unmatched"}, {"status", "400"}}),
+            1)
+      << m;
+}
+
 TEST_F(MetricsTest, ParkedLongPollIsCountedUntilAnswered) {
   Start();
   ASSERT_EQ(Call("POST", "/api/v1/streams", R"({"name":"quiet"})").status, 201);
