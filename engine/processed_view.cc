@@ -13,7 +13,6 @@ namespace {
 constexpr size_t kBlobsPerScan = 4;
 constexpr size_t kEntryHeader = 8 + 1 + 4;
 
-
 }  // namespace
 
 std::string ProcessedView::FrontierKey(const Uuid& stream_id) {

@@ -7,24 +7,17 @@
 #include <simdjson.h>
 
 #include <chrono>
-#include <fstream>
 #include <future>
-#include <sstream>
 #include <thread>
 
-#include "tests/e2e/server_process.h"
-#include "tests/engine/test_util.h"
+#include "tests/e2e/admin_server_test.h"
 
 namespace eventflow {
 namespace {
 
 using testing::Field;
 using testing::HttpReply;
-using testing::ServerProcess;
-using testing::TempDir;
 using Clock = std::chrono::steady_clock;
-
-constexpr char kAdmin[] = "admin-secret-for-tests";
 
 // The event ids of a poll's answer, in order.
 std::vector<std::string> EventIds(const std::string& json) {
@@ -41,30 +34,8 @@ double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-class DlqTest : public ::testing::Test {
+class DlqTest : public testing::AdminServerTest {
  protected:
-  void SetUp() override { Start(); }
-  void Start() {
-    server_ = std::make_unique<ServerProcess>(
-        tmp_.path(),
-        std::vector<std::string>{"--bootstrap-key", kAdmin, "--segment-bytes", "1048576",
-                                 "--log-format", "json"},
-        tmp_.path() + "/server.log");
-    ASSERT_TRUE(server_->ok()) << server_->first_line();
-  }
-  void Restart(bool kill9) {
-    if (kill9) {
-      server_->Kill();
-    } else {
-      ASSERT_EQ(server_->Terminate(), 0);
-    }
-    server_.reset();
-    Start();
-  }
-  HttpReply Call(const std::string& method, const std::string& target,
-                 const std::string& body = "") {
-    return server_->Request(method, target, body, std::string("X-API-Key: ") + kAdmin + "\r\n");
-  }
   void CreateStream(const std::string& extra = "") {
     ASSERT_EQ(Call("POST", "/api/v1/streams", "{\"name\":\"s\"" + extra + "}").status, 201);
   }
@@ -93,15 +64,7 @@ class DlqTest : public ::testing::Test {
   HttpReply Dlq(const std::string& params = "") {
     return Call("GET", "/api/v1/streams/s/dlq" + params);
   }
-  std::string ServerLog() {
-    std::ifstream in(tmp_.path() + "/server.log");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
   const std::string kGroups = "/api/v1/streams/s/consumer-groups/";
-  TempDir tmp_;
-  std::unique_ptr<ServerProcess> server_;
 };
 
 TEST_F(DlqTest, NackedEventComesBackAfterItsDelayWhileOthersFlow) {

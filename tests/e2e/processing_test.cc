@@ -7,25 +7,18 @@
 #include <simdjson.h>
 
 #include <chrono>
-#include <fstream>
 #include <future>
 #include <set>
-#include <sstream>
 #include <thread>
 
-#include "tests/e2e/server_process.h"
-#include "tests/engine/test_util.h"
+#include "tests/e2e/admin_server_test.h"
 
 namespace eventflow {
 namespace {
 
 using testing::Field;
 using testing::HttpReply;
-using testing::ServerProcess;
-using testing::TempDir;
 using Clock = std::chrono::steady_clock;
-
-constexpr char kAdmin[] = "admin-secret-for-tests";
 
 // The events of a poll or replay answer, minified, in order.
 std::vector<std::string> Events(const std::string& json) {
@@ -45,31 +38,8 @@ std::vector<std::string> Column(const std::string& json, const char* pointer) {
   return out;
 }
 
-class ProcessingTest : public ::testing::Test {
+class ProcessingTest : public testing::AdminServerTest {
  protected:
-  void SetUp() override { Start(); }
-  void Start() {
-    server_ = std::make_unique<ServerProcess>(
-        tmp_.path(),
-        std::vector<std::string>{"--bootstrap-key", kAdmin, "--segment-bytes", "1048576",
-                                 "--log-format", "json"},
-        tmp_.path() + "/server.log");
-    ASSERT_TRUE(server_->ok()) << server_->first_line();
-  }
-  void Restart(bool kill9) {
-    if (kill9) {
-      server_->Kill();
-    } else {
-      ASSERT_EQ(server_->Terminate(), 0);
-    }
-    server_.reset();
-    Start();
-  }
-  HttpReply Call(const std::string& method, const std::string& target, const std::string& body = "",
-                 const std::string& headers = "") {
-    return server_->Request(method, target, body,
-                            std::string("X-API-Key: ") + kAdmin + "\r\n" + headers);
-  }
   void CreateStream(const std::string& name, const std::string& rules,
                     const std::string& processing_extra = "") {
     auto r = Call(
@@ -103,14 +73,6 @@ class ProcessingTest : public ::testing::Test {
     }
     return got;
   }
-  std::string ServerLog() {
-    std::ifstream in(tmp_.path() + "/server.log");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-  TempDir tmp_;
-  std::unique_ptr<ServerProcess> server_;
 };
 
 std::string FilterRule(const std::string& op, const std::string& value) {
