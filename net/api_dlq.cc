@@ -10,6 +10,7 @@
 #include "formats/json_writer.h"
 #include "formats/timestamp.h"
 #include "net/api.h"
+#include "net/dead_letter_log.h"
 #include "net/group_position.h"
 #include "net/query.h"
 
@@ -76,16 +77,20 @@ HttpResponse NoContent() {
 
 }  // namespace
 
-void Api::ReportDeadLettered(const Call& call, const Stream& stream, const DlqEntry& entry) {
-  if (metrics_) metrics_->OnDeadLettered(stream, entry.stage);
-  LogFields f = call.Fields();
-  f.Add("event_id", entry.event_id)
+void AddDeadLetterFields(LogFields* f, const Stream& stream, const DlqEntry& entry) {
+  f->Add("event_id", entry.event_id)
       .Add("stream_id", stream.manifest.stream_id.ToString())
       .Add("stage", entry.stage)
       .Add("group", entry.group)
       .Add("offset", entry.offset)
       .Add("attempts", uint64_t{entry.attempts})
       .Add("reason", entry.reason);
+}
+
+void Api::ReportDeadLettered(const Call& call, const Stream& stream, const DlqEntry& entry) {
+  if (metrics_) metrics_->OnDeadLettered(stream, entry.stage);
+  LogFields f = call.Fields();
+  AddDeadLetterFields(&f, stream, entry);
   LogWith(spdlog::level::warn, f, "event dead-lettered");
 }
 

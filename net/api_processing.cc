@@ -7,6 +7,7 @@
 #include "formats/json_writer.h"
 #include "formats/key_hash.h"
 #include "net/api.h"
+#include "net/dead_letter_log.h"
 
 namespace eventflow {
 
@@ -36,13 +37,9 @@ class Api::ProcessingReporter : public ProcessorObserver {
 
   void OnDeadLettered(const Stream& stream, const DlqEntry& entry) override {
     if (metrics_) metrics_->OnDeadLettered(stream, entry.stage);
-    LogFields f = StreamFields(stream);
-    f.Add("event_id", entry.event_id)
-        .Add("stage", entry.stage)
-        .Add("group", entry.group)
-        .Add("offset", entry.offset)
-        .Add("attempts", uint64_t{entry.attempts})
-        .Add("reason", entry.reason);
+    LogFields f;
+    f.Add("stream", stream.manifest.name);
+    AddDeadLetterFields(&f, stream, entry);
     // The ids of the request that produced the event, from its metadata.
     simdjson::dom::parser parser;
     simdjson::dom::element context;
