@@ -10,7 +10,7 @@ namespace eventflow {
 namespace {
 
 // How many blobs one index scan of Read loads.
-constexpr size_t kBlobsPerScan = 4;
+constexpr size_t kBlobsPerScan = 1;
 constexpr size_t kEntryHeader = 8 + 1 + 4;
 
 }  // namespace
@@ -54,6 +54,46 @@ void ProcessedBlob::Add(uint64_t offset, char fate, std::string_view body) {
   last_ = offset;
 }
 
+void ProcessedBlob::AddTransformed(uint64_t offset, std::string_view written,
+                                   std::string_view transformed) {
+  const size_t most = std::min(written.size(), transformed.size());
+  size_t prefix = 0;
+  while (prefix < most && written[prefix] == transformed[prefix]) ++prefix;
+  size_t suffix = 0;
+  while (suffix < most - prefix &&
+         written[written.size() - 1 - suffix] == transformed[transformed.size() - 1 - suffix]) {
+    ++suffix;
+  }
+  if (prefix + suffix <= 8) return Add(offset, 't', transformed);
+  const std::string_view middle = transformed.substr(prefix, transformed.size() - prefix - suffix);
+  char header[kEntryHeader + 8];
+  EncodeFixed64(header, offset);
+  header[8] = 'd';
+  EncodeFixed32(header + 9, static_cast<uint32_t>(8 + middle.size()));
+  EncodeFixed32(header + kEntryHeader, static_cast<uint32_t>(prefix));
+  EncodeFixed32(header + kEntryHeader + 4, static_cast<uint32_t>(suffix));
+  bytes_.append(header, sizeof header);
+  bytes_.append(middle);
+  last_ = offset;
+}
+
+bool ProcessedBlob::Transformed(const Entry& entry, std::string_view written, std::string* out) {
+  if (entry.fate == 't') {
+    out->assign(entry.body);
+    return true;
+  }
+  if (entry.fate != 'd' || entry.body.size() < 8) return false;
+  const uint64_t prefix = DecodeFixed32(entry.body.data());
+  const uint64_t suffix = DecodeFixed32(entry.body.data() + 4);
+  if (prefix + suffix > written.size()) return false;
+  out->clear();
+  out->reserve(prefix + entry.body.size() - 8 + suffix);
+  out->append(written.substr(0, prefix));
+  out->append(entry.body.substr(8));
+  out->append(written.substr(written.size() - suffix));
+  return true;
+}
+
 bool ProcessedBlob::Decode(std::string_view blob, std::vector<Entry>* out) {
   size_t at = 0;
   while (at < blob.size()) {
@@ -76,6 +116,7 @@ Status ProcessedView::Read(const StreamLog& log, uint64_t from, const Visit& vis
   // is >= an offset is the one that may hold it).
   std::vector<std::string> blobs;
   std::vector<ProcessedBlob::Entry> entries;
+  std::string transformed;
   size_t k = 0;
   bool more_blobs = true;
   Status failed;
@@ -87,7 +128,7 @@ Status ProcessedView::Read(const StreamLog& log, uint64_t from, const Visit& vis
     for (auto& [key, value] : *scan) blobs.push_back(std::move(value));
     for (const std::string& b : blobs) {
       if (!ProcessedBlob::Decode(b, &entries)) {
-        return Status::Corruption("processed view of " + stream_id_.ToString() + " is damaged");
+        return Damaged();
       }
     }
     k = 0;
@@ -104,33 +145,43 @@ Status ProcessedView::Read(const StreamLog& log, uint64_t from, const Visit& vis
       while (k < entries.size() && entries[k].offset < r.offset) ++k;
     }
     if (k < entries.size() && entries[k].offset == r.offset) {
-      if (entries[k].fate != 't') return true;  // filtered or dead-lettered
-      return visit(r.offset, entries[k].body);
+      const ProcessedBlob::Entry& e = entries[k];
+      if (e.fate == 'f' || e.fate == 'x') return true;  // not delivered
+      if (!ProcessedBlob::Transformed(e, r.payload, &transformed)) {
+        failed = Damaged();
+        return false;
+      }
+      return visit(r.offset, transformed);
     }
     return visit(r.offset, r.payload);
   }));
   return failed;
 }
 
-Result<ProcessedView::Fate> ProcessedView::FateOf(uint64_t offset, std::string* transformed) const {
+Status ProcessedView::Damaged() const {
+  return Status::Corruption("processed view of " + stream_id_.ToString() + " is damaged");
+}
+
+Result<ProcessedView::Fate> ProcessedView::FateOf(const StreamLog& log, uint64_t offset,
+                                                  std::string* transformed) const {
   if (offset >= frontier()) return Fate::kNotProcessed;
   auto scan = index_->ScanStateFrom(EntryPrefix(stream_id_), EntryKey(stream_id_, offset), 1);
   if (!scan.ok()) return scan.status();
   std::vector<ProcessedBlob::Entry> entries;
-  if (!scan->empty() && !ProcessedBlob::Decode(scan->front().second, &entries)) {
-    return Status::Corruption("processed view of " + stream_id_.ToString() + " is damaged");
-  }
+  if (!scan->empty() && !ProcessedBlob::Decode(scan->front().second, &entries)) return Damaged();
   for (const auto& e : entries) {
     if (e.offset != offset) continue;
-    switch (e.fate) {
-      case 'f':
-        return Fate::kFiltered;
-      case 'x':
-        return Fate::kDeadLettered;
-      default:
-        if (transformed) transformed->assign(e.body);
-        return Fate::kTransformed;
-    }
+    if (e.fate == 'f') return Fate::kFiltered;
+    if (e.fate == 'x') return Fate::kDeadLettered;
+    if (transformed == nullptr) return Fate::kTransformed;
+    bool rebuilt = false;
+    Status read = log.Read(offset, [&](const RecordView& r) {
+      rebuilt = r.offset == offset && ProcessedBlob::Transformed(e, r.payload, transformed);
+      return false;
+    });
+    if (!read.ok()) return read;
+    if (!rebuilt) return Damaged();
+    return Fate::kTransformed;
   }
   return Fate::kAsWritten;
 }

@@ -27,9 +27,14 @@
 namespace eventflow {
 
 // Outcomes of processed events that are not delivered as written, packed:
-// per entry, the offset (8 bytes LE), the fate ('f' filtered, 'x'
-// dead-lettered, 't' transformed), the body's length (4 bytes LE) and the
-// body (the transformed event; empty otherwise), in offset order.
+// per entry, the offset (8 bytes LE), the fate, the body's length (4 bytes
+// LE) and the body, in offset order. Fates: 'f' filtered and 'x'
+// dead-lettered (no body); 'd' transformed, the body a difference from the
+// event as written: its first `prefix` bytes, the body's bytes after two
+// 4-byte LE lengths `prefix` and `suffix`, then its last `suffix` bytes (a
+// transform changes a few members, so this is a fraction of the event);
+// 't' transformed, the body the whole event (when a difference saves
+// nothing).
 class ProcessedBlob {
  public:
   struct Entry {
@@ -38,12 +43,17 @@ class ProcessedBlob {
     std::string_view body;  // into the decoded blob
   };
   void Add(uint64_t offset, char fate, std::string_view body = {});
+  // Adds the transformed form of the event `written`, as 'd' or 't'.
+  void AddTransformed(uint64_t offset, std::string_view written, std::string_view transformed);
   bool empty() const { return bytes_.empty(); }
   size_t size() const { return bytes_.size(); }
   uint64_t last() const { return last_; }
   std::string Take() { return std::exchange(bytes_, std::string()); }
   // Appends the entries of `blob` to `out`; false if it is malformed.
   static bool Decode(std::string_view blob, std::vector<Entry>* out);
+  // The event as transformed, from a 't' or 'd' entry and the event as
+  // written; false when the entry does not fit that event (damage).
+  static bool Transformed(const Entry& entry, std::string_view written, std::string* out);
 
  private:
   std::string bytes_;
@@ -69,9 +79,10 @@ class ProcessedView {
   using Visit = std::function<bool(uint64_t offset, std::string_view event_json)>;
   Status Read(const StreamLog& log, uint64_t from, const Visit& visit) const;
 
-  // What happened to one event; `transformed` gets the processed form.
+  // What happened to the event at `offset` of `log`; `transformed` (if not
+  // null) gets the processed form.
   enum class Fate { kAsWritten, kTransformed, kFiltered, kDeadLettered, kNotProcessed };
-  Result<Fate> FateOf(uint64_t offset, std::string* transformed) const;
+  Result<Fate> FateOf(const StreamLog& log, uint64_t offset, std::string* transformed) const;
 
   // The processor's side: the frontier is durable, publish it.
   void Publish(uint64_t frontier) {
@@ -86,6 +97,8 @@ class ProcessedView {
   static Result<std::optional<uint64_t>> StoredFrontier(const Index& index, const Uuid& stream_id);
 
  private:
+  Status Damaged() const;
+
   Index* const index_;
   const Uuid stream_id_;
   std::atomic<uint64_t> frontier_;

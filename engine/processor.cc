@@ -18,14 +18,30 @@ struct Processor::Entry {
   bool dropped = false;                       // Drop began
   std::optional<Clock::time_point> retry_at;  // a failed event waits until then
   CommitWaiters::Token token = 0;
-  // The thread's own: the event that failed and its tries so far.
+  bool writing = false;  // a ViewWrite of it is in flight
+  // The thread's own: where the next batch starts (past the batches handed
+  // to the write thread; the view's frontier is what is durable), and the
+  // event that failed and its tries so far.
+  uint64_t cursor = 0;
   uint64_t failing_offset = UINT64_MAX;
   uint32_t attempts = 0;
   uint64_t trimmed_below = 0;  // view entries below it are deleted
 };
 
+// One batch's synced write, and what to publish once it is durable.
+struct Processor::ViewWrite {
+  std::shared_ptr<Entry> entry;
+  std::vector<Index::StateWrite> writes;
+  uint64_t next = 0;  // the frontier once written
+  std::vector<int64_t> latency_ms;
+  std::vector<DlqEntry> dead;
+};
+
 Processor::Processor(Index* index, ProcessorObserver* observer)
-    : index_(index), observer_(observer), thread_([this] { Run(); }) {}
+    : index_(index),
+      observer_(observer),
+      write_thread_([this] { WriteLoop(); }),
+      thread_([this] { Run(); }) {}
 
 Processor::~Processor() { Stop(); }
 
@@ -38,6 +54,12 @@ void Processor::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lock(write_mu_);
+    write_stop_ = true;  // after the write in flight, if any
+  }
+  write_cv_.notify_all();
+  if (write_thread_.joinable()) write_thread_.join();
   for (auto& e : entries) {
     CommitWaiters::Token token;
     {
@@ -76,6 +98,7 @@ Result<std::shared_ptr<ProcessedView>> Processor::Configure(const std::shared_pt
   auto e = std::make_shared<Entry>();
   e->stream = stream;
   e->view = std::make_shared<ProcessedView>(index_, id, frontier);
+  e->cursor = frontier;
   e->config = std::move(config);
   std::lock_guard lock(mu_);
   auto [it, added] = entries_.emplace(id, e);
@@ -103,7 +126,7 @@ Status Processor::Drop(const Uuid& stream_id) {
     if (it != entries_.end()) {
       e = it->second;
       e->dropped = true;
-      cv_.wait(lock, [&] { return !e->busy; });
+      cv_.wait(lock, [&] { return !e->busy && !e->writing; });
       token = std::exchange(e->token, 0);
       entries_.erase(it);
     }
@@ -139,7 +162,7 @@ void Processor::ScheduleLocked(const std::shared_ptr<Entry>& e) {
 
 void Processor::WaitForEvents(const std::shared_ptr<Entry>& e) {
   std::weak_ptr<Entry> weak = e;
-  const auto token = e->stream->log->waiters().Wait(e->view->frontier(), [this, weak](bool woken) {
+  const auto token = e->stream->log->waiters().Wait(e->cursor, [this, weak](bool woken) {
     // Runs on the writer's thread (or here, at once): only queue the stream.
     if (!woken) return;
     if (auto entry = weak.lock()) Schedule(entry);
@@ -173,11 +196,11 @@ void Processor::Run() {
     auto e = ready_.front();
     ready_.pop_front();
     e->queued = false;
-    if (e->dropped) continue;
+    if (e->dropped || e->retry_at) continue;  // a retry is scheduled when due
     e->busy = true;
     const ProcessingConfig config = e->config;
     lock.unlock();
-    const Next next = ProcessBatch(*e, config);
+    const Next next = ProcessBatch(e, config);
     if (next.kind == Next::Kind::kWaitForEvents) WaitForEvents(e);
     lock.lock();
     e->busy = false;
@@ -188,11 +211,13 @@ void Processor::Run() {
   }
 }
 
-Processor::Next Processor::ProcessBatch(Entry& e, const ProcessingConfig& config) {
+Processor::Next Processor::ProcessBatch(const std::shared_ptr<Entry>& entry,
+                                        const ProcessingConfig& config) {
+  Entry& e = *entry;
   const Stream& stream = *e.stream;
   const Uuid& id = stream.manifest.stream_id;
   const StreamLog& log = *stream.log;
-  const uint64_t from = e.view->frontier();
+  const uint64_t from = e.cursor;
   const uint64_t committed = log.committed_next();
   const int64_t now_ms = timestamp::NowMs();
   const bool has_rules = config.rules && !config.rules->empty();
@@ -209,8 +234,7 @@ Processor::Next Processor::ProcessBatch(Entry& e, const ProcessingConfig& config
   std::vector<Index::StateWrite> writes;
   ProcessedBlob blob;
   // Blobs are cut at kBlobBytes so a reader loads little beyond what it reads.
-  auto add = [&](uint64_t offset, char fate, std::string_view body = {}) {
-    blob.Add(offset, fate, body);
+  auto cut_if_full = [&] {
     if (blob.size() >= kBlobBytes) {
       writes.push_back({ProcessedView::EntryKey(id, blob.last()), blob.Take()});
     }
@@ -249,12 +273,15 @@ Processor::Next Processor::ProcessBatch(Entry& e, const ProcessingConfig& config
         entry.failed_at_ms = now_ms;
         entry.event_json = std::string(r.payload);
         writes.push_back(DeliveryStore::DlqPut(id, entry));
-        add(r.offset, 'x');
+        blob.Add(r.offset, 'x');
+        cut_if_full();
         dead.push_back(std::move(entry));
       } else if (out->filtered) {
-        add(r.offset, 'f');
+        blob.Add(r.offset, 'f');
+        cut_if_full();
       } else if (out->transformed) {
-        add(r.offset, 't', *out->transformed);
+        blob.AddTransformed(r.offset, r.payload, *out->transformed);
+        cut_if_full();
       }
     }
     latency_ms.push_back(std::max<int64_t>(0, now_ms - r.timestamp_ms));
@@ -272,17 +299,23 @@ Processor::Next Processor::ProcessBatch(Entry& e, const ProcessingConfig& config
   if (!blob.empty()) writes.push_back({ProcessedView::EntryKey(id, blob.last()), blob.Take()});
   if (next > from) {
     writes.push_back({ProcessedView::FrontierKey(id), std::to_string(next)});
-    Status s = index_->ApplyState(writes);
-    if (!s.ok()) {
-      spdlog::error("processing stream {}: writing the processed view: {}", id.ToString(),
-                    s.ToString());
-      return {Next::Kind::kRetryAt, Clock::now() + std::chrono::seconds(1)};
+    if (!AwaitWrite(entry)) return {Next::Kind::kRetryAt, Clock::now() + std::chrono::seconds(1)};
+    auto w = std::make_unique<ViewWrite>();
+    w->entry = entry;
+    w->writes = std::move(writes);
+    w->next = next;
+    w->latency_ms = std::move(latency_ms);
+    w->dead = std::move(dead);
+    {
+      std::lock_guard lock(mu_);
+      e.writing = true;
     }
-    e.view->Publish(next);
-    if (observer_) {
-      observer_->OnProcessed(stream, latency_ms);
-      for (const DlqEntry& d : dead) observer_->OnDeadLettered(stream, d);
+    {
+      std::lock_guard lock(write_mu_);
+      write_ = std::move(w);
     }
+    write_cv_.notify_all();
+    e.cursor = next;
     if (e.failing_offset < next) e.failing_offset = UINT64_MAX, e.attempts = 0;
   }
   if (failure) {
@@ -301,6 +334,55 @@ Processor::Next Processor::ProcessBatch(Entry& e, const ProcessingConfig& config
   }
   if (full) return {Next::Kind::kMore, {}};
   return {Next::Kind::kWaitForEvents, {}};
+}
+
+bool Processor::AwaitWrite(const std::shared_ptr<Entry>& e) {
+  std::vector<std::shared_ptr<Entry>> failed;
+  {
+    std::unique_lock lock(write_mu_);
+    write_cv_.wait(lock, [&] { return write_ == nullptr; });
+    failed.swap(failed_writes_);
+  }
+  bool ok = true;
+  for (const auto& f : failed) {
+    // Its later batches were computed past what is durable: do them again.
+    f->cursor = f->view->frontier();
+    std::lock_guard lock(mu_);
+    f->retry_at = Clock::now() + std::chrono::seconds(1);
+    if (f == e) ok = false;
+  }
+  return ok;
+}
+
+void Processor::WriteLoop() {
+  std::unique_lock lock(write_mu_);
+  while (true) {
+    write_cv_.wait(lock, [&] { return write_ != nullptr || write_stop_; });
+    if (write_ == nullptr) return;
+    ViewWrite& w = *write_;
+    lock.unlock();
+    const Stream& stream = *w.entry->stream;
+    Status s = index_->ApplyState(w.writes);
+    if (s.ok()) {
+      w.entry->view->Publish(w.next);
+      if (observer_) {
+        observer_->OnProcessed(stream, w.latency_ms);
+        for (const DlqEntry& d : w.dead) observer_->OnDeadLettered(stream, d);
+      }
+    } else {
+      spdlog::error("processing stream {}: writing the processed view: {}",
+                    stream.manifest.stream_id.ToString(), s.ToString());
+    }
+    {
+      std::lock_guard entries_lock(mu_);
+      w.entry->writing = false;
+    }
+    cv_.notify_all();  // a Drop may be waiting
+    lock.lock();
+    if (!s.ok()) failed_writes_.push_back(w.entry);
+    write_.reset();
+    write_cv_.notify_all();
+  }
 }
 
 }  // namespace eventflow

@@ -3,10 +3,10 @@
 // waits for them. Each batch's outcomes, dead-letterings and new frontier
 // go to the index in one synced write before the frontier is published
 // (ProcessedView), so a delivered event is never lost or doubled by a
-// crash. An event whose rules fail is retried with exponential backoff and
-// jitter; after max_attempts it goes to the DLQ (stage "processing") and the
-// frontier moves past it. The events behind it wait only while it is
-// retried. Thread-safe.
+// crash. That write runs on a second thread while the next batch is
+// computed (one write in flight at a time, in order). An event whose rules fail is retried with
+// exponential backoff and jitter; after max_attempts it goes to the DLQ (stage "processing") and
+// the frontier moves past it. The events behind it wait only while it is retried. Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -32,7 +32,8 @@ struct ProcessingConfig {
 };
 
 // What the server reports about processing (logs, metrics). Called on the
-// processor thread; must not block.
+// processor's two threads (OnRuleFailed on the one that applies the rules,
+// the others once the outcome is durable), maybe at once; must not block.
 class ProcessorObserver {
  public:
   virtual ~ProcessorObserver() = default;
@@ -74,19 +75,27 @@ class Processor {
   static constexpr size_t kBatchEvents = 2048;
   static constexpr size_t kBatchBytes = 4u << 20;
   // A batch's outcomes are written as blobs of about this size.
-  static constexpr size_t kBlobBytes = 256u << 10;
+  static constexpr size_t kBlobBytes = 64u << 10;
   static constexpr int64_t kMaxBackoffMs = 60'000;
 
  private:
   using Clock = std::chrono::steady_clock;
   struct Entry;
+  struct ViewWrite;
   // What to do with a stream after a batch.
   struct Next {
     enum class Kind { kMore, kWaitForEvents, kRetryAt } kind = Kind::kWaitForEvents;
     Clock::time_point at;
   };
   void Run();
-  Next ProcessBatch(Entry& e, const ProcessingConfig& config);
+  Next ProcessBatch(const std::shared_ptr<Entry>& e, const ProcessingConfig& config);
+  // The write thread: applies each handed-over ViewWrite, then publishes
+  // its frontier.
+  void WriteLoop();
+  // Waits for the write in flight to finish, then rewinds the entries
+  // whose writes failed to their durable frontier (they wait a second).
+  // False when `e`'s own write failed: its batch just computed must go.
+  bool AwaitWrite(const std::shared_ptr<Entry>& e);
   // Queues `e` for the thread unless it is queued, waiting out a backoff or
   // dropped. Takes mu_.
   void Schedule(const std::shared_ptr<Entry>& e);
@@ -102,6 +111,14 @@ class Processor {
   std::unordered_map<Uuid, std::shared_ptr<Entry>, UuidHash> entries_;
   std::deque<std::shared_ptr<Entry>> ready_;
   bool stop_ = false;
+
+  std::mutex write_mu_;
+  std::condition_variable write_cv_;
+  std::unique_ptr<ViewWrite> write_;  // handed over and not yet written
+  std::vector<std::shared_ptr<Entry>> failed_writes_;
+  bool write_stop_ = false;
+
+  std::thread write_thread_;
   std::thread thread_;
 };
 

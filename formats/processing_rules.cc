@@ -1,5 +1,7 @@
 #include "formats/processing_rules.h"
 
+#include <charconv>
+
 #include "formats/json_edit.h"
 
 namespace eventflow {
@@ -97,7 +99,8 @@ bool Equal(dom::element a, dom::element b) {
 struct Condition {
   enum class Kind { kLeaf, kAll, kAny };
   Kind kind = Kind::kLeaf;
-  std::string field;  // a JSON Pointer
+  std::string field;    // a JSON Pointer, for messages
+  JsonEdit::Path path;  // its tokens
   Op op = Op::kEq;
   dom::element value;
   std::vector<Condition> children;
@@ -154,6 +157,7 @@ Status CompileCondition(dom::element e, const std::string& where, Condition* out
       auto path = ParseJsonPointer(f);
       if (!path.ok()) return Bad(where + ".field", path.status().message());
       out->field = f;
+      out->path = std::move(*path);
       has_field = true;
     } else if (k == "op") {
       std::string_view name;
@@ -269,8 +273,41 @@ struct ProcessingRules::Rule {
 
 namespace {
 
-// Whether `event` matches `c`; an error when a comparison cannot be made.
-Result<bool> Matches(const Condition& c, dom::element event) {
+// The comparison of the field's text with the condition's value without
+// parsing either, for the common cases: an integer against an integer, a
+// string without escapes against a string. Nullopt when it takes a parse
+// (other types, `in` and `prefix`, mismatched types: the full path words
+// the failures).
+std::optional<int> QuickCompare(const Condition& c, std::string_view text) {
+  auto sign = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
+  switch (c.op) {
+    case Op::kEq:
+    case Op::kNe:
+    case Op::kGt:
+    case Op::kGte:
+    case Op::kLt:
+    case Op::kLte:
+      break;
+    default:
+      return std::nullopt;
+  }
+  if (text.empty()) return std::nullopt;
+  if (text.front() == '"') {
+    if (!c.value.is_string() || text.size() < 2 || text.find('\\') != std::string_view::npos) {
+      return std::nullopt;
+    }
+    return sign(text.substr(1, text.size() - 2).compare(std::string_view(c.value)), 0);
+  }
+  if (!c.value.is_int64()) return std::nullopt;
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;  // not an integer
+  return sign(n, int64_t(c.value));
+}
+
+// Whether `event` (the stored JSON) matches `c`; an error when a comparison
+// cannot be made. Only the fields the condition names are parsed.
+Result<bool> Matches(const Condition& c, std::string_view event) {
   if (c.kind != Condition::Kind::kLeaf) {
     const bool all = c.kind == Condition::Kind::kAll;
     for (const Condition& child : c.children) {
@@ -280,12 +317,34 @@ Result<bool> Matches(const Condition& c, dom::element event) {
     }
     return all;
   }
-  dom::element field;
-  const bool present = !event.at_pointer(c.field).get(field);
+  auto text = FindJsonValue(event, c.path);
+  if (!text.ok()) return text.status();
+  const bool present = text->has_value();
   if (c.op == Op::kExists) return present;
   if (c.op == Op::kNotExists) return !present;
   if (!present) return false;  // a comparison on an absent field
-  const std::string op(NameOf(c.op));
+  if (auto quick = QuickCompare(c, **text)) {
+    switch (c.op) {
+      case Op::kEq:
+        return *quick == 0;
+      case Op::kNe:
+        return *quick != 0;
+      case Op::kGt:
+        return *quick > 0;
+      case Op::kGte:
+        return *quick >= 0;
+      case Op::kLt:
+        return *quick < 0;
+      default:
+        return *quick <= 0;
+    }
+  }
+  // One parser per processing thread, reused for every field.
+  thread_local dom::parser parser;
+  dom::element field;
+  if (parser.parse((*text)->data(), (*text)->size()).get(field)) {
+    return Status::InvalidArgument("the event is not valid JSON at " + c.field);
+  }
   switch (c.op) {
     case Op::kEq:
       return Equal(field, c.value);
@@ -313,8 +372,9 @@ Result<bool> Matches(const Condition& c, dom::element event) {
   } else if (field.is_string() && c.value.is_string()) {
     cmp = std::string_view(field).compare(std::string_view(c.value));
   } else {
-    return Status::InvalidArgument(op + " on " + c.field + ": the field is " + TypeName(field) +
-                                   ", the value " + TypeName(c.value));
+    return Status::InvalidArgument(std::string(NameOf(c.op)) + " on " + c.field +
+                                   ": the field is " + TypeName(field) + ", the value " +
+                                   TypeName(c.value));
   }
   switch (c.op) {
     case Op::kGt:
@@ -330,7 +390,7 @@ Result<bool> Matches(const Condition& c, dom::element event) {
 
 Status ApplyTransform(const Transform& t, JsonEdit* edit) {
   for (const auto& [path, value] : t.set) {
-    Status s = edit->Set(path, value);
+    Status s = edit->SetView(path, value);
     if (!s.ok()) return Status::InvalidArgument("set " + PointerText(path) + ": " + s.message());
   }
   for (const auto& path : t.remove) {
@@ -343,12 +403,9 @@ Status ApplyTransform(const Transform& t, JsonEdit* edit) {
   for (const auto& [from, to] : t.rename) {
     // Only a failure pays for the message.
     auto what = [&] { return "rename " + PointerText(from) + " to " + PointerText(to); };
-    auto value = edit->Get(from);
-    if (!value.ok()) return Status::InvalidArgument(what() + ": " + value.status().message());
-    if (!value->has_value()) return Status::InvalidArgument(what() + ": the field is missing");
-    EF_RETURN_IF_ERROR(edit->Remove(from).status());
-    Status s = edit->Set(to, std::move(**value));
-    if (!s.ok()) return Status::InvalidArgument(what() + ": " + s.message());
+    auto moved = edit->Move(from, to);
+    if (!moved.ok()) return Status::InvalidArgument(what() + ": " + moved.status().message());
+    if (!*moved) return Status::InvalidArgument(what() + ": the field is missing");
   }
   if (t.touches_key) {
     auto key = edit->Get({"key"});
@@ -409,45 +466,47 @@ Result<std::shared_ptr<const ProcessingRules>> ProcessingRules::Compile(dom::ele
 
 Result<ProcessingRules::Outcome> ProcessingRules::Apply(std::string_view event_json) const {
   Outcome out;
-  // One parser per processing thread; it is reused for every event.
-  thread_local dom::parser parser;
-  std::string current;  // the event once a transform changed it
-  std::optional<dom::element> doc;
+  // Consecutive transforms share one edit; a filter after a transform reads
+  // the event as the transforms left it.
+  std::optional<JsonEdit> edit;
+  std::string current;  // the event as serialised for a filter after a transform
+  std::string_view text = event_json;
   for (size_t i = 0; i < rules_.size(); ++i) {
     const Rule& rule = rules_[i];
-    const std::string_view text = out.transformed ? std::string_view(current) : event_json;
     if (rule.filter) {
-      if (!doc) {
-        dom::element e;
-        if (parser.parse(text.data(), text.size()).get(e)) {
-          return Status::InvalidArgument("the event is not valid JSON");
-        }
-        doc = e;
+      if (edit) {
+        std::string next = edit->Serialize();
+        edit.reset();
+        current = std::move(next);
+        text = current;
       }
-      auto m = Matches(rule.where, *doc);
+      auto m = Matches(rule.where, text);
       if (!m.ok()) {
         return Status::InvalidArgument("rules[" + std::to_string(i) +
                                        "] (filter): " + m.status().message());
       }
       if (!*m) {
         out.filtered = true;
-        out.transformed.reset();
         return out;
       }
       continue;
     }
-    auto edit = JsonEdit::Parse(text);
-    if (!edit.ok()) return edit.status();
+    if (!edit) {
+      auto parsed = JsonEdit::Parse(text);
+      if (!parsed.ok()) return parsed.status();
+      edit.emplace(std::move(*parsed));
+    }
     Status s = ApplyTransform(rule.transform, &*edit);
     if (!s.ok()) {
       return Status::InvalidArgument("rules[" + std::to_string(i) +
                                      "] (transform): " + s.message());
     }
-    current = edit->Serialize();
-    out.transformed = current;
-    doc.reset();  // a later filter reads the transformed event
+  }
+  if (edit) {
+    out.transformed = edit->Serialize();
+  } else if (text.data() != event_json.data()) {
+    out.transformed = std::move(current);
   }
   return out;
 }
-
 }  // namespace eventflow

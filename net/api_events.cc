@@ -193,7 +193,7 @@ void Api::GetEvent(Call& call, const std::string& ref, const std::string& event_
   }
   if (const auto view = *raw ? nullptr : ViewOf(*stream)) {
     std::string transformed;
-    auto fate = view->FateOf((*loc)->offset, &transformed);
+    auto fate = view->FateOf(*stream->log, (*loc)->offset, &transformed);
     if (!fate.ok()) return call.Fail(FromStatus(fate.status()));
     auto not_delivered = [&](const std::string& why) {
       call.Fail({404, "event_not_delivered",

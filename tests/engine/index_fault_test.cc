@@ -1,14 +1,18 @@
 // Faults under the RocksDB index, injected through a FileSystem wrapper:
 // durable-state writes fail cleanly and leave nothing behind; a failing
 // event index never fails an append whose records are durable, duplicates
-// are still caught, and a restart re-indexes what was missed.
+// are still caught, and a restart re-indexes what was missed; a failed
+// processed-view write delivers nothing past what is durable.
 #include <gtest/gtest.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
+#include <thread>
 
+#include "engine/processor.h"
 #include "tests/engine/test_util.h"
 
 namespace eventflow {
@@ -172,6 +176,82 @@ TEST_P(IndexFaultTest, FailingEventIndexNeverFailsADurableAppend) {
     auto loc = (*engine)->Lookup("org", a.event_id);
     ASSERT_TRUE(loc.ok() && loc->has_value()) << "not re-indexed: " << a.event_id.ToString();
     EXPECT_EQ((*loc)->offset, a.offset);
+  }
+}
+
+// The processor computes the next batch while the last one is written: when
+// that write fails, nothing past the durable frontier may be delivered, and
+// after a restart every event is delivered once, processed, in order.
+TEST_P(IndexFaultTest, FailedViewWriteDeliversNothingPastTheDurableFrontier) {
+  TempDir tmp;
+  FaultyEnv fe;
+  fe.sw.no_space = GetParam();
+  EngineOptions eo;
+  eo.data_dir = tmp.path();
+  eo.index_env = fe.env.get();
+  simdjson::dom::parser parser;
+  auto rules = ProcessingRules::Compile(
+      parser.parse(std::string(R"([{"type":"transform","set":{"/payload/seen":true}}])")).value());
+  ASSERT_TRUE(rules.ok());
+  auto drafts = [](int from, int count) {
+    std::vector<EventDraft> out;
+    for (int i = from; i < from + count; ++i) {
+      out.push_back(Draft("{\"n\":" + std::to_string(i) + "}"));
+    }
+    return out;
+  };
+  auto wait_for = [](const ProcessedView& view, uint64_t frontier) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (view.frontier() < frontier && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return view.frontier();
+  };
+  auto delivered = [](const Stream& s, const ProcessedView& view) {
+    std::vector<std::pair<uint64_t, std::string>> out;
+    EXPECT_TRUE(view.Read(*s.log, 0,
+                          [&](uint64_t offset, std::string_view json) {
+                            out.emplace_back(offset, std::string(json));
+                            return true;
+                          })
+                    .ok());
+    return out;
+  };
+  {
+    auto engine = Engine::Open(eo);
+    ASSERT_TRUE(engine.ok());
+    auto s = *(*engine)->CreateStream("org", "s", "{}");
+    Processor processor(&(*engine)->index());
+    auto view = processor.Configure(s, {*rules, 5, 100}, true);
+    ASSERT_TRUE(view.ok());
+    AppendOk(**engine, s, drafts(0, 100));
+    ASSERT_EQ(wait_for(**view, 100), 100u);
+    fe.sw.armed = true;
+    // More than one batch, so the next is computed while the failing write runs.
+    for (int i = 0; i < 3; ++i) AppendOk(**engine, s, drafts(100 + i * 1000, 1000));
+    // The first write fails, the batches are computed again after a second
+    // and fail again.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_EQ((*view)->frontier(), 100u);
+    EXPECT_EQ(delivered(*s, **view).size(), 100u);
+  }
+  fe.sw.armed = false;
+  eo.index_env = nullptr;
+  auto engine = Engine::Open(eo);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  auto s = (*engine)->FindStreamByName("org", "s");
+  ASSERT_TRUE(s && s->serving());
+  Processor processor(&(*engine)->index());
+  auto view = processor.Configure(s, {*rules, 5, 100}, true);
+  ASSERT_TRUE(view.ok());
+  ASSERT_EQ(wait_for(**view, 3100), 3100u);
+  auto events = delivered(*s, **view);
+  ASSERT_EQ(events.size(), 3100u);
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].first, i);
+    EXPECT_EQ(events[i].second.find("\"payload\":{\"n\":" + std::to_string(i) + ",\"seen\":true}"),
+              events[i].second.find("\"payload\":"))
+        << events[i].second;
   }
 }
 

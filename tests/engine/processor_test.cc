@@ -113,10 +113,10 @@ TEST_F(ProcessorTest, FiltersAndTransformsInOffsetOrderAndSurvivesReopen) {
   }
   EXPECT_EQ(observer_.processed.load(), 5000u);
   std::string body;
-  EXPECT_EQ(*(*view)->FateOf(3, &body), ProcessedView::Fate::kFiltered);
-  EXPECT_EQ(*(*view)->FateOf(150, &body), ProcessedView::Fate::kTransformed);
+  EXPECT_EQ(*(*view)->FateOf(*s->log, 3, &body), ProcessedView::Fate::kFiltered);
+  EXPECT_EQ(*(*view)->FateOf(*s->log, 150, &body), ProcessedView::Fate::kTransformed);
   EXPECT_NE(body.find("\"amount\":150,\"seen\":true"), std::string::npos);
-  EXPECT_EQ(*(*view)->FateOf(5000, &body), ProcessedView::Fate::kNotProcessed);
+  EXPECT_EQ(*(*view)->FateOf(*s->log, 5000, &body), ProcessedView::Fate::kNotProcessed);
 
   Close();
   Open();
@@ -160,7 +160,7 @@ TEST_F(ProcessorTest, FailingEventIsRetriedThenDeadLetteredAndLaterEventsFlow) {
   ASSERT_EQ(delivered.size(), 2u);
   EXPECT_EQ(delivered[0].first, 0u);
   EXPECT_EQ(delivered[1].first, 2u);
-  EXPECT_EQ(*(*view)->FateOf(1, nullptr), ProcessedView::Fate::kDeadLettered);
+  EXPECT_EQ(*(*view)->FateOf(*s->log, 1, nullptr), ProcessedView::Fate::kDeadLettered);
 }
 
 TEST_F(ProcessorTest, RulesAddedToALiveStreamApplyToNewEventsOnly) {
@@ -180,7 +180,7 @@ TEST_F(ProcessorTest, RulesAddedToALiveStreamApplyToNewEventsOnly) {
   AppendNow(*engine_, s, {Draft(R"({"amount":5})")});
   WaitFor(**view, 5);
   EXPECT_EQ(Delivered(*s, **view).size(), 4u);
-  EXPECT_EQ(*(*view)->FateOf(2, nullptr), ProcessedView::Fate::kFiltered);
+  EXPECT_EQ(*(*view)->FateOf(*s->log, 2, nullptr), ProcessedView::Fate::kFiltered);
 }
 
 TEST_F(ProcessorTest, DropAndTrimRemoveViewEntries) {
@@ -197,10 +197,10 @@ TEST_F(ProcessorTest, DropAndTrimRemoveViewEntries) {
   const Uuid id = s->manifest.stream_id;
   auto count = [&] { return engine_->index().ScanState(ProcessedView::EntryPrefix(id))->size(); };
   EXPECT_EQ(count(), 2u);
-  EXPECT_EQ(*(*view)->FateOf(2, nullptr), ProcessedView::Fate::kFiltered);
+  EXPECT_EQ(*(*view)->FateOf(*s->log, 2, nullptr), ProcessedView::Fate::kFiltered);
   ASSERT_TRUE(processor_->Trim(id, 5).ok());  // the first blob ends at 4
   EXPECT_EQ(count(), 1u);
-  EXPECT_EQ(*(*view)->FateOf(7, nullptr), ProcessedView::Fate::kFiltered);
+  EXPECT_EQ(*(*view)->FateOf(*s->log, 7, nullptr), ProcessedView::Fate::kFiltered);
   ASSERT_TRUE(processor_->Drop(id).ok());
   EXPECT_EQ(count(), 0u);
   EXPECT_EQ(processor_->Find(id), nullptr);
@@ -226,6 +226,41 @@ TEST(ProcessedBlob, RoundTripsAndRefusesTruncation) {
     // Only cuts at an entry boundary decode (to the entries before it).
     if (ok) {
       EXPECT_TRUE(cut == 13 || cut == 13 + 13 + 7) << cut;
+    }
+  }
+}
+
+// A transformed event is stored as its difference from the event as written
+// and rebuilt from it exactly, whatever part changed.
+TEST(ProcessedBlob, TransformedEventsAreStoredAsADifference) {
+  const std::string written =
+      R"({"event_id":"e-1","payload":{"amount":7,"card":"4111111111111111"},"created_at":"c"})";
+  const std::vector<std::string> transformed_forms = {
+      R"({"event_id":"e-1","payload":{"total":7,"currency":"EUR"},"created_at":"c"})",
+      R"({"event_id":"e-1","payload":{"amount":7,"card":"4111111111111111"},"created_at":"c"})",
+      R"({"event_id":"e-1","payload":{"amount":7,"card":"4111111111111111"},"created_at":"c","x":1})",
+      R"({"key":"k","event_id":"e-1","payload":{"amount":7,"card":"4111111111111111"},"created_at":"c"})",
+      R"({"a":1})",
+      R"({"event_id":"e-1","payload":{"amount":7,"card":"41111111"},"created_at":"c"})",
+  };
+  for (const std::string& transformed : transformed_forms) {
+    ProcessedBlob blob;
+    blob.AddTransformed(4, written, transformed);
+    const std::string bytes = blob.Take();
+    std::vector<ProcessedBlob::Entry> entries;
+    ASSERT_TRUE(ProcessedBlob::Decode(bytes, &entries));
+    ASSERT_EQ(entries.size(), 1u);
+    // A difference is smaller than the event unless nothing is shared.
+    if (transformed.size() > 20) {
+      EXPECT_EQ(entries[0].fate, 'd') << transformed;
+      EXPECT_LT(entries[0].body.size(), transformed.size() / 2 + 8) << transformed;
+    }
+    std::string rebuilt;
+    ASSERT_TRUE(ProcessedBlob::Transformed(entries[0], written, &rebuilt)) << transformed;
+    EXPECT_EQ(rebuilt, transformed);
+    // The difference does not fit a shorter event: damage, not a wrong event.
+    if (entries[0].fate == 'd') {
+      EXPECT_FALSE(ProcessedBlob::Transformed(entries[0], "{}", &rebuilt)) << transformed;
     }
   }
 }

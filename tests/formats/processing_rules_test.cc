@@ -211,5 +211,57 @@ TEST(JsonEdit, PointersAndArrays) {
   EXPECT_FALSE(edit->Get({"nope"})->has_value());
 }
 
+TEST(JsonEdit, MoveKeepsTheValueTextAndReportsAMissingSource) {
+  auto edit = JsonEdit::Parse(R"({"a":{"x":[1, 2.50]},"b":"q"})");
+  ASSERT_TRUE(edit.ok());
+  EXPECT_TRUE(*edit->Move({"a", "x"}, {"c", "y"}));
+  EXPECT_FALSE(*edit->Move({"a", "x"}, {"d"}));
+  EXPECT_FALSE(*edit->Move({"b", "deeper"}, {"d"}));
+  EXPECT_EQ(edit->Serialize(), R"({"a":{},"b":"q","c":{"y":[1, 2.50]}})");
+}
+
+// Strings are scanned eight bytes at a time: escapes and quotes at every
+// position around a word boundary, in short and long strings, must end the
+// string exactly where JSON says.
+TEST(JsonEdit, StringEndsAreFoundAtEveryPosition) {
+  const std::vector<std::string> pieces = {"\\\"", "\\\\", "\\\\\\\"", "\\u00e9", "{[", "]}"};
+  for (size_t len = 0; len < 48; ++len) {
+    for (const std::string& piece : pieces) {
+      for (size_t at = 0; at <= len; at += 3) {
+        std::string text(len, 'x');
+        text.insert(at, piece);
+        const std::string doc = R"({"s":")" + text + R"(","n":{"k":[1,"]"]},"t":7})";
+        auto s = FindJsonValue(doc, {"s"});
+        ASSERT_TRUE(s.ok() && s->has_value()) << doc;
+        EXPECT_EQ(**s, "\"" + text + "\"") << doc;
+        auto t = FindJsonValue(doc, {"t"});
+        ASSERT_TRUE(t.ok() && t->has_value()) << doc;
+        EXPECT_EQ(**t, "7") << doc;
+        auto k = FindJsonValue(doc, {"n", "k", "1"});
+        ASSERT_TRUE(k.ok() && k->has_value()) << doc;
+        EXPECT_EQ(**k, "\"]\"") << doc;
+        auto edit = JsonEdit::Parse(doc);
+        ASSERT_TRUE(edit.ok());
+        ASSERT_TRUE(edit->Set({"t"}, "8").ok());
+        EXPECT_EQ(edit->Serialize(), R"({"s":")" + text + R"(","n":{"k":[1,"]"]},"t":8})") << doc;
+      }
+    }
+  }
+}
+
+TEST(JsonEdit, FindJsonValueAnswersAbsentLikeAJsonPointer) {
+  const std::string doc = R"({ "a" : [ 10 , {"b":null} ] , "e\u0073c":true })";
+  EXPECT_EQ(**FindJsonValue(doc, {"a", "0"}), "10");
+  EXPECT_EQ(**FindJsonValue(doc, {"a", "1", "b"}), "null");
+  EXPECT_EQ(**FindJsonValue(doc, {"esc"}), "true");
+  EXPECT_EQ(**FindJsonValue(doc, {}), doc.substr(0, doc.size()));
+  EXPECT_FALSE(FindJsonValue(doc, {"a", "2"})->has_value());
+  EXPECT_FALSE(FindJsonValue(doc, {"a", "01"})->has_value());
+  EXPECT_FALSE(FindJsonValue(doc, {"a", "-"})->has_value());
+  EXPECT_FALSE(FindJsonValue(doc, {"a", "0", "x"})->has_value());
+  EXPECT_FALSE(FindJsonValue(doc, {"nope"})->has_value());
+  EXPECT_FALSE(FindJsonValue(R"({"a":)", {"a"}).ok());
+}
+
 }  // namespace
 }  // namespace eventflow
