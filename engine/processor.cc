@@ -4,6 +4,7 @@
 
 #include "formats/random.h"
 #include "formats/stored_event.h"
+#include "formats/thread_name.h"
 #include "formats/timestamp.h"
 
 namespace eventflow {
@@ -40,8 +41,14 @@ struct Processor::ViewWrite {
 Processor::Processor(Index* index, ProcessorObserver* observer)
     : index_(index),
       observer_(observer),
-      write_thread_([this] { WriteLoop(); }),
-      thread_([this] { Run(); }) {}
+      write_thread_([this] {
+        NameThisThread("ef-view-write");
+        WriteLoop();
+      }),
+      thread_([this] {
+        NameThisThread("ef-processor");
+        Run();
+      }) {}
 
 Processor::~Processor() { Stop(); }
 

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "formats/record.h"
+#include "formats/thread_name.h"
 #include "formats/timestamp.h"
 
 namespace eventflow {
@@ -43,7 +44,10 @@ StreamWriter::StreamWriter(StreamLog* log, Index* index, IdRegistry* ids, std::s
       stream_id_(stream_id),
       fsync_(fsync),
       max_unindexed_(max_unindexed),
-      thread_([this] { Run(); }) {}
+      thread_([this] {
+        NameThisThread("ef-writer");
+        Run();
+      }) {}
 
 StreamWriter::~StreamWriter() { Stop(); }
 

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "formats/thread_name.h"
 #include "net/api_error.h"
 #include "net/trace_context.h"
 
@@ -235,7 +236,10 @@ void HttpServer::Run(std::function<void()> on_stop) {
   // session has written its last answer and gone.
   std::vector<std::thread> threads;
   for (int i = 1; i < impl_->options.io_threads; ++i) {
-    threads.emplace_back([impl = impl_] { impl->io.run(); });
+    threads.emplace_back([impl = impl_] {
+      NameThisThread("ef-io");
+      impl->io.run();
+    });
   }
   impl_->io.run();
   for (auto& t : threads) t.join();

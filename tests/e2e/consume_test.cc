@@ -7,7 +7,9 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <fstream>
 #include <future>
+#include <set>
 #include <thread>
 
 #include "tests/e2e/server_process.h"
@@ -148,9 +150,30 @@ int ThreadCount(pid_t pid) {
   return n;
 }
 
+// The names an operator sees in top -H or ps -L.
+std::multiset<std::string> ThreadNames(pid_t pid) {
+  std::multiset<std::string> names;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream comm(dir + "/" + e->d_name + "/comm");
+      std::string name;
+      std::getline(comm, name);
+      names.insert(name);
+    }
+    closedir(d);
+  }
+  return names;
+}
+
 TEST_F(ConsumeTest, ParkedPollsCostNoThreadsAndShutdownAnswersThem) {
   ASSERT_EQ(Call("POST", "/api/v1/streams", R"({"name":"s"})").status, 201);
   const int threads_before = ThreadCount(server_->pid());
+  const auto names = ThreadNames(server_->pid());
+  for (const char* name : {"ef-writer", "ef-processor", "ef-view-write"}) {
+    EXPECT_EQ(names.count(name), 1u) << name << " among " << ::testing::PrintToString(names);
+  }
   rlimit lim{};
   ::getrlimit(RLIMIT_NOFILE, &lim);
   lim.rlim_cur = lim.rlim_max;  // this test holds a socket per poll
