@@ -8,7 +8,7 @@
 #   produce_nometrics  the same against a second server (own data dir) with
 #                    --no-metrics --log-level warn: the cost of observability
 #   produce_schema   the same to a stream with a 10-property JSON Schema
-#   batch            1000 events per POST (8 connections), in events/s
+#   batch            1000 events per POST (8 connections, or BATCH_CONNS), in events/s
 #   consume          4 consumer groups polling 1000 and committing each batch
 #   rules            events/s through a stream (4 producers posting batches of
 #                    1000, one group consuming and committing, first post to
@@ -149,7 +149,7 @@ for w in $WORKLOADS; do
       else
         echo '{"workload":"produce_schema","skipped":"the server refused the schema"}' >>"$RESULTS"
       fi ;;
-    batch) wrk_run batch "http://$EF_ADDR/api/v1/streams/batch/events/batch" "$WORK/batch.lua" 8 1000 ;;
+    batch) wrk_run batch "http://$EF_ADDR/api/v1/streams/batch/events/batch" "$WORK/batch.lua" ${BATCH_CONNS:-8} 1000 ;;
     consume)
       n=$(event_count batch)
       if [[ $n -lt 1000 ]]; then  # consume on its own: fill the stream first
