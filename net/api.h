@@ -30,6 +30,7 @@
 #include "net/logging.h"
 #include "net/metrics.h"
 #include "net/route.h"
+#include "net/scan_hints.h"
 #include "net/stream_settings.h"
 #include "net/trace_context.h"
 
@@ -201,6 +202,7 @@ class Api {
     return group_mu_[std::hash<std::string>()(group_key) % group_mu_.size()];
   }
   std::array<std::mutex, 64> group_mu_;
+  ScanHints scan_hints_;  // filtered runs polls need not read again
   // Durable index writes (fsync) run here, never on an io thread. Threads
   // waiting on an fsync cost no CPU, and RocksDB syncs concurrent writers
   // together, so more threads than cores serve more groups at once.

@@ -49,10 +49,11 @@ struct Collected {
 };
 
 // `view` is the stream's processed view (null for a stream without one:
-// the log is read as written).
+// the log is read as written). `hints` lets a poll skip, and records, runs
+// the view filtered out.
 Result<Collected> Collect(Index& index, const DeliveryStore& store, const Stream& stream,
                           const ProcessedView* view, const std::string& group, PollLimits lim,
-                          int64_t now_ms) {
+                          int64_t now_ms, ScanHints& hints) {
   Collected c;
   // Read before the log: whatever becomes deliverable later is at or after it.
   c.park.frontier = view ? view->frontier() : stream.log->committed_next();
@@ -60,14 +61,16 @@ Result<Collected> Collect(Index& index, const DeliveryStore& store, const Stream
     if (view) return view->Read(*stream.log, from, visit);
     return stream.log->Read(from, [&](const RecordView& r) { return visit(r.offset, r.payload); });
   };
-  auto pos = LoadPosition(index, GroupKey(stream, group));
+  const std::string group_key = GroupKey(stream, group);
+  auto pos = LoadPosition(index, group_key);
   if (!pos.ok()) return pos.status();
   const GroupPosition p = pos->value_or(GroupPosition{});
   auto records = store.Deliveries(stream.manifest.stream_id, group);
   if (!records.ok()) return records.status();
   // Retention may have removed events after the position: start at the
   // earliest retained one.
-  const uint64_t start = std::max(p.committed ? *p.committed + 1 : 0, stream.log->first_offset());
+  uint64_t start = std::max(p.committed ? *p.committed + 1 : 0, stream.log->first_offset());
+  if (view) start = std::max(start, hints.Find(group_key, p.committed).value_or(0));
   std::vector<uint64_t> due_below, skip;  // both ascending (records are)
   for (const Delivery& d : *records) {
     const bool due = d.DueAt(now_ms);
@@ -109,14 +112,25 @@ Result<Collected> Collect(Index& index, const DeliveryStore& store, const Stream
     });
     if (!s.ok()) return s;
   }
+  // The first event the view delivers that this group does not take now
+  // (a parked redelivery, or dead-lettered for the group).
+  uint64_t first_skipped = UINT64_MAX;
   if (more) {
     size_t k = 0;
     Status s = read(start, [&](uint64_t offset, std::string_view event) {
       while (k < skip.size() && skip[k] < offset) ++k;
-      if (k < skip.size() && skip[k] == offset) return true;
+      if (k < skip.size() && skip[k] == offset) {
+        first_skipped = std::min(first_skipped, offset);
+        return true;
+      }
       return take(event);
     });
     if (!s.ok()) return s;
+  }
+  // Nothing deliverable below `through`: the view filtered all of it.
+  if (const uint64_t through = std::min(c.park.frontier, first_skipped);
+      view && c.events == 0 && through > start) {
+    hints.Record(group_key, p.committed, through);
   }
   std::string last_id = p.last_event_id;
   if (c.events > 0) {
@@ -238,8 +252,8 @@ void Api::Poll(Call& call, const std::string& ref, const std::string& group) {
   std::shared_ptr<ProcessedView> view = ViewOf(*stream);
   ParkedPoll::Attempt attempt = [this, shared, stream, view, group,
                                  lim](bool final) -> std::optional<ParkAt> {
-    auto c =
-        Collect(engine_->index(), deliveries_, *stream, view.get(), group, lim, timestamp::NowMs());
+    auto c = Collect(engine_->index(), deliveries_, *stream, view.get(), group, lim,
+                     timestamp::NowMs(), scan_hints_);
     if (!c.ok()) {
       shared->Fail(FromStatus(c.status()));
       return std::nullopt;
