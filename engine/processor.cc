@@ -41,14 +41,11 @@ struct Processor::ViewWrite {
 Processor::Processor(Index* index, ProcessorObserver* observer)
     : index_(index),
       observer_(observer),
-      write_thread_([this] {
-        NameThisThread("ef-view-write");
-        WriteLoop();
-      }),
-      thread_([this] {
-        NameThisThread("ef-processor");
-        Run();
-      }) {}
+      write_thread_([this] { WriteLoop(); }),
+      thread_([this] { Run(); }) {
+  NameThread(write_thread_, "ef-view-write");
+  NameThread(thread_, "ef-processor");
+}
 
 Processor::~Processor() { Stop(); }
 

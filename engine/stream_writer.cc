@@ -44,10 +44,9 @@ StreamWriter::StreamWriter(StreamLog* log, Index* index, IdRegistry* ids, std::s
       stream_id_(stream_id),
       fsync_(fsync),
       max_unindexed_(max_unindexed),
-      thread_([this] {
-        NameThisThread("ef-writer");
-        Run();
-      }) {}
+      thread_([this] { Run(); }) {
+  NameThread(thread_, "ef-writer");
+}
 
 StreamWriter::~StreamWriter() { Stop(); }
 
