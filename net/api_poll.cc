@@ -214,11 +214,17 @@ class ParkedPoll : public std::enable_shared_from_this<ParkedPoll> {
     if (token != 0) waiters_->Cancel(token);
     auto self = shared_from_this();
     asio::post(timer_.get_executor(), [self] { self->timer_.cancel(); });
+    // Not parked while it collects: counted off before the answer goes out
+    // (a client that reads the gauge after its answer sees it lower), and
+    // on again if it parks again.
+    if (metrics_) metrics_->OnPollUnparked();
     auto again = attempt_(final);
-    if (again) return Park(*again);
+    if (again) {
+      if (metrics_) metrics_->OnPollParked();
+      return Park(*again);
+    }
     std::lock_guard lock(mu_);
     done_ = true;
-    if (metrics_) metrics_->OnPollUnparked();
   }
 
   asio::steady_timer timer_;
