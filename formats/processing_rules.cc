@@ -48,18 +48,23 @@ const char* TypeName(dom::element e) {
   }
 }
 
+// -1, 0 or 1 as x is below, equal to or above y.
+template <typename T>
+int Sign(T x, T y) {
+  return x < y ? -1 : (y < x ? 1 : 0);
+}
+
 // -1, 0 or 1 for two numbers; integers compare exactly, anything with a
 // fraction or exponent as doubles.
 int CompareNumbers(dom::element a, dom::element b) {
-  auto sign = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
   const bool ai = a.is_int64() || a.is_uint64(), bi = b.is_int64() || b.is_uint64();
   if (ai && bi) {
-    if (a.is_int64() && b.is_int64()) return sign(int64_t(a), int64_t(b));
-    if (a.is_uint64() && b.is_uint64()) return sign(uint64_t(a), uint64_t(b));
+    if (a.is_int64() && b.is_int64()) return Sign(int64_t(a), int64_t(b));
+    if (a.is_uint64() && b.is_uint64()) return Sign(uint64_t(a), uint64_t(b));
     // One fits only uint64 (> INT64_MAX), the other int64 (maybe negative).
     return a.is_int64() ? -1 : 1;
   }
-  return sign(double(a), double(b));
+  return Sign(double(a), double(b));
 }
 
 bool Equal(dom::element a, dom::element b) {
@@ -279,7 +284,6 @@ namespace {
 // (other types, `in` and `prefix`, mismatched types: the full path words
 // the failures).
 std::optional<int> QuickCompare(const Condition& c, std::string_view text) {
-  auto sign = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
   switch (c.op) {
     case Op::kEq:
     case Op::kNe:
@@ -296,13 +300,13 @@ std::optional<int> QuickCompare(const Condition& c, std::string_view text) {
     if (!c.value.is_string() || text.size() < 2 || text.find('\\') != std::string_view::npos) {
       return std::nullopt;
     }
-    return sign(text.substr(1, text.size() - 2).compare(std::string_view(c.value)), 0);
+    return Sign(text.substr(1, text.size() - 2).compare(std::string_view(c.value)), 0);
   }
   if (!c.value.is_int64()) return std::nullopt;
   int64_t n = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
   if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;  // not an integer
-  return sign(n, int64_t(c.value));
+  return Sign(n, int64_t(c.value));
 }
 
 // Whether `event` (the stored JSON) matches `c`; an error when a comparison

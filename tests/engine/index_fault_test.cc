@@ -72,12 +72,35 @@ struct FaultyEnv {
   std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(std::make_shared<FailingFs>(&sw));
 };
 
-class IndexFaultTest : public ::testing::TestWithParam<bool> {};  // param: ENOSPC
+class IndexFaultTest : public ::testing::TestWithParam<bool> {  // param: ENOSPC
+ protected:
+  void SetUp() override { fe_.sw.no_space = GetParam(); }
+  // An engine in tmp_ whose index files go through the fault switch.
+  EngineOptions FaultyEngineOptions() {
+    EngineOptions eo;
+    eo.data_dir = tmp_.path();
+    eo.index_env = fe_.env.get();
+    return eo;
+  }
+  // The faults cleared and the engine opened again without them; its
+  // stream "s", serving. Null (and a failure) otherwise.
+  std::unique_ptr<Engine> ReopenHealthy(EngineOptions eo, std::shared_ptr<Stream>* s) {
+    fe_.sw.armed = false;
+    eo.index_env = nullptr;
+    auto engine = Engine::Open(eo);
+    EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+    if (!engine.ok()) return nullptr;
+    *s = (*engine)->FindStreamByName("org", "s");
+    EXPECT_TRUE(*s && (*s)->serving());
+    return *s && (*s)->serving() ? std::move(*engine) : nullptr;
+  }
+  TempDir tmp_;
+  FaultyEnv fe_;
+};
 
 TEST_P(IndexFaultTest, FailedDurableWriteLeavesNothing) {
-  TempDir tmp;
-  FaultyEnv fe;
-  fe.sw.no_space = GetParam();
+  TempDir& tmp = tmp_;
+  FaultyEnv& fe = fe_;
   {
     Index::Options io;
     io.env = fe.env.get();
@@ -117,12 +140,8 @@ std::vector<EventAck> AppendOk(Engine& e, const std::shared_ptr<Stream>& s,
 }
 
 TEST_P(IndexFaultTest, FailingEventIndexNeverFailsADurableAppend) {
-  TempDir tmp;
-  FaultyEnv fe;
-  fe.sw.no_space = GetParam();
-  EngineOptions eo;
-  eo.data_dir = tmp.path();
-  eo.index_env = fe.env.get();
+  FaultyEnv& fe = fe_;
+  EngineOptions eo = FaultyEngineOptions();
   eo.max_unindexed_events = 4;
   std::vector<EventAck> acked;
   EventDraft during = Draft("{\"during\":true}");
@@ -165,15 +184,12 @@ TEST_P(IndexFaultTest, FailingEventIndexNeverFailsADurableAppend) {
     Status full = AppendStatus(**engine, s, {Draft("{\"refused\":true}")}, &refused);
     EXPECT_EQ(full.code(), Status::Code::kUnavailable) << full.ToString();
   }
-  fe.sw.armed = false;
-  eo.index_env = nullptr;
-  auto engine = Engine::Open(eo);
-  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-  auto s = (*engine)->FindStreamByName("org", "s");
-  ASSERT_TRUE(s && s->serving());
+  std::shared_ptr<Stream> s;
+  auto engine = ReopenHealthy(eo, &s);
+  ASSERT_NE(engine, nullptr);
   EXPECT_EQ(testing::ReadAll(*s->log).size(), 5u);
   for (const auto& a : acked) {
-    auto loc = (*engine)->Lookup("org", a.event_id);
+    auto loc = engine->Lookup("org", a.event_id);
     ASSERT_TRUE(loc.ok() && loc->has_value()) << "not re-indexed: " << a.event_id.ToString();
     EXPECT_EQ((*loc)->offset, a.offset);
   }
@@ -183,12 +199,8 @@ TEST_P(IndexFaultTest, FailingEventIndexNeverFailsADurableAppend) {
 // that write fails, nothing past the durable frontier may be delivered, and
 // after a restart every event is delivered once, processed, in order.
 TEST_P(IndexFaultTest, FailedViewWriteDeliversNothingPastTheDurableFrontier) {
-  TempDir tmp;
-  FaultyEnv fe;
-  fe.sw.no_space = GetParam();
-  EngineOptions eo;
-  eo.data_dir = tmp.path();
-  eo.index_env = fe.env.get();
+  FaultyEnv& fe = fe_;
+  EngineOptions eo = FaultyEngineOptions();
   simdjson::dom::parser parser;
   auto rules = ProcessingRules::Compile(
       parser.parse(std::string(R"([{"type":"transform","set":{"/payload/seen":true}}])")).value());
@@ -235,13 +247,10 @@ TEST_P(IndexFaultTest, FailedViewWriteDeliversNothingPastTheDurableFrontier) {
     EXPECT_EQ((*view)->frontier(), 100u);
     EXPECT_EQ(delivered(*s, **view).size(), 100u);
   }
-  fe.sw.armed = false;
-  eo.index_env = nullptr;
-  auto engine = Engine::Open(eo);
-  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
-  auto s = (*engine)->FindStreamByName("org", "s");
-  ASSERT_TRUE(s && s->serving());
-  Processor processor(&(*engine)->index());
+  std::shared_ptr<Stream> s;
+  auto engine = ReopenHealthy(eo, &s);
+  ASSERT_NE(engine, nullptr);
+  Processor processor(&engine->index());
   auto view = processor.Configure(s, {*rules, 5, 100}, true);
   ASSERT_TRUE(view.ok());
   ASSERT_EQ(wait_for(**view, 3100), 3100u);
