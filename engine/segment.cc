@@ -100,14 +100,13 @@ Result<std::shared_ptr<Segment>> Segment::OpenSealed(const std::string& path, ui
 
 void Segment::NoteRecord(uint64_t offset, uint64_t pos, int64_t ts) {
   index_->MaybeAdd(offset, pos, ts);
-  if (!pending_any_ && count_.load(std::memory_order_relaxed) == 0 && pending_count_ == 0) {
-    pending_first_offset_ = offset;
-    pending_first_ts_ = ts;
+  if (written_count_ == 0) {
+    written_first_offset_ = offset;
+    written_first_ts_ = ts;
   }
-  pending_any_ = true;
-  pending_last_offset_ = offset;
-  pending_last_ts_ = ts;
-  ++pending_count_;
+  written_last_offset_ = offset;
+  written_last_ts_ = ts;
+  ++written_count_;
 }
 
 Status Segment::LoadFromScan(size_t size, bool is_active, TailRecovery* recovery) {
@@ -196,28 +195,33 @@ Status Segment::Append(std::string_view records) {
 
 Status Segment::Sync() { return fops_->Sync(fd_, path_); }
 
-void Segment::Publish() {
-  index_->Publish();
-  if (pending_any_) {
-    if (count_.load(std::memory_order_relaxed) == 0) {
-      first_offset_.store(pending_first_offset_, std::memory_order_release);
-      first_ts_.store(pending_first_ts_, std::memory_order_release);
-    }
-    last_offset_.store(pending_last_offset_, std::memory_order_release);
-    last_ts_.store(pending_last_ts_, std::memory_order_release);
-    count_.store(count_.load(std::memory_order_relaxed) + pending_count_,
-                 std::memory_order_release);
-    pending_any_ = false;
-    pending_count_ = 0;
+Segment::Mark Segment::mark() const {
+  return Mark{write_pos_,        index_->pending(),     index_->next_pos(),
+              written_count_,    written_first_offset_, written_last_offset_,
+              written_first_ts_, written_last_ts_};
+}
+
+void Segment::Publish(const Mark& m) {
+  index_->PublishUpTo(m.index_entries, m.index_next_pos);
+  if (m.count > 0) {
+    // Readers check count_ first, so the offsets and times go before it.
+    first_offset_.store(m.first_offset, std::memory_order_release);
+    first_ts_.store(m.first_ts, std::memory_order_release);
+    last_offset_.store(m.last_offset, std::memory_order_release);
+    last_ts_.store(m.last_ts, std::memory_order_release);
+    count_.store(m.count, std::memory_order_release);
   }
-  committed_end_.store(write_pos_, std::memory_order_release);
+  committed_end_.store(m.end_pos, std::memory_order_release);
 }
 
 Status Segment::Rewind() {
   const uint64_t keep = committed_end_.load(std::memory_order_relaxed);
   index_->DropUnpublished();
-  pending_any_ = false;
-  pending_count_ = 0;
+  written_count_ = count_.load(std::memory_order_relaxed);
+  written_first_offset_ = first_offset_.load(std::memory_order_relaxed);
+  written_first_ts_ = first_ts_.load(std::memory_order_relaxed);
+  written_last_offset_ = last_offset_.load(std::memory_order_relaxed);
+  written_last_ts_ = last_ts_.load(std::memory_order_relaxed);
   EF_RETURN_IF_ERROR(fops_->Truncate(fd_, keep, path_));
   allocated_ = keep;
   write_pos_ = keep;

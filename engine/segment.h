@@ -2,10 +2,11 @@
 // read-only with mmap. One writer appends encoded records with pwrite (so
 // errors come back as values, never as SIGBUS from a full disk), allocating
 // the file in growing steps; readers use the mapping without locks up to the
-// published commit point. Thread safety: writer calls (Append, Sync, Publish,
-// Seal, Rewind) from one thread at a time; reader calls from any thread.
-// Durability: after Append the bytes are in the page cache; after Sync they
-// are on disk; after Publish readers see them.
+// published commit point. Thread safety: writer calls (Append, Seal, Rewind)
+// from one thread at a time; Sync and Publish(mark) may run on a second
+// thread beside later Appends (the pipelined commit); reader calls from any
+// thread. Durability: after Append the bytes are in the page cache; after
+// Sync they are on disk; after Publish readers see them.
 #pragma once
 
 #include <atomic>
@@ -58,6 +59,17 @@ class Segment {
   static Result<std::shared_ptr<Segment>> OpenSealed(const std::string& path, uint64_t base_offset,
                                                      FileOps* fops);
 
+  // How far the appends had reached at one moment: publishing a mark makes
+  // the records up to it visible while later appends are still in flight.
+  struct Mark {
+    uint64_t end_pos = 0;
+    size_t index_entries = 0;  // sparse index entries up to end_pos
+    uint64_t index_next_pos = 0;
+    uint64_t count = 0;  // records in the segment up to end_pos
+    uint64_t first_offset = 0, last_offset = 0;
+    int64_t first_ts = 0, last_ts = 0;
+  };
+
   // --- writer ---
   // Bytes that still fit before the segment reaches its capacity.
   uint64_t Remaining() const { return capacity_ - write_pos_; }
@@ -65,11 +77,18 @@ class Segment {
   // Writes whole encoded records at the end. On error nothing is published
   // and the writer must Rewind before appending again.
   Status Append(std::string_view records);
+  // Where the appends so far end.
+  Mark mark() const;
+  // May run beside a later Append.
   Status Sync();
+  // Makes the records up to `m` (a mark of this segment, not older than the
+  // last one published) visible to readers. May run beside a later Append.
+  void Publish(const Mark& m);
   // Makes everything appended so far visible to readers.
-  void Publish();
+  void Publish() { Publish(mark()); }
   // Drops everything after the published commit point from the file (after a
   // failed write or sync) and syncs, so unacknowledged bytes never reappear.
+  // Only with no Sync or Publish running.
   Status Rewind();
   // Cuts the preallocated tail off, syncs and marks the segment sealed.
   Status Seal();
@@ -110,12 +129,12 @@ class Segment {
   const char* map_ = nullptr;
   size_t map_len_ = 0;
 
-  // Writer state.
+  // Writer state: what has been appended, published or not.
   uint64_t write_pos_ = 0;
   uint64_t allocated_ = 0;
-  uint64_t pending_first_offset_ = 0, pending_last_offset_ = 0, pending_count_ = 0;
-  int64_t pending_first_ts_ = 0, pending_last_ts_ = 0;
-  bool pending_any_ = false;
+  uint64_t written_count_ = 0;
+  uint64_t written_first_offset_ = 0, written_last_offset_ = 0;
+  int64_t written_first_ts_ = 0, written_last_ts_ = 0;
 
   // Published state.
   std::unique_ptr<SparseIndex> index_;

@@ -28,11 +28,18 @@ class SparseIndex {
   // Writer: considers the record at `pos`; adds it when it starts a new
   // interval. Not visible to readers until Publish.
   void MaybeAdd(uint64_t offset, uint64_t pos, int64_t timestamp_ms);
-  void Publish() {
-    published_next_pos_ = next_pos_;
-    published_.store(pending_, std::memory_order_release);
+  // Writer: entries added so far, and where the next one may start.
+  size_t pending() const { return pending_; }
+  uint64_t next_pos() const { return next_pos_; }
+  // Makes the first `entries` visible (a count pending() had, with the
+  // next_pos() of that moment); may run on a second thread beside MaybeAdd.
+  void PublishUpTo(size_t entries, uint64_t next_pos) {
+    published_next_pos_ = next_pos;
+    published_.store(entries, std::memory_order_release);
   }
-  // Writer: forgets unpublished entries (after a failed append).
+  void Publish() { PublishUpTo(pending_, next_pos_); }
+  // Writer: forgets unpublished entries (after a failed append), with no
+  // PublishUpTo running.
   void DropUnpublished() {
     pending_ = published_.load(std::memory_order_relaxed);
     next_pos_ = published_next_pos_;

@@ -105,14 +105,16 @@ Status StreamLog::Append(std::string_view records, uint64_t next, int64_t last_t
   return Status::Ok();
 }
 
-Status StreamLog::Sync() { return active_->Sync(); }
+StreamLog::Mark StreamLog::mark() const {
+  return Mark{active_, active_->mark(), next_offset_, last_ts_};
+}
 
-void StreamLog::Publish() {
-  active_->Publish();
-  published_next_ = next_offset_;
-  published_ts_ = last_ts_;
-  committed_next_.store(next_offset_, std::memory_order_release);
-  waiters_.Advance(next_offset_);
+void StreamLog::Publish(const Mark& m) {
+  m.segment->Publish(m.at);
+  published_next_ = m.next;
+  published_ts_ = m.last_ts;
+  committed_next_.store(m.next, std::memory_order_release);
+  waiters_.Advance(m.next);
 }
 
 Status StreamLog::Rewind() {

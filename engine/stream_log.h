@@ -3,7 +3,8 @@
 // batches, syncs and publishes; any thread reads committed records by offset
 // or time without locks (segment list snapshots are swapped atomically).
 // Durability: Append puts bytes in the page cache, Sync on disk, Publish makes
-// them visible and wakes the commit waiters.
+// them visible and wakes the commit waiters. Sync and Publish of a Mark may
+// run on a second thread while the writer appends after it.
 #pragma once
 
 #include <atomic>
@@ -29,6 +30,13 @@ struct StreamLogOptions {
 class StreamLog {
  public:
   using SegmentList = std::vector<std::shared_ptr<Segment>>;
+  // How far the log's appends had reached at one moment.
+  struct Mark {
+    std::shared_ptr<Segment> segment;  // the active segment they went to
+    Segment::Mark at;
+    uint64_t next = 0;  // one past the last offset written
+    int64_t last_ts = 0;
+  };
 
   // Opens (or creates, when `dir` has no segment) the log in `dir`. The
   // newest segment's torn tail is truncated; Corruption if it holds a bad
@@ -47,16 +55,22 @@ class StreamLog {
   // Whether `bytes` more fit in the active segment.
   bool Fits(size_t bytes) const;
   // Seals the active segment and starts one at next_offset() big enough for
-  // `bytes`. Only call with nothing unpublished.
+  // `bytes`. Only call with nothing unpublished and no Sync or Publish running.
   Status Roll(size_t bytes);
   // Appends encoded records holding offsets [next_offset(), next) with
   // timestamps up to `last_ts`. Not visible until Publish.
   Status Append(std::string_view records, uint64_t next, int64_t last_ts);
-  Status Sync();
-  // Makes every appended record visible and wakes waiters.
-  void Publish();
+  // Where the appends so far end (after at least one Append to the active
+  // segment).
+  Mark mark() const;
+  // Puts the segment of `m` on disk, up to at least `m`. Any thread.
+  static Status Sync(const Mark& m) { return m.segment->Sync(); }
+  // Makes the records up to `m` visible and wakes waiters. Marks are
+  // published in the order they were taken, from one thread at a time.
+  void Publish(const Mark& m);
   // After a failed Append/Sync: drops everything unpublished from the file
-  // so it can never reappear; appends may resume once this returns OK.
+  // so it can never reappear; appends may resume once this returns OK. Only
+  // with no Sync or Publish running.
   Status Rewind();
 
   // --- readers (any thread) ---

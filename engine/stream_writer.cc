@@ -44,7 +44,10 @@ StreamWriter::StreamWriter(StreamLog* log, Index* index, IdRegistry* ids, std::s
       stream_id_(stream_id),
       fsync_(fsync),
       max_unindexed_(max_unindexed),
+      indexed_next_(log->committed_next()),
+      flusher_thread_([this] { RunFlusher(); }),
       thread_([this] { Run(); }) {
+  NameThread(flusher_thread_, "ef-flusher");
   NameThread(thread_, "ef-writer");
 }
 
@@ -76,42 +79,20 @@ void StreamWriter::Run() {
   while (true) {
     {
       std::unique_lock lock(mu_);
-      if (queue_.empty() && !stopping_) {
-        if (unsynced_ && fsync_.mode == FsyncPolicy::Mode::kInterval) {
-          cv_.wait_for(lock, std::chrono::milliseconds(fsync_.interval_ms));
-        } else {
-          cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-        }
-      }
-      if (queue_.empty()) {
-        if (stopping_) break;
-        lock.unlock();
-        if (unsynced_) {  // interval policy: the quiet period is over
-          if (Status s = SyncLog(); s.ok()) {
-            unsynced_ = false;
-            ++stats_.flushes;
-            last_sync_ms_ = timestamp::NowMs();
-          } else {
-            spdlog::error("stream {}: background flush failed: {}", stream_id_.ToString(),
-                          s.ToString());
-          }
-        }
-        continue;
-      }
+      cv_.wait(lock, [&] { return !queue_.empty() || stopping_ || recovery_due_; });
+      recovery_due_ = false;
+      if (queue_.empty() && stopping_) break;  // everything is answered
       for (auto& r : queue_) batch.push_back(std::move(r));
       queue_.clear();
     }
-    if (needs_rewind_) {
-      if (Status s = log_->Rewind(); s.ok()) {
-        needs_rewind_ = false;
-        healthy_ = true;
-        spdlog::info("stream {}: writer recovered, appends resume", stream_id_.ToString());
-      } else {
-        for (auto& r : batch)
-          r.done(Status::Unavailable("stream writer is recovering: " + s.message()), {});
-        batch.clear();
-        continue;
-      }
+    if (batch.empty()) {  // the flusher failed a round: rewind now, not at the next append
+      RecoverIfFailed();
+      continue;
+    }
+    if (!RecoverIfFailed()) {
+      for (auto& r : batch) r.done(Status::Unavailable("stream writer is recovering"), {});
+      batch.clear();
+      continue;
     }
     next_offset_ = log_->next_offset();
     last_ts_ = log_->last_timestamp_ms();
@@ -124,21 +105,22 @@ void StreamWriter::Run() {
         continue;
       }
       const size_t mark = buf_.size();
-      const size_t mark_ids = round_ids_.size();
-      const size_t mark_held = round_held_.size();
+      const size_t mark_ids = round_.ids.size();
+      const size_t mark_held = round_.held.size();
       if (!Prepare(req)) {
         req.done(req.status, {});
         continue;
       }
       if (!log_->Fits(buf_.size())) {
-        // Finish what is buffered, then start a segment for this request.
+        // Write what is buffered, let it be published, then start a segment
+        // for this request.
         std::string tail = buf_.substr(mark);
-        std::vector<IndexedEvent> tail_ids(round_ids_.begin() + mark_ids, round_ids_.end());
-        std::vector<Uuid> tail_held(round_held_.begin() + mark_held, round_held_.end());
+        std::vector<IndexedEvent> tail_ids(round_.ids.begin() + mark_ids, round_.ids.end());
+        std::vector<Uuid> tail_held(round_.held.begin() + mark_held, round_.held.end());
         buf_.resize(mark);
-        round_ids_.resize(mark_ids);
-        round_held_.resize(mark_held);
-        Status s = FinishRound(buf_next, buf_ts)
+        round_.ids.resize(mark_ids);
+        round_.held.resize(mark_held);
+        Status s = WriteRound(buf_next, buf_ts) && AwaitFlushed()
                        ? log_->Roll(tail.size())
                        : Status::Unavailable("stream writer is recovering");
         if (!s.ok()) {
@@ -148,26 +130,34 @@ void StreamWriter::Run() {
           continue;
         }
         buf_ = std::move(tail);
-        round_ids_ = std::move(tail_ids);
-        round_held_ = std::move(tail_held);
+        round_.ids = std::move(tail_ids);
+        round_.held = std::move(tail_held);
       }
       buf_next = next_offset_;
       buf_ts = last_ts_;
-      round_.push_back(std::move(req));
+      round_.requests.push_back(std::move(req));
     }
-    if (!failed) FinishRound(buf_next, buf_ts);
+    if (!failed) WriteRound(buf_next, buf_ts);
     batch.clear();
+    if (needs_rewind_) RecoverIfFailed();
   }
-  if (unsynced_ && SyncLog().ok()) ++stats_.flushes;
+  {
+    std::lock_guard lock(flush_mu_);
+    flusher_stopping_ = true;
+    flush_cv_.notify_all();
+  }
+  flusher_thread_.join();
+  // A round that failed just before the stop is cut from the file now, so
+  // its bytes cannot reach the disk later and be found at the next open.
+  RecoverIfFailed();
 }
 
 bool StreamWriter::Prepare(Request& req) {
   const size_t n = req.events.size();
-  if (unindexed_.size() >= max_unindexed_) {
-    req.status =
-        Status::Unavailable("the event index is failing: " + std::to_string(unindexed_.size()) +
-                            " durable events wait to be indexed; appends resume once "
-                            "they are");
+  if (const uint64_t waiting = stats_.unindexed.load(); waiting >= max_unindexed_) {
+    req.status = Status::Unavailable("the event index is failing: " + std::to_string(waiting) +
+                                     " durable events wait to be indexed; appends resume once "
+                                     "they are");
     return false;
   }
   req.acks.assign(n, EventAck{});
@@ -257,9 +247,9 @@ bool StreamWriter::Prepare(Request& req) {
     const EventLocation loc{stream_id_, offset, ts};
     if (!draft.id_assigned_by_server) {
       ids_->Update(org_, draft.event_id, loc);
-      round_held_.push_back(draft.event_id);
+      round_.held.push_back(draft.event_id);
     }
-    round_ids_.push_back(IndexedEvent{draft.event_id, loc});
+    round_.ids.push_back(IndexedEvent{draft.event_id, loc});
     req.acks[i] = EventAck{draft.event_id, offset, ts, false};
   }
   // Repeats inside the request take the first occurrence's answer.
@@ -274,33 +264,159 @@ bool StreamWriter::Prepare(Request& req) {
   return true;
 }
 
-bool StreamWriter::FinishRound(uint64_t next, int64_t last_ts) {
-  if (round_.empty()) return true;
-  Status s;
-  const bool wrote = !buf_.empty();
-  if (wrote) s = log_->Append(buf_, next, last_ts);
-  if (s.ok() && wrote) {
-    unsynced_ = true;
-    const int64_t now = timestamp::NowMs();
-    if (fsync_.mode == FsyncPolicy::Mode::kAlways || (fsync_.mode == FsyncPolicy::Mode::kInterval &&
-                                                      now - last_sync_ms_ >= fsync_.interval_ms)) {
-      s = SyncLog();
-      ++stats_.flushes;
-      if (s.ok()) {
-        unsynced_ = false;
-        last_sync_ms_ = now;
-      }
+bool StreamWriter::WriteRound(uint64_t next, int64_t last_ts) {
+  if (round_.requests.empty()) return true;
+  Round round = std::move(round_);
+  round_ = Round{};
+  round.bytes = buf_.size();
+  if (!buf_.empty()) {
+    Status s = log_->Append(buf_, next, last_ts);
+    buf_.clear();
+    if (!s.ok()) {
+      // Rounds before this one may still be flushed and published; the
+      // rewind waits for them.
+      needs_rewind_ = true;
+      healthy_ = false;
+      FailRound(round, s);
+      return false;
     }
+    round.written = log_->mark();
   }
-  if (!s.ok()) {
-    FailRound(s);
+  std::unique_lock lock(flush_mu_);
+  flush_cv_.wait(lock, [&] { return waiting_rounds_.size() < kMaxWaitingRounds; });
+  if (!flush_failure_.ok()) {
+    // A round before this one failed to flush: this one was written after
+    // bytes that may never reach the disk, so it fails too.
+    lock.unlock();
+    FailRound(round, Status::Unavailable("stream writer is recovering"));
     return false;
   }
+  waiting_rounds_.push_back(std::move(round));
+  flush_cv_.notify_all();
+  return true;
+}
+
+bool StreamWriter::AwaitFlushed() {
+  std::unique_lock lock(flush_mu_);
+  flush_cv_.wait(lock, [&] { return waiting_rounds_.empty() && !flusher_busy_; });
+  return flush_failure_.ok() && !needs_rewind_;
+}
+
+bool StreamWriter::RecoverIfFailed() {
+  {
+    std::unique_lock lock(flush_mu_);
+    if (flush_failure_.ok() && !needs_rewind_) return true;
+    flush_cv_.wait(lock, [&] { return waiting_rounds_.empty() && !flusher_busy_; });
+  }
+  if (Status s = log_->Rewind(); !s.ok()) {
+    needs_rewind_ = true;
+    spdlog::error("stream {}: rewind failed, appends paused: {}", stream_id_.ToString(),
+                  s.ToString());
+    return false;
+  }
+  needs_rewind_ = false;
+  {
+    std::lock_guard lock(flush_mu_);
+    flush_failure_ = Status::Ok();
+  }
+  healthy_ = true;
+  spdlog::info("stream {}: writer recovered, appends resume", stream_id_.ToString());
+  return true;
+}
+
+void StreamWriter::RunFlusher() {
+  std::vector<Round> rounds;
+  while (true) {
+    Status failure;
+    {
+      std::unique_lock lock(flush_mu_);
+      if (waiting_rounds_.empty() && !flusher_stopping_) {
+        if (unsynced_ && fsync_.mode == FsyncPolicy::Mode::kInterval) {
+          flush_cv_.wait_for(lock, std::chrono::milliseconds(fsync_.interval_ms));
+        } else {
+          flush_cv_.wait(lock, [&] { return !waiting_rounds_.empty() || flusher_stopping_; });
+        }
+      }
+      if (waiting_rounds_.empty()) {
+        if (flusher_stopping_) break;
+        lock.unlock();
+        if (unsynced_) {  // interval policy: the quiet period is over
+          if (Status s = SyncLog(*unsynced_); s.ok()) {
+            unsynced_.reset();
+            ++stats_.flushes;
+            last_sync_ms_ = timestamp::NowMs();
+          } else {
+            spdlog::error("stream {}: background flush failed: {}", stream_id_.ToString(),
+                          s.ToString());
+          }
+        }
+        continue;
+      }
+      for (auto& r : waiting_rounds_) rounds.push_back(std::move(r));
+      waiting_rounds_.clear();
+      flusher_busy_ = true;
+      failure = flush_failure_;
+      flush_cv_.notify_all();  // room for the writer
+    }
+    if (failure.ok()) failure = SyncRounds(rounds);
+    if (failure.ok()) {
+      CompleteRounds(rounds);
+    } else {
+      {
+        std::lock_guard lock(flush_mu_);
+        if (flush_failure_.ok()) flush_failure_ = failure;
+      }
+      healthy_ = false;
+      unsynced_.reset();  // the rewind cuts the unflushed bytes and syncs the rest
+      for (Round& r : rounds) FailRound(r, failure);
+      std::lock_guard lock(mu_);
+      recovery_due_ = true;
+      cv_.notify_one();
+    }
+    rounds.clear();
+    std::lock_guard lock(flush_mu_);
+    flusher_busy_ = false;
+    flush_cv_.notify_all();
+  }
+  if (unsynced_ && SyncLog(*unsynced_).ok()) ++stats_.flushes;
+}
+
+Status StreamWriter::SyncRounds(const std::vector<Round>& rounds) {
+  const StreamLog::Mark* last = nullptr;
+  for (const Round& r : rounds) {
+    if (!r.written) continue;
+    // A roll waits for the flusher, so rounds share a segment; if they did
+    // not, the earlier segment is flushed here.
+    if (last != nullptr && last->segment != r.written->segment) {
+      EF_RETURN_IF_ERROR(SyncLog(*last));
+    }
+    last = &*r.written;
+  }
+  if (last == nullptr) return Status::Ok();
+  unsynced_ = *last;
+  const int64_t now = timestamp::NowMs();
+  if (fsync_.mode == FsyncPolicy::Mode::kAlways ||
+      (fsync_.mode == FsyncPolicy::Mode::kInterval && now - last_sync_ms_ >= fsync_.interval_ms)) {
+    Status s = SyncLog(*last);
+    ++stats_.flushes;
+    if (!s.ok()) return s;
+    unsynced_.reset();
+    last_sync_ms_ = now;
+  }
+  return Status::Ok();
+}
+
+void StreamWriter::CompleteRounds(std::vector<Round>& rounds) {
+  const StreamLog::Mark* last = nullptr;
+  for (Round& r : rounds) {
+    if (r.written) last = &*r.written;
+    unindexed_.insert(unindexed_.end(), r.ids.begin(), r.ids.end());
+    unindexed_held_.insert(unindexed_held_.end(), r.held.begin(), r.held.end());
+  }
+  if (last != nullptr) indexed_next_ = last->next;
   // Index before publishing, so an id a consumer can see is also found.
-  unindexed_.insert(unindexed_.end(), round_ids_.begin(), round_ids_.end());
-  unindexed_held_.insert(unindexed_held_.end(), round_held_.begin(), round_held_.end());
   if (!unindexed_.empty()) {
-    if (Status is = index_->PutEvents(org_, stream_id_, unindexed_, next - 1); is.ok()) {
+    if (Status is = index_->PutEvents(org_, stream_id_, unindexed_, indexed_next_ - 1); is.ok()) {
       ReleaseReservations(unindexed_held_);
       unindexed_.clear();
       unindexed_held_.clear();
@@ -319,50 +435,35 @@ bool StreamWriter::FinishRound(uint64_t next, int64_t last_ts) {
                    is.ToString());
     }
   }
-  log_->Publish();
-  ++stats_.rounds;
-  uint64_t stored = 0;
-  for (const auto& req : round_) {
-    for (const auto& a : req.acks) stored += a.duplicate ? 0 : 1;
+  if (last != nullptr) log_->Publish(*last);
+  WriterObserver* observer = observer_.load();
+  for (Round& r : rounds) {
+    uint64_t stored = 0;
+    for (const auto& req : r.requests) {
+      for (const auto& a : req.acks) stored += a.duplicate ? 0 : 1;
+    }
+    ++stats_.rounds;
+    stats_.appends += r.requests.size();
+    stats_.events += stored;
+    if (observer != nullptr) observer->OnRound(r.requests.size(), stored, r.bytes);
+    for (auto& req : r.requests) req.done(Status::Ok(), std::move(req.acks));
   }
-  stats_.appends += round_.size();
-  stats_.events += stored;
-  if (WriterObserver* o = observer_.load()) o->OnRound(round_.size(), stored, buf_.size());
-  for (auto& req : round_) req.done(Status::Ok(), std::move(req.acks));
-  round_.clear();
-  round_ids_.clear();
-  round_held_.clear();
-  buf_.clear();
-  return true;
 }
 
-void StreamWriter::FailRound(const Status& s) {
-  healthy_ = false;
+void StreamWriter::FailRound(Round& round, const Status& s) {
   ++stats_.failures;
   spdlog::error("stream {}: append failed, {} request(s) refused: {}", stream_id_.ToString(),
-                round_.size(), s.ToString());
-  ReleaseReservations(round_held_);
-  if (Status r = log_->Rewind(); r.ok()) {
-    healthy_ = true;
-  } else {
-    needs_rewind_ = true;
-    spdlog::error("stream {}: rewind failed, appends paused: {}", stream_id_.ToString(),
-                  r.ToString());
-  }
-  next_offset_ = log_->next_offset();
-  last_ts_ = log_->last_timestamp_ms();
-  for (auto& req : round_) req.done(s, {});
-  round_.clear();
-  round_ids_.clear();
-  round_held_.clear();
-  buf_.clear();
+                round.requests.size(), s.ToString());
+  ReleaseReservations(round.held);
+  for (auto& req : round.requests) req.done(s, {});
+  round.requests.clear();
 }
 
-Status StreamWriter::SyncLog() {
+Status StreamWriter::SyncLog(const StreamLog::Mark& m) {
   WriterObserver* o = observer_.load();
-  if (o == nullptr) return log_->Sync();
+  if (o == nullptr) return StreamLog::Sync(m);
   const auto start = std::chrono::steady_clock::now();
-  Status s = log_->Sync();
+  Status s = StreamLog::Sync(m);
   o->OnFlush(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return s;
 }

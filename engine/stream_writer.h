@@ -1,11 +1,14 @@
-// StreamWriter: the group commit of one stream. Appends from any thread are
-// queued; the writer thread takes everything queued, drops duplicates (by
+// StreamWriter: the group commit of one stream, in two stages on two
+// threads. The writer thread takes everything queued, drops duplicates (by
 // (org, event_id)), assigns offsets and timestamps, renders and encodes the
-// records into one buffer, writes it with one pwrite, flushes once per the
-// fsync policy, indexes the ids, publishes, and only then runs each caller's
-// completion. A request's events form one atomic batch on disk.
-// After a write or flush error the pending appends fail, the segment is
-// rewound to the last published point, and only then are appends accepted.
+// records into one buffer and writes it with one pwrite: one round. The
+// flusher thread takes every round written so far, flushes them with one
+// fdatasync (per the fsync policy), indexes their ids, publishes, and only
+// then runs each caller's completion; meanwhile the writer writes the next
+// round. A request's events form one atomic batch on disk.
+// After a write or flush error the failed round and every round written
+// after it fail, the segment is rewound to the last published point, and
+// only then are appends accepted again (a retried fsync is never trusted).
 #pragma once
 
 #include <atomic>
@@ -14,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,8 +46,8 @@ struct EventAck {
   bool duplicate = false;
 };
 
-// Runs once per Append, on the writer thread: OK with one ack per draft (in
-// order), or an error and nothing stored. Conflict: an id belongs to another
+// Runs once per Append, on the writer's or the flusher's thread: OK with one
+// ack per draft (in order), or an error and nothing stored. Conflict: an id belongs to another
 // stream of the org. It must not block.
 using AppendCallback = std::function<void(Status, std::vector<EventAck>)>;
 
@@ -71,10 +75,10 @@ class StreamWriter {
   StreamWriter& operator=(const StreamWriter&) = delete;
 
   void Append(std::vector<EventDraft> events, AppendCallback done);
-  // Completes everything queued, flushes, and joins the thread. Later
+  // Completes everything queued, flushes, and joins the threads. Later
   // appends fail with Aborted.
   void Stop();
-  // False while a failed write has not been rewound yet.
+  // False from a failed write or flush until the log is rewound.
   bool healthy() const { return healthy_.load(); }
   const WriterStats& stats() const { return stats_; }
   // Reports later rounds and flushes to `observer` (nullptr: to no one). The
@@ -88,17 +92,45 @@ class StreamWriter {
     std::vector<EventAck> acks;
     Status status;
   };
+  // Requests written together, on their way from the writer to the flusher.
+  struct Round {
+    std::vector<Request> requests;
+    std::vector<IndexedEvent> ids;           // ids stored by this round
+    std::vector<Uuid> held;                  // those of them reserved in ids_
+    std::optional<StreamLog::Mark> written;  // nullopt: nothing to write (all duplicates)
+    uint64_t bytes = 0;
+  };
+  // At most this many written rounds wait for the flusher; the writer waits
+  // beyond that, so memory stays bounded when the disk is slow.
+  static constexpr size_t kMaxWaitingRounds = 4;
+
+  // --- writer thread ---
   void Run();
   // Dedupes, assigns offsets and encodes `req` at the end of buf_. Returns
   // false (with req.status set) if the request is refused.
   bool Prepare(Request& req);
-  // Writes, flushes and publishes buf_ (offsets up to `next`), then completes
-  // round_. False if the round failed (and was rewound).
-  bool FinishRound(uint64_t next, int64_t last_ts);
-  void FailRound(const Status& s);
+  // Writes buf_ (offsets up to `next`) and hands round_ to the flusher.
+  // False if the round failed.
+  bool WriteRound(uint64_t next, int64_t last_ts);
+  // Waits until the flusher has answered every round handed to it. False if
+  // one of them failed (the log must be rewound first).
+  bool AwaitFlushed();
+  // After a failed round: waits for the flusher to answer the rounds before
+  // it, then rewinds the log. False while the log cannot be rewound.
+  bool RecoverIfFailed();
+
+  // --- flusher thread ---
+  void RunFlusher();
+  // Flushes `rounds` per the policy.
+  Status SyncRounds(const std::vector<Round>& rounds);
+  // Indexes, publishes and answers `rounds`, which are durable per the policy.
+  void CompleteRounds(std::vector<Round>& rounds);
+  // StreamLog::Sync, timed for the observer.
+  Status SyncLog(const StreamLog::Mark& m);
+
+  // Any thread: answers the round's requests with `s`, releases its ids.
+  void FailRound(Round& round, const Status& s);
   void ReleaseReservations(const std::vector<Uuid>& ids);
-  // log_->Sync(), timed for the observer.
-  Status SyncLog();
 
   StreamLog* const log_;
   Index* const index_;
@@ -112,23 +144,34 @@ class StreamWriter {
   std::condition_variable cv_;
   std::deque<Request> queue_;
   bool stopping_ = false;
+  bool recovery_due_ = false;  // the flusher failed a round; the writer rewinds
 
   // Writer-thread state.
   std::string buf_;
-  std::vector<Request> round_;
-  std::vector<IndexedEvent> round_ids_;  // ids stored by this round
-  std::vector<Uuid> round_held_;         // those of them reserved in ids_
-  std::vector<IndexedEvent> unindexed_;  // durable, not yet in the index
-  std::vector<Uuid> unindexed_held_;     // those of them held in ids_
+  Round round_;
   uint64_t next_offset_ = 0;
   int64_t last_ts_ = 0;
-  bool needs_rewind_ = false;
-  bool unsynced_ = false;
+  bool needs_rewind_ = false;  // a write failed (or a rewind did)
+
+  // Between the threads, guarded by flush_mu_.
+  std::mutex flush_mu_;
+  std::condition_variable flush_cv_;  // both directions; notify_all
+  std::deque<Round> waiting_rounds_;
+  bool flusher_busy_ = false;  // holds rounds it has not answered yet
+  Status flush_failure_;       // set when a round failed, until the rewind
+  bool flusher_stopping_ = false;
+
+  // Flusher-thread state.
+  std::vector<IndexedEvent> unindexed_;      // durable, not yet in the index
+  std::vector<Uuid> unindexed_held_;         // those of them held in ids_
+  uint64_t indexed_next_ = 0;                // checkpoint: one past the last durable offset
+  std::optional<StreamLog::Mark> unsynced_;  // written past the last flush (interval policy)
   int64_t last_sync_ms_ = 0;
 
   std::atomic<bool> healthy_{true};
   std::atomic<WriterObserver*> observer_{nullptr};
   WriterStats stats_;
+  std::thread flusher_thread_;
   std::thread thread_;
 };
 

@@ -1,7 +1,7 @@
 // WriterObserver: what a StreamWriter reports about its group commits, for
 // metrics kept outside the engine (net/ turns it into Prometheus series; the
 // engine itself depends on no metrics library). Calls come on the stream's
-// writer thread and must not block.
+// flusher thread and must not block.
 #pragma once
 
 #include <cstdint>

@@ -31,7 +31,7 @@
 namespace eventflow {
 
 // One stream's ingest series, fed by its writer (a WriterObserver) on the
-// writer thread; also records the group-commit histograms they share.
+// flusher thread; also records the group-commit histograms they share.
 class StreamMetrics : public WriterObserver {
  public:
   StreamMetrics(prometheus::Counter* events, prometheus::Counter* bytes,

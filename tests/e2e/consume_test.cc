@@ -171,7 +171,7 @@ TEST_F(ConsumeTest, ParkedPollsCostNoThreadsAndShutdownAnswersThem) {
   ASSERT_EQ(Call("POST", "/api/v1/streams", R"({"name":"s"})").status, 201);
   const int threads_before = ThreadCount(server_->pid());
   const auto names = ThreadNames(server_->pid());
-  for (const char* name : {"ef-writer", "ef-processor", "ef-view-write"}) {
+  for (const char* name : {"ef-writer", "ef-flusher", "ef-processor", "ef-view-write"}) {
     EXPECT_EQ(names.count(name), 1u) << name << " among " << ::testing::PrintToString(names);
   }
   rlimit lim{};

@@ -1,15 +1,22 @@
 // ENOSPC and EIO injected at each file operation of append and roll: the
 // failed append is refused, nothing of it is visible after reopen, all that
-// was acknowledged is, and appends work again once the fault clears.
+// was acknowledged is, and appends work again once the fault clears. Also
+// the pipelined commit: rounds written while an earlier one is being
+// flushed are published only after that flush, and fail with it.
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 
 #include "tests/engine/test_util.h"
 
 namespace eventflow {
 namespace {
 
+using testing::AppendOutcome;
 using testing::AppendSync;
 using testing::Draft;
 using testing::LogFixture;
@@ -99,6 +106,155 @@ TEST(Faults, FailedSyncIsNeverRetriedIntoAnAck) {
   auto records = ReadAll(*f.log);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].payload.find("lost"), std::string::npos);
+}
+
+// Forwards to `base`; HoldNextSync makes the next Sync wait (before it
+// reaches `base`) until Release, so a test can act while a flush is running.
+class SyncGate final : public FileOps {
+ public:
+  explicit SyncGate(FileOps* base) : base_(base) {}
+  void HoldNextSync() {
+    std::lock_guard lock(mu_);
+    hold_ = true;
+  }
+  // True once a held Sync has started waiting (within `within`).
+  bool AwaitHeld(std::chrono::seconds within = std::chrono::seconds(10)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, within, [&] { return holding_; });
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    hold_ = holding_ = false;
+    cv_.notify_all();
+  }
+  int writes() const { return writes_.load(); }
+
+  Result<int> Open(const std::string& path, int flags, mode_t mode) override {
+    return base_->Open(path, flags, mode);
+  }
+  void Close(int fd) override { base_->Close(fd); }
+  Status Write(int fd, const void* data, size_t n, uint64_t pos, const std::string& path) override {
+    Status s = base_->Write(fd, data, n, pos, path);
+    ++writes_;
+    return s;
+  }
+  Status Sync(int fd, const std::string& path) override {
+    {
+      std::unique_lock lock(mu_);
+      if (hold_) {
+        holding_ = true;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return !hold_; });
+      }
+    }
+    return base_->Sync(fd, path);
+  }
+  Status Allocate(int fd, uint64_t pos, uint64_t len, const std::string& path) override {
+    return base_->Allocate(fd, pos, len, path);
+  }
+  Status Truncate(int fd, uint64_t size, const std::string& path) override {
+    return base_->Truncate(fd, size, path);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    return base_->Rename(from, to);
+  }
+  Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
+  Result<const char*> Map(int fd, size_t len, const std::string& path) override {
+    return base_->Map(fd, len, path);
+  }
+  void Unmap(const char* addr, size_t len) override { base_->Unmap(addr, len); }
+  Status Remove(const std::string& path) override { return base_->Remove(path); }
+
+ private:
+  FileOps* base_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_ = false, holding_ = false;
+  std::atomic<int> writes_{0};
+};
+
+std::future<AppendOutcome> AppendLater(StreamWriter& writer, std::vector<EventDraft> drafts) {
+  auto p = std::make_shared<std::promise<AppendOutcome>>();
+  auto f = p->get_future();
+  writer.Append(std::move(drafts), [p](Status s, std::vector<EventAck> acks) {
+    p->set_value({std::move(s), std::move(acks)});
+  });
+  return f;
+}
+
+// Waits (up to 10 s) until `gate` has seen `n` writes.
+bool AwaitWrites(const SyncGate& gate, int n) {
+  for (int i = 0; i < 10000 && gate.writes() < n; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return gate.writes() >= n;
+}
+
+TEST(Pipeline, RoundWrittenDuringAFlushIsPublishedOnlyAfterItsOwnFlush) {
+  TempDir tmp;
+  SyncGate gate(FileOps::Posix());
+  LogFixture f(tmp.path(), 1 << 20, &gate);
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"n\":0}")}).status.ok());
+  const int writes = gate.writes();
+  gate.HoldNextSync();
+  auto first = AppendLater(*f.writer, {Draft("{\"n\":1}")});
+  ASSERT_TRUE(gate.AwaitHeld()) << "the first round's flush never started";
+  auto second = AppendLater(*f.writer, {Draft("{\"n\":2}"), Draft("{\"n\":3}")});
+  // The writer goes on while the flusher waits: the second round is written...
+  ASSERT_TRUE(AwaitWrites(gate, writes + 2)) << "the second round waited for the first's flush";
+  // ...but neither round is visible or acknowledged before its flush.
+  EXPECT_EQ(f.log->committed_next(), 1u);
+  EXPECT_EQ(first.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+  EXPECT_EQ(second.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+  gate.Release();
+  AppendOutcome a = first.get(), b = second.get();
+  ASSERT_TRUE(a.status.ok()) << a.status.ToString();
+  ASSERT_TRUE(b.status.ok()) << b.status.ToString();
+  EXPECT_EQ(a.acks[0].offset, 1u);
+  EXPECT_EQ(b.acks[0].offset, 2u);
+  EXPECT_EQ(b.acks[1].offset, 3u);
+  EXPECT_EQ(f.log->committed_next(), 4u);
+  // One more flush covered the second round, after the held one.
+  EXPECT_GE(f.writer->stats().flushes.load(), 3u);
+}
+
+TEST(Pipeline, FailedFlushAlsoFailsTheRoundWrittenBehindIt) {
+  // The second round's bytes follow bytes whose flush failed: it must not be
+  // acknowledged, even though its own flush might succeed.
+  TempDir tmp;
+  FaultInjectingFileOps faults(FileOps::Posix());
+  SyncGate gate(&faults);
+  LogFixture f(tmp.path(), 1 << 20, &gate);
+  auto kept = AppendSync(*f.writer, {Draft("{\"kept\":0}")});
+  ASSERT_TRUE(kept.status.ok());
+  const int writes = gate.writes();
+  gate.HoldNextSync();
+  faults.Arm(FileOp::kSync, EIO);
+  auto first = AppendLater(*f.writer, {Draft("{\"lost\":1}")});
+  ASSERT_TRUE(gate.AwaitHeld());
+  auto second = AppendLater(*f.writer, {Draft("{\"lost\":2}"), Draft("{\"lost\":3}")});
+  ASSERT_TRUE(AwaitWrites(gate, writes + 2));
+  gate.Release();
+  AppendOutcome a = first.get();
+  // From here flushes work: one of the second round alone would succeed, and
+  // must not be what acknowledges it.
+  faults.Clear();
+  AppendOutcome b = second.get();
+  EXPECT_EQ(a.status.code(), Status::Code::kIOError) << a.status.ToString();
+  EXPECT_FALSE(b.status.ok()) << "a round written after a failed flush was acknowledged";
+  EXPECT_EQ(f.log->committed_next(), 1u);
+  // The writer rewinds and goes on at the next dense offset.
+  auto after = AppendSync(*f.writer, {Draft("{\"after\":4}")});
+  ASSERT_TRUE(after.status.ok()) << after.status.ToString();
+  EXPECT_EQ(after.acks[0].offset, 1u);
+  EXPECT_TRUE(f.writer->healthy());
+  f.Close();
+  ASSERT_TRUE(f.Reopen().ok());
+  auto records = ReadAll(*f.log);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(PeekEventId(records[0].payload), kept.acks[0].event_id);
+  EXPECT_EQ(PeekEventId(records[1].payload), after.acks[0].event_id);
+  for (const auto& r : records) EXPECT_EQ(r.payload.find("lost"), std::string::npos);
 }
 
 }  // namespace
