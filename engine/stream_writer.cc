@@ -291,6 +291,21 @@ bool StreamWriter::WriteRound(uint64_t next, int64_t last_ts) {
     FailRound(round, Status::Unavailable("stream writer is recovering"));
     return false;
   }
+  if (round.bytes < kMinPipelinedBytes && waiting_rounds_.empty() && !flusher_busy_) {
+    // A small round with nothing in flight: its flush is short, and a
+    // handoff to the flusher thread costs more than the overlap saves
+    // (measured with single-event producers: p99 8.6 -> 12-14 ms when
+    // every round went through the flusher thread). The writer flushes it.
+    flusher_busy_ = true;
+    lock.unlock();
+    std::vector<Round> rounds;
+    rounds.push_back(std::move(round));
+    const bool ok = FlushAndAnswer(rounds, Status::Ok());
+    lock.lock();
+    flusher_busy_ = false;
+    flush_cv_.notify_all();
+    return ok;
+  }
   waiting_rounds_.push_back(std::move(round));
   flush_cv_.notify_all();
   return true;
@@ -330,26 +345,24 @@ void StreamWriter::RunFlusher() {
     Status failure;
     {
       std::unique_lock lock(flush_mu_);
-      if (waiting_rounds_.empty() && !flusher_stopping_) {
-        if (unsynced_ && fsync_.mode == FsyncPolicy::Mode::kInterval) {
-          flush_cv_.wait_for(lock, std::chrono::milliseconds(fsync_.interval_ms));
-        } else {
-          flush_cv_.wait(lock, [&] { return !waiting_rounds_.empty() || flusher_stopping_; });
-        }
+      // While the writer flushes a round itself it holds flusher_busy_.
+      auto ready = [&] {
+        return (!waiting_rounds_.empty() || flusher_stopping_) && !flusher_busy_;
+      };
+      if (fsync_.mode == FsyncPolicy::Mode::kInterval) {
+        flush_cv_.wait_for(lock, std::chrono::milliseconds(fsync_.interval_ms), ready);
+      } else {
+        flush_cv_.wait(lock, ready);
       }
+      if (flusher_busy_) continue;
       if (waiting_rounds_.empty()) {
         if (flusher_stopping_) break;
+        flusher_busy_ = true;
         lock.unlock();
-        if (unsynced_) {  // interval policy: the quiet period is over
-          if (Status s = SyncLog(*unsynced_); s.ok()) {
-            unsynced_.reset();
-            ++stats_.flushes;
-            last_sync_ms_ = timestamp::NowMs();
-          } else {
-            spdlog::error("stream {}: background flush failed: {}", stream_id_.ToString(),
-                          s.ToString());
-          }
-        }
+        SyncQuietLog();
+        lock.lock();
+        flusher_busy_ = false;
+        flush_cv_.notify_all();
         continue;
       }
       for (auto& r : waiting_rounds_) rounds.push_back(std::move(r));
@@ -358,27 +371,44 @@ void StreamWriter::RunFlusher() {
       failure = flush_failure_;
       flush_cv_.notify_all();  // room for the writer
     }
-    if (failure.ok()) failure = SyncRounds(rounds);
-    if (failure.ok()) {
-      CompleteRounds(rounds);
-    } else {
-      {
-        std::lock_guard lock(flush_mu_);
-        if (flush_failure_.ok()) flush_failure_ = failure;
-      }
-      healthy_ = false;
-      unsynced_.reset();  // the rewind cuts the unflushed bytes and syncs the rest
-      for (Round& r : rounds) FailRound(r, failure);
-      std::lock_guard lock(mu_);
-      recovery_due_ = true;
-      cv_.notify_one();
-    }
+    FlushAndAnswer(rounds, failure);
     rounds.clear();
     std::lock_guard lock(flush_mu_);
     flusher_busy_ = false;
     flush_cv_.notify_all();
   }
   if (unsynced_ && SyncLog(*unsynced_).ok()) ++stats_.flushes;
+}
+
+void StreamWriter::SyncQuietLog() {
+  if (!unsynced_ || fsync_.mode != FsyncPolicy::Mode::kInterval) return;
+  if (timestamp::NowMs() - last_sync_ms_ < fsync_.interval_ms) return;
+  if (Status s = SyncLog(*unsynced_); s.ok()) {
+    unsynced_.reset();
+    ++stats_.flushes;
+    last_sync_ms_ = timestamp::NowMs();
+  } else {
+    spdlog::error("stream {}: background flush failed: {}", stream_id_.ToString(), s.ToString());
+  }
+}
+
+bool StreamWriter::FlushAndAnswer(std::vector<Round>& rounds, Status failure) {
+  if (failure.ok()) failure = SyncRounds(rounds);
+  if (failure.ok()) {
+    CompleteRounds(rounds);
+    return true;
+  }
+  {
+    std::lock_guard lock(flush_mu_);
+    if (flush_failure_.ok()) flush_failure_ = failure;
+  }
+  healthy_ = false;
+  unsynced_.reset();  // the rewind cuts the unflushed bytes and syncs the rest
+  for (Round& r : rounds) FailRound(r, failure);
+  std::lock_guard lock(mu_);
+  recovery_due_ = true;
+  cv_.notify_one();
+  return false;
 }
 
 Status StreamWriter::SyncRounds(const std::vector<Round>& rounds) {

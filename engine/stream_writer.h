@@ -68,6 +68,10 @@ class StreamWriter {
   // past `max_unindexed` of them appends are refused (Unavailable) rather
   // than let that backlog grow without bound.
   static constexpr size_t kDefaultMaxUnindexed = 1'000'000;
+  // Rounds smaller than this are flushed by the writer itself when nothing
+  // is in flight; larger ones go to the flusher thread, so their (longer)
+  // flush overlaps the writing of the next round.
+  static constexpr size_t kMinPipelinedBytes = 64 << 10;
   StreamWriter(StreamLog* log, Index* index, IdRegistry* ids, std::string org, Uuid stream_id,
                FsyncPolicy fsync, size_t max_unindexed = kDefaultMaxUnindexed);
   ~StreamWriter();  // Stop()s
@@ -119,8 +123,14 @@ class StreamWriter {
   // it, then rewinds the log. False while the log cannot be rewound.
   bool RecoverIfFailed();
 
-  // --- flusher thread ---
+  // --- flusher stage: the flusher thread, or the writer thread when there
+  // is nothing to overlap (whoever set flusher_busy_) ---
   void RunFlusher();
+  // Syncs, indexes, publishes and answers `rounds` (or fails them all with
+  // `failure`, or with a failed sync's error). False if they failed.
+  bool FlushAndAnswer(std::vector<Round>& rounds, Status failure);
+  // Interval policy: flushes what a quiet period left unflushed.
+  void SyncQuietLog();
   // Flushes `rounds` per the policy.
   Status SyncRounds(const std::vector<Round>& rounds);
   // Indexes, publishes and answers `rounds`, which are durable per the policy.
@@ -157,11 +167,12 @@ class StreamWriter {
   std::mutex flush_mu_;
   std::condition_variable flush_cv_;  // both directions; notify_all
   std::deque<Round> waiting_rounds_;
-  bool flusher_busy_ = false;  // holds rounds it has not answered yet
+  bool flusher_busy_ = false;  // a thread holds rounds it has not answered yet
+                               // (and with it the flusher-stage state below)
   Status flush_failure_;       // set when a round failed, until the rewind
   bool flusher_stopping_ = false;
 
-  // Flusher-thread state.
+  // Flusher-stage state, owned by whoever set flusher_busy_.
   std::vector<IndexedEvent> unindexed_;      // durable, not yet in the index
   std::vector<Uuid> unindexed_held_;         // those of them held in ids_
   uint64_t indexed_next_ = 0;                // checkpoint: one past the last durable offset
