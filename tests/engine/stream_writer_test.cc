@@ -1,10 +1,12 @@
-// Group commit, duplicates, batch atomicity, segment roll, reads across
-// segments, time seek, and concurrent readers against the commit point.
+// Group commit, the fsync policies, duplicates, batch atomicity, segment
+// roll, reads across segments, time seek, and concurrent readers against the
+// commit point.
 #include <gtest/gtest.h>
 
 #include <latch>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "tests/engine/test_util.h"
@@ -44,6 +46,57 @@ TEST(GroupCommit, ConcurrentAppendsShareFlushes) {
   EXPECT_LT(flushes, kAppends) << "each append got its own flush: no group commit";
   EXPECT_EQ(static_cast<int>(f.writer->stats().flushes.load()), flushes);
   EXPECT_EQ(ReadAll(*f.log).size(), static_cast<size_t>(kAppends));
+}
+
+// Polls (up to `seconds`) until `pred` holds.
+template <typename Pred>
+bool Eventually(Pred pred, int seconds = 10) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+TEST(FsyncPolicy, IntervalFlushesAQuietLogByItselfOnce) {
+  TempDir tmp;
+  FaultInjectingFileOps counting(FileOps::Posix());
+  LogFixture f(tmp.path(), 1 << 20, &counting, *FsyncPolicy::Parse("interval:300"));
+  const int syncs_before = counting.Count(FileOp::kSync);
+  // The first round flushes (no flush yet); the next, right after, does not.
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"n\":1}")}).status.ok());
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"n\":2}")}).status.ok());
+  const auto after_appends = std::chrono::steady_clock::now();
+  const int synced_by_rounds = counting.Count(FileOp::kSync) - syncs_before;
+  EXPECT_GE(synced_by_rounds, 1);
+  // The unflushed round is flushed after the quiet period, by the writer.
+  ASSERT_TRUE(Eventually([&] { return f.writer->stats().flushes.load() >= 2; }))
+      << "a quiet log with unflushed data was never flushed";
+  EXPECT_EQ(counting.Count(FileOp::kSync) - syncs_before, 2);
+  if (synced_by_rounds == 1) {
+    // The second round waited for the quiet period (generous bound: only
+    // not immediate). On a machine so loaded that 300 ms passed between the
+    // two appends, the second round flushed itself and this does not apply.
+    EXPECT_GE(std::chrono::steady_clock::now() - after_appends, std::chrono::milliseconds(100));
+  }
+  // Nothing unflushed: no more flushes while the log stays quiet.
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  EXPECT_EQ(f.writer->stats().flushes.load(), 2u);
+}
+
+TEST(FsyncPolicy, NeverFlushesOnlyWhenTheWriterStops) {
+  TempDir tmp;
+  FaultInjectingFileOps counting(FileOps::Posix());
+  LogFixture f(tmp.path(), 1 << 20, &counting, *FsyncPolicy::Parse("never"));
+  const int syncs_before = counting.Count(FileOp::kSync);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"n\":1}")}).status.ok());
+  }
+  EXPECT_EQ(counting.Count(FileOp::kSync), syncs_before);
+  EXPECT_EQ(ReadAll(*f.log).size(), 3u);  // published without a flush
+  f.writer->Stop();
+  EXPECT_EQ(counting.Count(FileOp::kSync), syncs_before + 1);
 }
 
 TEST(GroupCommit, OffsetsAreDenseAndTimestampsNeverGoBack) {
