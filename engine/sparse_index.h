@@ -37,7 +37,6 @@ class SparseIndex {
     published_next_pos_ = next_pos;
     published_.store(entries, std::memory_order_release);
   }
-  void Publish() { PublishUpTo(pending_, next_pos_); }
   // Writer: forgets unpublished entries (after a failed append), with no
   // PublishUpTo running.
   void DropUnpublished() {

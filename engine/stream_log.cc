@@ -105,16 +105,14 @@ Status StreamLog::Append(std::string_view records, uint64_t next, int64_t last_t
   return Status::Ok();
 }
 
-StreamLog::Mark StreamLog::mark() const {
-  return Mark{active_, active_->mark(), next_offset_, last_ts_};
-}
+StreamLog::Mark StreamLog::mark() const { return Mark{active_, active_->mark()}; }
 
 void StreamLog::Publish(const Mark& m) {
   m.segment->Publish(m.at);
-  published_next_ = m.next;
-  published_ts_ = m.last_ts;
-  committed_next_.store(m.next, std::memory_order_release);
-  waiters_.Advance(m.next);
+  published_next_ = m.next();
+  published_ts_ = m.at.last_ts;
+  committed_next_.store(published_next_, std::memory_order_release);
+  waiters_.Advance(published_next_);
 }
 
 Status StreamLog::Rewind() {

@@ -30,12 +30,12 @@ struct StreamLogOptions {
 class StreamLog {
  public:
   using SegmentList = std::vector<std::shared_ptr<Segment>>;
-  // How far the log's appends had reached at one moment.
+  // How far the log's appends had reached at one moment (taken after an
+  // Append, so `at` holds the last record written).
   struct Mark {
     std::shared_ptr<Segment> segment;  // the active segment they went to
     Segment::Mark at;
-    uint64_t next = 0;  // one past the last offset written
-    int64_t last_ts = 0;
+    uint64_t next() const { return at.last_offset + 1; }  // one past the last offset written
   };
 
   // Opens (or creates, when `dir` has no segment) the log in `dir`. The

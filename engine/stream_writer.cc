@@ -313,9 +313,13 @@ bool StreamWriter::WriteRound(uint64_t next, int64_t last_ts) {
   return true;
 }
 
+void StreamWriter::WaitForFlusherIdle(std::unique_lock<std::mutex>& lock) {
+  flush_cv_.wait(lock, [&] { return waiting_rounds_.empty() && !flusher_busy_; });
+}
+
 bool StreamWriter::AwaitFlushed() {
   std::unique_lock lock(flush_mu_);
-  flush_cv_.wait(lock, [&] { return waiting_rounds_.empty() && !flusher_busy_; });
+  WaitForFlusherIdle(lock);
   return flush_failure_.ok() && !needs_rewind_;
 }
 
@@ -323,7 +327,7 @@ bool StreamWriter::RecoverIfFailed() {
   {
     std::unique_lock lock(flush_mu_);
     if (flush_failure_.ok() && !needs_rewind_) return true;
-    flush_cv_.wait(lock, [&] { return waiting_rounds_.empty() && !flusher_busy_; });
+    WaitForFlusherIdle(lock);
   }
   if (Status s = log_->Rewind(); !s.ok()) {
     needs_rewind_ = true;
@@ -414,15 +418,12 @@ bool StreamWriter::FlushAndAnswer(std::vector<Round>& rounds, Status failure) {
 }
 
 Status StreamWriter::SyncRounds(const std::vector<Round>& rounds) {
+  // The last round's mark covers them all: the writer rolls to a new
+  // segment only once the flusher stage is idle, so rounds in flight share
+  // one segment (and sealing the old one synced it).
   const StreamLog::Mark* last = nullptr;
   for (const Round& r : rounds) {
-    if (!r.written) continue;
-    // A roll waits for the flusher, so rounds share a segment; if they did
-    // not, the earlier segment is flushed here.
-    if (last != nullptr && last->segment != r.written->segment) {
-      EF_RETURN_IF_ERROR(SyncLog(*last));
-    }
-    last = &*r.written;
+    if (r.written) last = &*r.written;
   }
   if (last == nullptr) return Status::Ok();
   unsynced_ = *last;
@@ -445,7 +446,7 @@ void StreamWriter::CompleteRounds(std::vector<Round>& rounds) {
     unindexed_.insert(unindexed_.end(), r.ids.begin(), r.ids.end());
     unindexed_held_.insert(unindexed_held_.end(), r.held.begin(), r.held.end());
   }
-  if (last != nullptr) indexed_next_ = last->next;
+  if (last != nullptr) indexed_next_ = last->next();
   // Index before publishing, so an id a consumer can see is also found.
   if (!unindexed_.empty()) {
     if (Status is = index_->PutEvents(org_, stream_id_, unindexed_, indexed_next_ - 1); is.ok()) {

@@ -119,6 +119,9 @@ class StreamWriter {
   // Waits until the flusher has answered every round handed to it. False if
   // one of them failed (the log must be rewound first).
   bool AwaitFlushed();
+  // Waits (with flush_mu_ held by `lock`) until no round waits for the
+  // flusher stage and none is being flushed.
+  void WaitForFlusherIdle(std::unique_lock<std::mutex>& lock);
   // After a failed round: waits for the flusher to answer the rounds before
   // it, then rewinds the log. False while the log cannot be rewound.
   bool RecoverIfFailed();

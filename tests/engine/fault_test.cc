@@ -16,9 +16,11 @@
 namespace eventflow {
 namespace {
 
+using testing::AppendLater;
 using testing::AppendOutcome;
 using testing::AppendSync;
 using testing::Draft;
+using testing::Eventually;
 using testing::LogFixture;
 using testing::ReadAll;
 using testing::TempDir;
@@ -178,27 +180,10 @@ class SyncGate final : public FileOps {
   std::atomic<int> writes_{0};
 };
 
-std::future<AppendOutcome> AppendLater(StreamWriter& writer, std::vector<EventDraft> drafts) {
-  auto p = std::make_shared<std::promise<AppendOutcome>>();
-  auto f = p->get_future();
-  writer.Append(std::move(drafts), [p](Status s, std::vector<EventAck> acks) {
-    p->set_value({std::move(s), std::move(acks)});
-  });
-  return f;
-}
-
 // An event big enough that its round goes to the flusher thread (small
 // rounds with nothing in flight are flushed by the writer itself).
 EventDraft BigDraft(const std::string& tag) {
   return Draft("{\"" + tag + "\":\"" + std::string(StreamWriter::kMinPipelinedBytes, 'b') + "\"}");
-}
-
-// Waits (up to 10 s) until `gate` has seen `n` writes.
-bool AwaitWrites(const SyncGate& gate, int n) {
-  for (int i = 0; i < 10000 && gate.writes() < n; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return gate.writes() >= n;
 }
 
 TEST(Pipeline, RoundWrittenDuringAFlushIsPublishedOnlyAfterItsOwnFlush) {
@@ -212,7 +197,8 @@ TEST(Pipeline, RoundWrittenDuringAFlushIsPublishedOnlyAfterItsOwnFlush) {
   ASSERT_TRUE(gate.AwaitHeld()) << "the first round's flush never started";
   auto second = AppendLater(*f.writer, {Draft("{\"n\":2}"), Draft("{\"n\":3}")});
   // The writer goes on while the flusher waits: the second round is written...
-  ASSERT_TRUE(AwaitWrites(gate, writes + 2)) << "the second round waited for the first's flush";
+  ASSERT_TRUE(Eventually([&] { return gate.writes() >= writes + 2; }))
+      << "the second round waited for the first's flush";
   // ...but neither round is visible or acknowledged before its flush.
   EXPECT_EQ(f.log->committed_next(), 1u);
   EXPECT_EQ(first.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
@@ -243,7 +229,7 @@ TEST(Pipeline, FailedFlushAlsoFailsTheRoundWrittenBehindIt) {
   auto first = AppendLater(*f.writer, {BigDraft("lost")});
   ASSERT_TRUE(gate.AwaitHeld());
   auto second = AppendLater(*f.writer, {Draft("{\"lost\":2}"), Draft("{\"lost\":3}")});
-  ASSERT_TRUE(AwaitWrites(gate, writes + 2));
+  ASSERT_TRUE(Eventually([&] { return gate.writes() >= writes + 2; }));
   gate.Release(EIO);
   AppendOutcome a = first.get(), b = second.get();
   EXPECT_EQ(a.status.code(), Status::Code::kIOError) << a.status.ToString();

@@ -213,10 +213,7 @@ TEST_P(IndexFaultTest, FailedViewWriteDeliversNothingPastTheDurableFrontier) {
     return out;
   };
   auto wait_for = [](const ProcessedView& view, uint64_t frontier) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (view.frontier() < frontier && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    testing::Eventually([&] { return view.frontier() >= frontier; });
     return view.frontier();
   };
   auto delivered = [](const Stream& s, const ProcessedView& view) {

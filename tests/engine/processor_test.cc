@@ -66,10 +66,7 @@ class ProcessorTest : public ::testing::Test {
   }
   // Waits (generously) until the view's frontier reaches `offset`.
   void WaitFor(const ProcessedView& view, uint64_t offset) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (view.frontier() < offset && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
+    testing::Eventually([&] { return view.frontier() >= offset; });
     ASSERT_GE(view.frontier(), offset);
   }
   std::vector<std::pair<uint64_t, std::string>> Delivered(const Stream& s,

@@ -16,6 +16,7 @@ namespace {
 
 using testing::AppendSync;
 using testing::Draft;
+using testing::Eventually;
 using testing::LogFixture;
 using testing::ReadAll;
 using testing::TempDir;
@@ -46,17 +47,6 @@ TEST(GroupCommit, ConcurrentAppendsShareFlushes) {
   EXPECT_LT(flushes, kAppends) << "each append got its own flush: no group commit";
   EXPECT_EQ(static_cast<int>(f.writer->stats().flushes.load()), flushes);
   EXPECT_EQ(ReadAll(*f.log).size(), static_cast<size_t>(kAppends));
-}
-
-// Polls (up to `seconds`) until `pred` holds.
-template <typename Pred>
-bool Eventually(Pred pred, int seconds = 10) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
 }
 
 TEST(FsyncPolicy, IntervalFlushesAQuietLogByItselfOnce) {

@@ -1,13 +1,17 @@
-// Helpers for engine tests: temporary directories, drafts, synchronous
-// appends, and reading a whole log back.
+// Helpers for engine tests: temporary directories, drafts, appends
+// answered now or later, waiting for a condition, and reading a whole log
+// back.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <future>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/engine.h"
@@ -46,12 +50,31 @@ struct AppendOutcome {
   std::vector<EventAck> acks;
 };
 
-inline AppendOutcome AppendSync(StreamWriter& writer, std::vector<EventDraft> drafts) {
-  std::promise<AppendOutcome> p;
-  writer.Append(std::move(drafts), [&](Status s, std::vector<EventAck> acks) {
-    p.set_value({std::move(s), std::move(acks)});
+// An append whose answer the caller collects later.
+inline std::future<AppendOutcome> AppendLater(StreamWriter& writer,
+                                              std::vector<EventDraft> drafts) {
+  auto p = std::make_shared<std::promise<AppendOutcome>>();
+  auto f = p->get_future();
+  writer.Append(std::move(drafts), [p](Status s, std::vector<EventAck> acks) {
+    p->set_value({std::move(s), std::move(acks)});
   });
-  return p.get_future().get();
+  return f;
+}
+
+inline AppendOutcome AppendSync(StreamWriter& writer, std::vector<EventDraft> drafts) {
+  return AppendLater(writer, std::move(drafts)).get();
+}
+
+// Checks `pred` every few milliseconds until it holds or `seconds` pass
+// (generous: for things that happen on another thread); whether it held.
+template <typename Pred>
+bool Eventually(Pred pred, int seconds = 20) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 // Appends through the engine and waits for the acks (the append must work).
