@@ -61,6 +61,10 @@ class PosixFileOps final : public FileOps {
     if (::fdatasync(fd) != 0) return Status::FromErrno(errno, "fdatasync", path);
     return Status::Ok();
   }
+  void StartWriteback(int fd, uint64_t pos, uint64_t len) override {
+    (void)::sync_file_range(fd, static_cast<off_t>(pos), static_cast<off_t>(len),
+                            SYNC_FILE_RANGE_WRITE);
+  }
   Status Allocate(int fd, uint64_t pos, uint64_t len, const std::string& path) override {
     const int err = ::posix_fallocate(fd, static_cast<off_t>(pos), static_cast<off_t>(len));
     if (err != 0) return Status::FromErrno(err, "fallocate", path);

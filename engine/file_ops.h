@@ -53,6 +53,11 @@ class FileOps {
   virtual Result<const char*> Map(int fd, size_t len, const std::string& path) = 0;
   virtual void Unmap(const char* addr, size_t len) = 0;
   virtual Status Remove(const std::string& path) = 0;
+  // Starts writing [pos, pos + len) back to the disk without waiting for it
+  // (sync_file_range WRITE), so that a later Sync has less left to do.
+  // Advisory: it makes nothing durable, and the Sync after it reports any
+  // error. Does nothing unless overridden.
+  virtual void StartWriteback(int /*fd*/, uint64_t /*pos*/, uint64_t /*len*/) {}
 
   // The process-wide POSIX implementation.
   static FileOps* Posix();
@@ -81,6 +86,9 @@ class FaultInjectingFileOps final : public FileOps {
   Result<const char*> Map(int fd, size_t len, const std::string& path) override;
   void Unmap(const char* addr, size_t len) override { base_->Unmap(addr, len); }
   Status Remove(const std::string& path) override;
+  void StartWriteback(int fd, uint64_t pos, uint64_t len) override {
+    base_->StartWriteback(fd, pos, len);
+  }
 
  private:
   // Returns the injected error for this call of `op`, or OK.

@@ -47,7 +47,7 @@ Status Segment::MapFile(int fd, size_t map_len) {
 }
 
 Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, uint64_t base_offset,
-                                                 uint64_t capacity, FileOps* fops) {
+                                                 uint64_t capacity, FileOps* fops, bool sync_dir) {
   const std::string path = dir + "/" + segment_name::Make(base_offset);
   capacity = RoundUpToPage(std::max<uint64_t>(capacity, kPage));
   std::shared_ptr<Segment> seg(new Segment(path, base_offset, capacity, fops));
@@ -55,7 +55,7 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, uint64_
   if (!fd.ok()) return fd.status();
   Status s = seg->MapFile(*fd, capacity);
   if (s.ok()) s = seg->Grow(std::min(capacity, kMinGrowStep));
-  if (s.ok()) s = fops->SyncDir(dir);
+  if (s.ok() && sync_dir) s = fops->SyncDir(dir);
   if (!s.ok()) {
     // Leave no half-made file behind: the next roll creates the same name.
     seg.reset();
@@ -96,6 +96,43 @@ Result<std::shared_ptr<Segment>> Segment::OpenSealed(const std::string& path, ui
   seg->allocated_ = seg->write_pos_ = *size;
   seg->sealed_.store(true);
   return seg;
+}
+
+Result<uint64_t> Segment::CutUnsyncedSealTail(const std::string& path, uint64_t base_offset,
+                                              FileOps* fops) {
+  auto fd = fops->Open(path, O_RDWR, 0);
+  if (!fd.ok()) return fd.status();
+  uint64_t cut = 0;
+  const char* map = nullptr;
+  size_t size = 0;
+  Status s = [&]() -> Status {
+    auto file_size = FileSize(*fd, path);
+    if (!file_size.ok()) return file_size.status();
+    size = *file_size;
+    if (size < 8) return Status::Ok();
+    auto mapped = fops->Map(*fd, size, path);
+    if (!mapped.ok()) return mapped.status();
+    map = *mapped;
+    // A sealed file ends with its last record's bytes; only a zero tail can
+    // be an unsynced cut, and only then is the whole file scanned.
+    if (std::any_of(map + size - 8, map + size, [](char c) { return c != 0; })) {
+      return Status::Ok();
+    }
+    ScanOptions opts;
+    opts.min_offset = base_offset;
+    const ScanResult scan = ScanSegment(map, size, opts);
+    // Zeros after the data are the scan's clean end, a torn record its bad
+    // tail: either way valid_end is where the data ends.
+    if (scan.corruption || scan.valid_end == size) return Status::Ok();
+    EF_RETURN_IF_ERROR(fops->Truncate(*fd, scan.valid_end, path));
+    EF_RETURN_IF_ERROR(fops->Sync(*fd, path));
+    cut = size - scan.valid_end;
+    return Status::Ok();
+  }();
+  if (map != nullptr) fops->Unmap(map, size);
+  fops->Close(*fd);
+  if (!s.ok()) return s;
+  return cut;
 }
 
 void Segment::NoteRecord(uint64_t offset, uint64_t pos, int64_t ts) {
@@ -228,10 +265,10 @@ Status Segment::Rewind() {
   return fops_->Sync(fd_, path_);
 }
 
-Status Segment::Seal() {
+Status Segment::Seal(bool sync) {
   EF_RETURN_IF_ERROR(fops_->Truncate(fd_, write_pos_, path_));
   allocated_ = write_pos_;
-  EF_RETURN_IF_ERROR(fops_->Sync(fd_, path_));
+  if (sync) EF_RETURN_IF_ERROR(fops_->Sync(fd_, path_));
   sealed_.store(true, std::memory_order_release);
   return Status::Ok();
 }

@@ -45,15 +45,25 @@ class Segment {
   Segment& operator=(const Segment&) = delete;
 
   // Creates an empty segment file able to grow to `capacity` bytes and
-  // fsyncs its directory.
+  // (with `sync_dir`) fsyncs its directory.
   static Result<std::shared_ptr<Segment>> Create(const std::string& dir, uint64_t base_offset,
-                                                 uint64_t capacity, FileOps* fops);
+                                                 uint64_t capacity, FileOps* fops,
+                                                 bool sync_dir = true);
   // Opens the newest segment for appending. A torn tail (a bad record with
   // nothing valid after it, or an unfinished batch) is truncated and synced;
   // a bad record followed by valid ones is Corruption and nothing changes.
   static Result<std::shared_ptr<Segment>> OpenActive(const std::string& path, uint64_t base_offset,
                                                      uint64_t capacity, FileOps* fops,
                                                      TailRecovery* recovery);
+  // A roll under fsync never/interval syncs the segment it sealed in the
+  // background (StreamLog::SealSync). A crash before that sync can leave the
+  // file at its preallocated size: its records, then zeros. This cuts such
+  // a tail (or a torn one) and syncs, as for an active segment, and returns
+  // the bytes cut. A file that does not end in zeros is left alone without
+  // a scan; a damaged one (a bad record with valid ones after it) is left
+  // for readers, who quarantine it.
+  static Result<uint64_t> CutUnsyncedSealTail(const std::string& path, uint64_t base_offset,
+                                              FileOps* fops);
   // Opens a sealed segment. Its records are scanned (headers only) on first
   // use; CRCs are checked as records are read.
   static Result<std::shared_ptr<Segment>> OpenSealed(const std::string& path, uint64_t base_offset,
@@ -81,6 +91,9 @@ class Segment {
   Mark mark() const;
   // May run beside a later Append.
   Status Sync();
+  // Starts writing the last `bytes` appended back to the disk, without
+  // waiting (FileOps::StartWriteback).
+  void StartWriteback(uint64_t bytes) { fops_->StartWriteback(fd_, write_pos_ - bytes, bytes); }
   // Makes the records up to `m` (a mark of this segment, not older than the
   // last one published) visible to readers. May run beside a later Append.
   void Publish(const Mark& m);
@@ -90,8 +103,9 @@ class Segment {
   // failed write or sync) and syncs, so unacknowledged bytes never reappear.
   // Only with no Sync or Publish running.
   Status Rewind();
-  // Cuts the preallocated tail off, syncs and marks the segment sealed.
-  Status Seal();
+  // Cuts the preallocated tail off and marks the segment sealed; with
+  // `sync`, syncs first. Without, the caller Sync()s it later.
+  Status Seal(bool sync);
 
   // --- readers ---
   uint64_t base_offset() const { return base_offset_; }

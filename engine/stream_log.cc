@@ -7,6 +7,7 @@
 
 #include "engine/crash_point.h"
 #include "formats/segment_name.h"
+#include "formats/thread_name.h"
 
 namespace eventflow {
 
@@ -32,8 +33,20 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
 
   SegmentList list;
   for (size_t i = 0; i + 1 < bases.size(); ++i) {
-    auto seg =
-        Segment::OpenSealed(dir + "/" + segment_name::Make(bases[i]), bases[i], options.fops);
+    const std::string path = dir + "/" + segment_name::Make(bases[i]);
+    if (i + 1 + kMaxUnsyncedSealed >= bases.size()) {
+      // The newest sealed segments may have been sealed without a sync
+      // (SealSync::kBackground) just before a crash.
+      auto cut = Segment::CutUnsyncedSealTail(path, bases[i], options.fops);
+      if (!cut.ok()) return cut.status();
+      if (*cut > 0) {
+        spdlog::warn(
+            "{}: cut {} bytes after its last complete batch: the segment was sealed "
+            "but its sync had not finished before the process stopped",
+            path, *cut);
+      }
+    }
+    auto seg = Segment::OpenSealed(path, bases[i], options.fops);
     if (!seg.ok()) return seg.status();
     list.push_back(std::move(*seg));
   }
@@ -73,8 +86,42 @@ bool StreamLog::Fits(size_t bytes) const {
   return !active_removed_ && !active_->sealed() && bytes <= active_->Remaining();
 }
 
-Status StreamLog::Roll(size_t bytes) {
+StreamLog::~StreamLog() { (void)AwaitSealSyncs(); }
+
+Status StreamLog::AwaitSealSyncs() {
+  Status first;
+  for (; !seal_syncs_.empty(); seal_syncs_.pop_front()) {
+    Status s = seal_syncs_.front().get();
+    if (first.ok()) first = s;
+  }
+  return first;
+}
+
+void StreamLog::StartSealSync(std::shared_ptr<Segment> sealed) {
+  seal_syncs_.push_back(
+      std::async(std::launch::async, [this, sealed = std::move(sealed)]() -> Status {
+        NameThisThread("ef-seal-sync");
+        Status s = options_.fops->SyncDir(dir_);
+        if (s.ok() && sealed) s = sealed->Sync();
+        if (!s.ok()) {
+          spdlog::error(
+              "{}: background sync after a segment roll failed; the records of the "
+              "sealed segment may not survive a power loss: {}",
+              dir_, s.ToString());
+        }
+        return s;
+      }));
+}
+
+Status StreamLog::Roll(size_t bytes, SealSync seal_sync) {
   const uint64_t capacity = std::max<uint64_t>(options_.segment_bytes, bytes);
+  // Open checks only the newest kMaxUnsyncedSealed sealed segments.
+  while (seal_syncs_.size() >= kMaxUnsyncedSealed) {
+    (void)seal_syncs_.front().get();  // a failure was logged by the thread
+    seal_syncs_.pop_front();
+  }
+  const bool background = seal_sync == SealSync::kBackground;
+  std::shared_ptr<Segment> sealed;  // by this roll
   std::lock_guard lock(list_mu_);
   auto list = *segments_.load();
   if (active_removed_) {
@@ -86,9 +133,12 @@ Status StreamLog::Roll(size_t bytes) {
     list.pop_back();
     SetSegments(list);
   } else if (!active_->sealed()) {
-    EF_RETURN_IF_ERROR(active_->Seal());
+    EF_RETURN_IF_ERROR(active_->Seal(/*sync=*/!background));
+    sealed = active_;
   }
-  auto seg = Segment::Create(dir_, next_offset_, capacity, options_.fops);
+  auto seg = Segment::Create(dir_, next_offset_, capacity, options_.fops, /*sync_dir=*/!background);
+  // Started after the create, so its directory sync covers the new file.
+  if (background) StartSealSync(std::move(sealed));
   if (!seg.ok()) return seg.status();
   active_ = *seg;
   active_removed_ = false;

@@ -170,6 +170,11 @@ class SyncGate final : public FileOps {
   }
   void Unmap(const char* addr, size_t len) override { base_->Unmap(addr, len); }
   Status Remove(const std::string& path) override { return base_->Remove(path); }
+  void StartWriteback(int fd, uint64_t pos, uint64_t len) override {
+    ++writebacks_;
+    base_->StartWriteback(fd, pos, len);
+  }
+  int writebacks() const { return writebacks_.load(); }
 
  private:
   FileOps* base_;
@@ -178,6 +183,7 @@ class SyncGate final : public FileOps {
   bool hold_ = false, holding_ = false;
   int held_errno_ = 0;
   std::atomic<int> writes_{0};
+  std::atomic<int> writebacks_{0};
 };
 
 // An event big enough that its round goes to the flusher thread (small
@@ -247,6 +253,45 @@ TEST(Pipeline, FailedFlushAlsoFailsTheRoundWrittenBehindIt) {
   EXPECT_EQ(PeekEventId(records[0].payload), kept.acks[0].event_id);
   EXPECT_EQ(PeekEventId(records[1].payload), after.acks[0].event_id);
   for (const auto& r : records) EXPECT_EQ(r.payload.find("lost"), std::string::npos);
+}
+
+TEST(Pipeline, BigRoundsStartTheirWritebackBeforeTheirFlush) {
+  TempDir tmp;
+  SyncGate gate(FileOps::Posix());
+  LogFixture f(tmp.path(), 1 << 20, &gate);
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"small\":1}")}).status.ok());
+  EXPECT_EQ(gate.writebacks(), 0);  // flushed at once by the writer
+  ASSERT_TRUE(AppendSync(*f.writer, {BigDraft("big")}).status.ok());
+  EXPECT_EQ(gate.writebacks(), 1);
+}
+
+TEST(SealSync, UnderNeverAppendsGoOnWhileTheSealedSegmentSyncs) {
+  // A roll under never (or interval) leaves the sync of the segment it
+  // sealed to a thread of its own.
+  TempDir tmp;
+  SyncGate gate(FileOps::Posix());
+  LogFixture f(tmp.path(), 4096, &gate, *FsyncPolicy::Parse("never"));
+  gate.HoldNextSync();  // and every sync after it, until Release
+  uint64_t n = 0;
+  bool stalled = false;
+  while (!stalled && testing::SegmentFiles(f.dir).size() < 3) {
+    auto out = AppendLater(*f.writer, {Draft("{\"i\":" + std::to_string(n) + "}")});
+    stalled = out.wait_for(std::chrono::seconds(10)) != std::future_status::ready;
+    if (!stalled) {
+      ASSERT_TRUE(out.get().status.ok());
+      ++n;
+    }
+  }
+  const bool held = gate.AwaitHeld(std::chrono::seconds(0));
+  if (stalled || !held) gate.Release();  // so the fixture can stop
+  ASSERT_FALSE(stalled) << "an append waited for the sync of a sealed segment";
+  ASSERT_TRUE(held) << "no background sync of the sealed segments started";
+  EXPECT_EQ(f.log->committed_next(), n);
+  gate.Release();
+  EXPECT_TRUE(f.log->AwaitSealSyncs().ok());
+  f.Close();
+  ASSERT_TRUE(f.Reopen().ok());
+  EXPECT_EQ(ReadAll(*f.log).size(), n);
 }
 
 }  // namespace

@@ -138,5 +138,58 @@ TEST(Recovery, ZeroedHoleBeforeValidRecordsIsCorruption) {
   EXPECT_TRUE(f.Reopen().IsCorruption());
 }
 
+// Appends single events until the log has `segments` files; returns how
+// many events it took.
+int FillSegments(LogFixture& f, size_t segments) {
+  int n = 0;
+  while (testing::SegmentFiles(f.dir).size() < segments) {
+    auto out = AppendSync(*f.writer, {Draft("{\"i\":" + std::to_string(n++) + "}")});
+    EXPECT_TRUE(out.status.ok()) << out.status.ToString();
+    if (!out.status.ok()) break;
+  }
+  return n;
+}
+
+// What a crash leaves when a roll's cut of the sealed segment never reached
+// the disk: the file keeps its preallocated zeros after the records.
+void ExtendWithZeros(const std::string& path, uint64_t bytes) {
+  fs::resize_file(path, fs::file_size(path) + bytes);
+}
+
+TEST(Recovery, ZeroTailOfARecentlySealedSegmentIsCutAtOpen) {
+  TempDir tmp;
+  LogFixture f(tmp.path(), 4096, FileOps::Posix(), *FsyncPolicy::Parse("never"));
+  const int n = FillSegments(f, 3);
+  f.Close();
+  const std::string sealed = testing::SegmentFiles(f.dir)[1];  // the newest sealed one
+  const uint64_t size = fs::file_size(sealed);
+  ExtendWithZeros(sealed, 12288);
+  ASSERT_TRUE(f.Reopen().ok());
+  EXPECT_EQ(fs::file_size(sealed), size);
+  // Every record is readable, nothing was set aside, and appends go on.
+  EXPECT_EQ(ReadAll(*f.log).size(), static_cast<size_t>(n));
+  EXPECT_EQ(testing::SegmentFiles(f.dir).size(), 3u);
+  EXPECT_FALSE(fs::exists(sealed + ".quarantined"));
+  auto out = AppendSync(*f.writer, {Draft("{\"after\":1}")});
+  ASSERT_TRUE(out.status.ok());
+  EXPECT_EQ(out.acks[0].offset, static_cast<uint64_t>(n));
+}
+
+TEST(Recovery, ZeroTailOfAnOlderSealedSegmentIsStillDamage) {
+  // Only the newest kMaxUnsyncedSealed sealed segments can be waiting for
+  // their sync; zeros at the end of an older one mean lost bytes.
+  TempDir tmp;
+  LogFixture f(tmp.path(), 4096, FileOps::Posix(), *FsyncPolicy::Parse("never"));
+  FillSegments(f, StreamLog::kMaxUnsyncedSealed + 3);
+  f.Close();
+  const std::string oldest = testing::SegmentFiles(f.dir)[0];
+  const uint64_t size = fs::file_size(oldest);
+  ExtendWithZeros(oldest, 12288);
+  ASSERT_TRUE(f.Reopen().ok());
+  EXPECT_EQ(fs::file_size(oldest), size + 12288);  // left as found
+  Status read = f.log->Read(0, [](const RecordView&) { return true; });
+  EXPECT_TRUE(read.IsCorruption()) << read.ToString();
+}
+
 }  // namespace
 }  // namespace eventflow
