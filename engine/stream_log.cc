@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <system_error>
 
 #include <spdlog/spdlog.h>
 
@@ -98,19 +99,27 @@ Status StreamLog::AwaitSealSyncs() {
 }
 
 void StreamLog::StartSealSync(std::shared_ptr<Segment> sealed) {
-  seal_syncs_.push_back(
-      std::async(std::launch::async, [this, sealed = std::move(sealed)]() -> Status {
-        NameThisThread("ef-seal-sync");
-        Status s = options_.fops->SyncDir(dir_);
-        if (s.ok() && sealed) s = sealed->Sync();
-        if (!s.ok()) {
-          spdlog::error(
-              "{}: background sync after a segment roll failed; the records of the "
-              "sealed segment may not survive a power loss: {}",
-              dir_, s.ToString());
-        }
-        return s;
-      }));
+  auto sync = [this, sealed = std::move(sealed)]() -> Status {
+    Status s = options_.fops->SyncDir(dir_);
+    if (s.ok() && sealed) s = sealed->Sync();
+    if (!s.ok()) {
+      spdlog::error(
+          "{}: sync after a segment roll failed; the records of the sealed segment may not "
+          "survive a power loss: {}",
+          dir_, s.ToString());
+    }
+    return s;
+  };
+  try {
+    seal_syncs_.push_back(std::async(std::launch::async, [sync] {
+      NameThisThread("ef-seal-sync");
+      return sync();
+    }));
+  } catch (const std::system_error& e) {
+    // No thread to be had (a process limit): sync here rather than not at all.
+    spdlog::warn("{}: no thread for the background seal sync ({}); syncing inline", dir_, e.what());
+    (void)sync();
+  }
 }
 
 Status StreamLog::Roll(size_t bytes, SealSync seal_sync) {
