@@ -98,41 +98,18 @@ Result<std::shared_ptr<Segment>> Segment::OpenSealed(const std::string& path, ui
   return seg;
 }
 
-Result<uint64_t> Segment::CutUnsyncedSealTail(const std::string& path, uint64_t base_offset,
-                                              FileOps* fops) {
-  auto fd = fops->Open(path, O_RDWR, 0);
-  if (!fd.ok()) return fd.status();
-  uint64_t cut = 0;
-  const char* map = nullptr;
-  size_t size = 0;
-  Status s = [&]() -> Status {
-    auto file_size = FileSize(*fd, path);
-    if (!file_size.ok()) return file_size.status();
-    size = *file_size;
-    if (size < 8) return Status::Ok();
-    auto mapped = fops->Map(*fd, size, path);
-    if (!mapped.ok()) return mapped.status();
-    map = *mapped;
-    // A sealed file ends with its last record's bytes; only a zero tail can
-    // be an unsynced cut, and only then is the whole file scanned.
-    if (std::any_of(map + size - 8, map + size, [](char c) { return c != 0; })) {
-      return Status::Ok();
-    }
-    ScanOptions opts;
-    opts.min_offset = base_offset;
-    const ScanResult scan = ScanSegment(map, size, opts);
-    // Zeros after the data are the scan's clean end, a torn record its bad
-    // tail: either way valid_end is where the data ends.
-    if (scan.corruption || scan.valid_end == size) return Status::Ok();
-    EF_RETURN_IF_ERROR(fops->Truncate(*fd, scan.valid_end, path));
-    EF_RETURN_IF_ERROR(fops->Sync(*fd, path));
-    cut = size - scan.valid_end;
-    return Status::Ok();
-  }();
-  if (map != nullptr) fops->Unmap(map, size);
-  fops->Close(*fd);
-  if (!s.ok()) return s;
-  return cut;
+Result<std::shared_ptr<Segment>> Segment::OpenRecentlySealed(const std::string& path,
+                                                             uint64_t base_offset, FileOps* fops,
+                                                             uint64_t* cut) {
+  *cut = 0;
+  auto sealed = OpenSealed(path, base_offset, fops);
+  if (!sealed.ok() || !(*sealed)->EndsInZeros()) return sealed;
+  const uint64_t size = (*sealed)->write_pos_;
+  auto active = OpenActive(path, base_offset, 0, fops, nullptr);
+  if (!active.ok()) return active.status().IsCorruption() ? sealed : active.status();
+  EF_RETURN_IF_ERROR((*active)->Seal(/*sync=*/true));
+  *cut = size - (*active)->write_pos_;
+  return active;
 }
 
 void Segment::NoteRecord(uint64_t offset, uint64_t pos, int64_t ts) {

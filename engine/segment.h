@@ -9,6 +9,7 @@
 // Sync they are on disk; after Publish readers see them.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -55,15 +56,16 @@ class Segment {
   static Result<std::shared_ptr<Segment>> OpenActive(const std::string& path, uint64_t base_offset,
                                                      uint64_t capacity, FileOps* fops,
                                                      TailRecovery* recovery);
-  // A roll under fsync never/interval syncs the segment it sealed in the
-  // background (StreamLog::SealSync). A crash before that sync can leave the
-  // file at its preallocated size: its records, then zeros. This cuts such
-  // a tail (or a torn one) and syncs, as for an active segment, and returns
-  // the bytes cut. A file that does not end in zeros is left alone without
-  // a scan; a damaged one (a bad record with valid ones after it) is left
-  // for readers, who quarantine it.
-  static Result<uint64_t> CutUnsyncedSealTail(const std::string& path, uint64_t base_offset,
-                                              FileOps* fops);
+  // Opens one of the newest sealed segments, which a roll under fsync
+  // never/interval may have sealed without a sync (StreamLog::SealSync): a
+  // crash before that sync can leave the file at its preallocated size, its
+  // records followed by zeros. Such a file (a sealed one never ends in
+  // zeros otherwise) is opened as an active segment, which cuts the tail,
+  // and sealed again; `cut` gets the bytes removed. A damaged one is opened
+  // as it is, for readers to quarantine.
+  static Result<std::shared_ptr<Segment>> OpenRecentlySealed(const std::string& path,
+                                                             uint64_t base_offset, FileOps* fops,
+                                                             uint64_t* cut);
   // Opens a sealed segment. Its records are scanned (headers only) on first
   // use; CRCs are checked as records are read.
   static Result<std::shared_ptr<Segment>> OpenSealed(const std::string& path, uint64_t base_offset,
@@ -133,6 +135,11 @@ class Segment {
   Status MapFile(int fd, size_t map_len);
   Status Grow(uint64_t needed_end);
   Status LoadFromScan(size_t size, bool is_active, TailRecovery* recovery);
+  // Whether the file's last 8 bytes (as opened) are zeros.
+  bool EndsInZeros() const {
+    return write_pos_ >= 8 &&
+           std::all_of(map_ + write_pos_ - 8, map_ + write_pos_, [](char c) { return c == 0; });
+  }
   void NoteRecord(uint64_t offset, uint64_t pos, int64_t ts);
 
   const std::string path_;

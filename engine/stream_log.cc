@@ -35,19 +35,18 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
   SegmentList list;
   for (size_t i = 0; i + 1 < bases.size(); ++i) {
     const std::string path = dir + "/" + segment_name::Make(bases[i]);
-    if (i + 1 + kMaxUnsyncedSealed >= bases.size()) {
-      // The newest sealed segments may have been sealed without a sync
-      // (SealSync::kBackground) just before a crash.
-      auto cut = Segment::CutUnsyncedSealTail(path, bases[i], options.fops);
-      if (!cut.ok()) return cut.status();
-      if (*cut > 0) {
-        spdlog::warn(
-            "{}: cut {} bytes after its last complete batch: the segment was sealed "
-            "but its sync had not finished before the process stopped",
-            path, *cut);
-      }
+    // The newest sealed segments may have been sealed without a sync
+    // (SealSync::kBackground) just before a crash.
+    const bool recent = i + 1 + kMaxUnsyncedSealed >= bases.size();
+    uint64_t cut = 0;
+    auto seg = recent ? Segment::OpenRecentlySealed(path, bases[i], options.fops, &cut)
+                      : Segment::OpenSealed(path, bases[i], options.fops);
+    if (cut > 0) {
+      spdlog::warn(
+          "{}: cut {} bytes after its last complete batch: the segment was sealed but its sync "
+          "had not finished before the process stopped",
+          path, cut);
     }
-    auto seg = Segment::OpenSealed(path, bases[i], options.fops);
     if (!seg.ok()) return seg.status();
     list.push_back(std::move(*seg));
   }

@@ -429,7 +429,8 @@ bool StreamWriter::FlushAndAnswer(std::vector<Round>& rounds, Status failure) {
 Status StreamWriter::SyncRounds(const std::vector<Round>& rounds) {
   // The last round's mark covers them all: the writer rolls to a new
   // segment only once the flusher stage is idle, so rounds in flight share
-  // one segment (and sealing the old one synced it).
+  // one segment (the roll makes the old one durable, now or in the
+  // background per StreamLog::SealSync).
   const StreamLog::Mark* last = nullptr;
   for (const Round& r : rounds) {
     if (r.written) last = &*r.written;
