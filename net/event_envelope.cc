@@ -158,6 +158,12 @@ simdjson::dom::parser& ThreadParser() {
   thread_local simdjson::dom::parser parser;
   return parser;
 }
+// Same for the on-demand parser that finds the raw payload of one event: a
+// fresh one allocates its structural buffers on every request.
+simdjson::ondemand::parser& ThreadOnDemandParser() {
+  thread_local simdjson::ondemand::parser parser;
+  return parser;
+}
 
 }  // namespace
 
@@ -184,7 +190,9 @@ std::optional<ApiError> ParseEvent(const std::string& body, const EnvelopeDefaul
                     "the payload does not match the stream's schema", details + "]"};
   }
   simdjson::padded_string min;
-  simdjson::ondemand::parser od;
+  simdjson::ondemand::parser own_od;
+  simdjson::ondemand::parser& od =
+      body.size() <= kReusedParserBytes ? ThreadOnDemandParser() : own_od;
   simdjson::ondemand::document doc;
   simdjson::ondemand::object top;
   std::string_view payload;
@@ -270,7 +278,9 @@ std::optional<ApiError> ParseBatch(const std::string& body, const EnvelopeDefaul
     return ApiError{status, code, "the batch was refused; nothing was stored", details + "]"};
   }
   simdjson::padded_string min;
-  simdjson::ondemand::parser od;
+  simdjson::ondemand::parser own_od;
+  simdjson::ondemand::parser& od =
+      body.size() <= kReusedParserBytes ? ThreadOnDemandParser() : own_od;
   simdjson::ondemand::document doc;
   simdjson::ondemand::array arr;
   if (!Minify(body, &min) || od.iterate(min).get(doc) || doc["events"].get_array().get(arr)) {

@@ -23,7 +23,17 @@ using tcp = asio::ip::tcp;
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   HttpServerOptions options;
   HttpHandler handler;
-  asio::io_context io;
+  // One io_context per io thread, each run by that thread alone: a
+  // connection lives on one context for its whole life, so its handlers
+  // need no strand and the threads share no scheduler queue or lock (a
+  // shared context with strands cost ~12% more CPU per small request,
+  // measured in docs/benchmarks.md). `io` is the first context: the
+  // listener, signals, the drain timer and long-poll timers live on it.
+  asio::io_context io{1};
+  std::vector<std::unique_ptr<asio::io_context>> more_io;  // the other threads'
+  // Keeps every context running while it has no connection, until the stop.
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> keep_running;
+  size_t next_context = 0;  // round robin over contexts for new connections
   tcp::acceptor acceptor{io};
   asio::signal_set signals{io, SIGINT, SIGTERM};
   std::atomic<size_t> connections{0};
@@ -39,6 +49,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   void Accept();
   void BeginStop();
+  void StopAll();
+  asio::io_context& NextContext();
 };
 
 namespace {
@@ -71,6 +83,20 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnHeader(beast::error_code ec) {
     if (ec) return OnReadError(ec);
+    // A small request usually arrives whole in the read that brought its
+    // header: parse the body from the buffer here instead of starting a read
+    // that would only post its completion back to this thread.
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec) return OnReadError(ec);
+      if (used == 0) break;
+    }
+    if (parser_->is_done()) return OnBody(ec);
     // Beast reads as much as the buffer has room for, at least 512 bytes,
     // and the parser empties it as it goes: without room made here a 200 KB
     // batch would arrive in ~400 reads (and timer re-arms). Room is made
@@ -134,15 +160,44 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Write(HttpResponse res) {
     res.prepare_payload();
-    auto shared = std::make_shared<HttpResponse>(std::move(res));
+    const bool keep_alive = res.keep_alive();
+    auto wire = std::make_shared<std::string>(Serialize(res));
     stream_.expires_after(std::chrono::milliseconds(server_->options.idle_timeout_ms));
-    http::async_write(stream_, *shared,
-                      [self = shared_from_this(), shared](beast::error_code ec, size_t) {
+    asio::async_write(stream_, asio::buffer(*wire),
+                      [self = shared_from_this(), wire, keep_alive](beast::error_code ec, size_t) {
                         if (self->counted_) --self->server_->busy;
                         self->counted_ = false;
-                        if (ec || !shared->keep_alive()) return self->Close();
+                        if (ec || !keep_alive) return self->Close();
                         self->Read(/*first=*/false);
                       });
+  }
+
+  // The response as it goes on the wire, in one buffer. Beast's serializer
+  // walks a cat-view of header and body buffers through a variant per step;
+  // for the small answers this server gives, one string and one write cost
+  // about a tenth of the io threads' time less (docs/benchmarks.md).
+  static std::string Serialize(const HttpResponse& res) {
+    const auto& body = res.body();
+    std::string reason(res.reason());
+    if (reason.empty()) reason = std::string(http::obsolete_reason(res.result()));
+    size_t size = 32 + reason.size() + body.size();
+    for (const auto& field : res) size += field.name_string().size() + field.value().size() + 4;
+    std::string wire;
+    wire.reserve(size);
+    wire += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    wire += std::to_string(res.result_int());
+    wire += ' ';
+    wire += reason;
+    wire += "\r\n";
+    for (const auto& field : res) {
+      wire += field.name_string();
+      wire += ": ";
+      wire += field.value();
+      wire += "\r\n";
+    }
+    wire += "\r\n";
+    wire += body;
+    return wire;
   }
 
   void Close() {
@@ -161,9 +216,20 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
+asio::io_context& HttpServer::Impl::NextContext() {
+  const size_t i = next_context++ % (more_io.size() + 1);
+  return i == 0 ? io : *more_io[i - 1];
+}
+
+void HttpServer::Impl::StopAll() {
+  keep_running.clear();
+  io.stop();
+  for (auto& context : more_io) context->stop();
+}
+
 void HttpServer::Impl::Accept() {
   acceptor.async_accept(
-      asio::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+      NextContext(), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
         if (ec == asio::error::operation_aborted || self->stopping) return;
         if (ec) {
           spdlog::warn("accept failed: {}", ec.message());
@@ -188,7 +254,7 @@ void HttpServer::Impl::BeginStop() {
 
 void HttpServer::Impl::DrainThenStop() {
   if (busy.load() == 0 || ++drain_polls > 600) {
-    io.stop();
+    StopAll();
     return;
   }
   drain_timer.emplace(io, std::chrono::milliseconds(50));
@@ -231,14 +297,17 @@ void HttpServer::Run(std::function<void()> on_stop) {
   impl_->signals.async_wait([impl = impl_](beast::error_code ec, int) {
     if (!ec) impl->BeginStop();
   });
-  impl_->Accept();
-  // io.run() returns when no work is left: the listener is closed and every
-  // session has written its last answer and gone.
-  std::vector<std::thread> threads;
   for (int i = 1; i < impl_->options.io_threads; ++i) {
-    threads.emplace_back([impl = impl_] {
+    impl_->more_io.push_back(std::make_unique<asio::io_context>(1));
+    impl_->keep_running.push_back(asio::make_work_guard(*impl_->more_io.back()));
+  }
+  impl_->Accept();
+  // The contexts run until the drain stops them (StopAll).
+  std::vector<std::thread> threads;
+  for (auto& context : impl_->more_io) {
+    threads.emplace_back([impl = impl_, context = context.get()] {
       NameThisThread("ef-io");
-      impl->io.run();
+      context->run();
     });
   }
   impl_->io.run();
