@@ -35,7 +35,6 @@ int main(int argc, char** argv) {
     std::vector<EventDraft> batch;
     for (int i = 0; i < 1000; ++i, ++n) {
       EventDraft d;
-      d.event_id = Uuid::TimeOrdered();
       d.id_assigned_by_server = true;
       d.has_key = true;
       d.key = "key-" + std::to_string(n % keys);

@@ -7,6 +7,10 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
+#include <map>
+#include <set>
+
 #include "formats/endian.h"
 
 namespace eventflow {
@@ -49,6 +53,68 @@ std::optional<EventLocation> DecodeLocation(std::string_view v) {
   loc.created_at_ms = static_cast<int64_t>(DecodeFixed64(v.data() + 24));
   return loc;
 }
+// Run keys: the org's length (2 bytes, big-endian) and the org, then the
+// run's first id. All runs of an org sort together and by first id, so the
+// run that may hold an id is the last one at or before the id's own key.
+// Run values: stream id (16), first offset (8), created_at (8), count (4).
+constexpr size_t kRunBytes = 36;
+std::string RunPrefix(std::string_view org) {
+  std::string k;
+  k.reserve(2 + org.size() + 16);
+  k.push_back(static_cast<char>(org.size() >> 8));
+  k.push_back(static_cast<char>(org.size() & 0xff));
+  k.append(org);
+  return k;
+}
+std::string RunKey(std::string_view org, const Uuid& first) {
+  return RunPrefix(org).append(first.AsBytes());
+}
+struct Run {
+  Uuid first;
+  EventLocation location;  // of the first event
+  uint32_t count = 0;
+};
+std::string EncodeRun(const Run& run) {
+  std::string v(kRunBytes, '\0');
+  std::memcpy(v.data(), run.location.stream_id.bytes.data(), 16);
+  EncodeFixed64(v.data() + 16, run.location.offset);
+  EncodeFixed64(v.data() + 24, static_cast<uint64_t>(run.location.created_at_ms));
+  EncodeFixed32(v.data() + 32, run.count);
+  return v;
+}
+// The run under `key` (a RunKey of `prefix`), if well formed.
+std::optional<Run> DecodeRun(std::string_view prefix, std::string_view key,
+                             std::string_view value) {
+  if (key.size() != prefix.size() + 16 || !key.starts_with(prefix) || value.size() != kRunBytes) {
+    return std::nullopt;
+  }
+  Run run;
+  run.first = Uuid::FromBytes(key.substr(prefix.size()));
+  run.location.stream_id = Uuid::FromBytes(value.substr(0, 16));
+  run.location.offset = DecodeFixed64(value.data() + 16);
+  run.location.created_at_ms = static_cast<int64_t>(DecodeFixed64(value.data() + 24));
+  run.count = DecodeFixed32(value.data() + 32);
+  return run;
+}
+// Where `id` is, if the run holds it.
+std::optional<EventLocation> LocateInRun(const Run& run, const Uuid& id) {
+  const auto steps = id.StepsFrom(run.first);
+  if (!steps || *steps >= run.count) return std::nullopt;
+  EventLocation loc = run.location;
+  loc.offset += *steps;
+  return loc;
+}
+bool IsTimeOrdered(const Uuid& id) { return (id.bytes[6] >> 4) == 7; }
+// Whether `next` continues a run that `last` ends.
+bool ContinuesRun(const IndexedEvent& last, const IndexedEvent& next, uint32_t count) {
+  if (count == UINT32_MAX || next.location.offset != last.location.offset + 1 ||
+      next.location.created_at_ms != last.location.created_at_ms) {
+    return false;
+  }
+  const auto successor = last.event_id.Successor();
+  return successor && *successor == next.event_id;
+}
+
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
   std::string msg = std::string("index ") + std::string(what) + ": " + s.ToString();
@@ -111,7 +177,17 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const Option
       {"events", events_opts},
       {"state", rocksdb::ColumnFamilyOptions()},
       {"events_by_time", by_time_opts},
+      {"event_runs", rocksdb::ColumnFamilyOptions()},
   };
+  if (options.read_only) {
+    // A read-only open cannot create a family: an index written before runs
+    // existed is read without that one.
+    std::vector<std::string> names;
+    if (rocksdb::DB::ListColumnFamilies(db_opts, path, &names).ok() &&
+        std::find(names.begin(), names.end(), "event_runs") == names.end()) {
+      cfs.pop_back();
+    }
+  }
   std::unique_ptr<Index> index(new Index());
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = options.read_only
@@ -123,6 +199,7 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const Option
   index->events_ = index->handles_[1];
   index->state_ = index->handles_[2];
   index->events_by_time_ = index->handles_[3];
+  if (index->handles_.size() > 4) index->runs_ = index->handles_[4];
   return index;
 }
 
@@ -136,11 +213,26 @@ Result<std::optional<EventLocation>> Index::GetEvent(std::string_view org,
   std::string value;
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), EventsFor(event_id), EventKey(org, event_id), &value);
-  if (s.IsNotFound()) return std::optional<EventLocation>();
+  if (s.IsNotFound()) return FindInRuns(org, event_id);
   if (!s.ok()) return FromRocks(s, "get");
   auto loc = DecodeLocation(value);
   if (!loc) return Status::Corruption("index: malformed event entry");
   return loc;
+}
+
+Result<std::optional<EventLocation>> Index::FindInRuns(std::string_view org, const Uuid& id) const {
+  if (runs_ == nullptr || !IsTimeOrdered(id)) return std::optional<EventLocation>();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), runs_));
+  const std::string prefix = RunPrefix(org);
+  it->SeekForPrev(RunKey(org, id));
+  if (!it->Valid()) {
+    EF_RETURN_IF_ERROR(FromRocks(it->status(), "seek run"));
+    return std::optional<EventLocation>();
+  }
+  if (!it->key().starts_with(prefix)) return std::optional<EventLocation>();
+  auto run = DecodeRun(prefix, it->key().ToStringView(), it->value().ToStringView());
+  if (!run) return Status::Corruption("index: malformed run entry");
+  return LocateInRun(*run, id);
 }
 
 Status Index::GetEvents(std::string_view org, const std::vector<Uuid>& ids,
@@ -161,7 +253,12 @@ Status Index::GetEvents(std::string_view org, const std::vector<Uuid>& ids,
   db_->MultiGet(rocksdb::ReadOptions(), slices.size(), families.data(), slices.data(),
                 values.data(), statuses.data());
   for (size_t i = 0; i < ids.size(); ++i) {
-    if (statuses[i].IsNotFound()) continue;
+    if (statuses[i].IsNotFound()) {
+      auto in_run = FindInRuns(org, ids[i]);
+      if (!in_run.ok()) return in_run.status();
+      (*out)[i] = *in_run;
+      continue;
+    }
     if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget");
     (*out)[i] = DecodeLocation(values[i].ToStringView());
   }
@@ -176,10 +273,23 @@ Status Index::PutEvents(std::string_view org, const Uuid& stream_id,
   std::string key;
   key.reserve(16 + org.size());
   char value[kLocationBytes];
-  for (const IndexedEvent& e : events) {
-    key.assign(e.event_id.AsBytes()).append(org);
-    EncodeLocationTo(e.location, value);
-    batch.Put(EventsFor(e.event_id), key, rocksdb::Slice(value, kLocationBytes));
+  for (size_t i = 0; i < events.size();) {
+    const IndexedEvent& e = events[i];
+    // Events that continue each other become one run entry (a run needs a
+    // successor id, so only version-7 ids form them).
+    uint32_t count = 1;
+    while (runs_ != nullptr && i + count < events.size() &&
+           ContinuesRun(events[i + count - 1], events[i + count], count)) {
+      ++count;
+    }
+    if (count > 1) {
+      batch.Put(runs_, RunKey(org, e.event_id), EncodeRun(Run{e.event_id, e.location, count}));
+    } else {
+      key.assign(e.event_id.AsBytes()).append(org);
+      EncodeLocationTo(e.location, value);
+      batch.Put(EventsFor(e.event_id), key, rocksdb::Slice(value, kLocationBytes));
+    }
+    i += count;
   }
   std::string ckpt(8, '\0');
   EncodeFixed64(ckpt.data(), checkpoint);
@@ -216,12 +326,32 @@ Status CollectStreamEvents(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std
   }
   return FromRocks(it->status(), "scan");
 }
+// The same for run entries: runs at or after `from` go, a run that crosses
+// it is cut short.
+Status CollectStreamRuns(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* runs, std::string_view org,
+                         const Uuid& stream_id, uint64_t from, rocksdb::WriteBatch* batch) {
+  if (runs == nullptr) return Status::Ok();
+  const std::string prefix = RunPrefix(org);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), runs));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto run = DecodeRun(prefix, it->key().ToStringView(), it->value().ToStringView());
+    if (!run || run->location.stream_id != stream_id) continue;
+    if (run->location.offset >= from) {
+      batch->Delete(runs, it->key());
+    } else if (run->location.offset + run->count > from) {
+      run->count = static_cast<uint32_t>(from - run->location.offset);
+      batch->Put(runs, it->key(), EncodeRun(*run));
+    }
+  }
+  return FromRocks(it->status(), "scan runs");
+}
 }  // namespace
 
 Status Index::DeleteStreamEvents(std::string_view org, const Uuid& stream_id) {
   rocksdb::WriteBatch batch;
   EF_RETURN_IF_ERROR(CollectStreamEvents(db_.get(), events_, org, stream_id, 0, &batch));
   EF_RETURN_IF_ERROR(CollectStreamEvents(db_.get(), events_by_time_, org, stream_id, 0, &batch));
+  EF_RETURN_IF_ERROR(CollectStreamRuns(db_.get(), runs_, org, stream_id, 0, &batch));
   batch.Delete(events_, CheckpointKey(stream_id));
   rocksdb::WriteOptions wo;
   wo.sync = true;
@@ -232,6 +362,7 @@ Status Index::DeleteStreamEventsFrom(std::string_view org, const Uuid& stream_id
   rocksdb::WriteBatch batch;
   EF_RETURN_IF_ERROR(CollectStreamEvents(db_.get(), events_, org, stream_id, from, &batch));
   EF_RETURN_IF_ERROR(CollectStreamEvents(db_.get(), events_by_time_, org, stream_id, from, &batch));
+  EF_RETURN_IF_ERROR(CollectStreamRuns(db_.get(), runs_, org, stream_id, from, &batch));
   rocksdb::WriteOptions wo;
   wo.sync = true;
   return FromRocks(db_->Write(wo, &batch), "delete stream events");
@@ -241,9 +372,47 @@ Status Index::DeleteEvents(std::string_view org, const std::vector<Uuid>& event_
   if (event_ids.empty()) return Status::Ok();
   rocksdb::WriteBatch batch;
   std::string key;
+  // Runs that hold some of the ids: each is replaced by the pieces of it
+  // that remain (so deleting ids again finds nothing and changes nothing).
+  std::map<std::string, std::pair<Run, std::set<uint64_t>>> cut_runs;
+  const std::string prefix = RunPrefix(org);
+  std::pair<Run, std::set<uint64_t>>* last_cut = nullptr;  // in cut_runs
+  std::unique_ptr<rocksdb::Iterator> it;
+  if (runs_ != nullptr) it.reset(db_->NewIterator(rocksdb::ReadOptions(), runs_));
   for (const Uuid& id : event_ids) {
     key.assign(id.AsBytes()).append(org);
     batch.Delete(EventsFor(id), key);
+    if (!it || !IsTimeOrdered(id)) continue;
+    // Ids come in offset order, so most fall in the run the one before did.
+    if (last_cut == nullptr || !LocateInRun(last_cut->first, id)) {
+      last_cut = nullptr;
+      it->SeekForPrev(RunKey(org, id));
+      if (!it->Valid() || !it->key().starts_with(prefix)) continue;
+      auto run = DecodeRun(prefix, it->key().ToStringView(), it->value().ToStringView());
+      if (!run || !LocateInRun(*run, id)) continue;
+      last_cut =
+          &cut_runs.try_emplace(it->key().ToString(), *run, std::set<uint64_t>{}).first->second;
+    }
+    last_cut->second.insert(*id.StepsFrom(last_cut->first.first));
+  }
+  if (it) EF_RETURN_IF_ERROR(FromRocks(it->status(), "seek run"));
+  for (const auto& [run_key, cut] : cut_runs) {
+    const auto& [run, gone] = cut;
+    batch.Delete(runs_, run_key);
+    uint64_t begin = 0;  // steps from run.first of the piece being kept
+    auto keep = [&](uint64_t end) {
+      if (end <= begin) return;
+      Run piece = run;
+      piece.first = *run.first.Advanced(begin);  // within the run, so it exists
+      piece.location.offset += begin;
+      piece.count = static_cast<uint32_t>(end - begin);
+      batch.Put(runs_, RunKey(org, piece.first), EncodeRun(piece));
+    };
+    for (uint64_t step : gone) {
+      keep(step);
+      begin = step + 1;
+    }
+    keep(run.count);
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
@@ -255,6 +424,29 @@ Result<uint64_t> Index::CountEvents() const {
   ro.total_order_seek = true;
   uint64_t n = 0;
   for (rocksdb::ColumnFamilyHandle* cf : {events_, events_by_time_}) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (!IsCheckpointKey(it->key().ToStringView())) ++n;
+    }
+    EF_RETURN_IF_ERROR(FromRocks(it->status(), "count"));
+  }
+  if (runs_ != nullptr) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, runs_));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string_view v = it->value().ToStringView();
+      if (v.size() == kRunBytes) n += DecodeFixed32(v.data() + 32);
+    }
+    EF_RETURN_IF_ERROR(FromRocks(it->status(), "count"));
+  }
+  return n;
+}
+
+Result<uint64_t> Index::CountEventEntries() const {
+  rocksdb::ReadOptions ro;
+  ro.total_order_seek = true;
+  uint64_t n = 0;
+  for (rocksdb::ColumnFamilyHandle* cf : {events_, events_by_time_, runs_}) {
+    if (cf == nullptr) continue;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (!IsCheckpointKey(it->key().ToStringView())) ++n;
@@ -326,7 +518,9 @@ Result<std::vector<std::pair<std::string, std::string>>> Index::ScanStateFrom(
 
 Status Index::Flush() {
   rocksdb::FlushOptions fo;
-  return FromRocks(db_->Flush(fo, {events_, events_by_time_, state_}), "flush");
+  std::vector<rocksdb::ColumnFamilyHandle*> families = {events_, events_by_time_, state_};
+  if (runs_ != nullptr) families.push_back(runs_);
+  return FromRocks(db_->Flush(fo, families), "flush");
 }
 
 }  // namespace eventflow

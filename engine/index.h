@@ -11,6 +11,14 @@
 //           indexed again. Entries and checkpoint share a write batch, and
 //           flushes are atomic across families, so they reach disk together
 //           (see docs/segment-format.md).
+//   event_runs  (org, first event_id) -> (stream_id, first offset,
+//           created_at, count): one entry standing for `count` events whose
+//           ids follow each other (Uuid::Successor) at consecutive offsets
+//           with one created_at, as the writer assigns them to a request's
+//           events. PutEvents folds such sequences into runs by itself, so
+//           callers pass events one by one and lookups cannot tell the
+//           difference; a 1000-event batch costs one entry instead of 1000.
+//           Written like the two families above (no WAL, same checkpoint).
 //   state   consumer groups, delivery attempts, DLQ entries, keys, stream
 //           settings: durable only here, written with WAL + sync.
 // Thread-safe (RocksDB is).
@@ -77,8 +85,12 @@ class Index {
   // Removes the entries of `event_ids` of `org` (events retention or
   // compaction dropped from the log), durably (WAL + sync).
   Status DeleteEvents(std::string_view org, const std::vector<Uuid>& event_ids);
-  // Counts event entries (tests and `index rebuild` reports).
+  // Counts indexed events, a run counting as its events (tests and `index
+  // rebuild` reports).
   Result<uint64_t> CountEvents() const;
+  // Counts the entries that hold them: one per run, one per other event
+  // (tests and benchmarks).
+  Result<uint64_t> CountEventEntries() const;
 
   // --- durable state: WAL + sync, durable when the call returns ---
   Status PutState(std::string_view key, std::string_view value);
@@ -114,6 +126,10 @@ class Index {
   }
   rocksdb::ColumnFamilyHandle* events_ = nullptr;
   rocksdb::ColumnFamilyHandle* events_by_time_ = nullptr;
+  // Null only in a read-only open of an index made before runs existed.
+  rocksdb::ColumnFamilyHandle* runs_ = nullptr;
+  // The run holding `id` of `org`, if one does: its location for `id`.
+  Result<std::optional<EventLocation>> FindInRuns(std::string_view org, const Uuid& id) const;
   rocksdb::ColumnFamilyHandle* state_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };

@@ -231,10 +231,21 @@ bool StreamWriter::Prepare(Request& req) {
     }
   }
   size_t done = 0;
+  // One timestamp for the request, and ids that follow each other for the
+  // events the server names, across requests while the millisecond lasts
+  // (so an id's time stays its event's): with their consecutive offsets the
+  // index keeps each such run as one entry (Index, event_runs).
+  const int64_t ts = std::max(timestamp::NowMs(), last_ts_);
   for (size_t i = 0; i < n; ++i) {
     if (fate[i] != Fate::kNew) continue;
-    const EventDraft& draft = req.events[i];
-    const int64_t ts = std::max(timestamp::NowMs(), last_ts_);
+    EventDraft& draft = req.events[i];
+    if (draft.id_assigned_by_server) {
+      draft.event_id = run_next_ && run_ts_ == ts ? *run_next_ : Uuid::TimeOrdered();
+      run_next_ = draft.event_id.Successor();
+      run_ts_ = ts;
+    } else {
+      run_next_.reset();
+    }
     const uint64_t offset = next_offset_;
     const size_t at = buf_.size();
     buf_.resize(at + record::EncodedSize(draft.RenderedSize()));

@@ -15,9 +15,10 @@ namespace eventflow {
 
 struct EventDraft {
   Uuid event_id;
-  // The server made event_id (Uuid::TimeOrdered) because the client sent
-  // none: nobody else can know it yet, so the writer skips the duplicate
-  // checks for it.
+  // The client sent no id: the stream's writer assigns one (a version-7 id,
+  // the request's ids following each other; see Uuid::Successor) and skips
+  // the duplicate checks, since nobody else can know it yet. event_id is
+  // not read before that.
   bool id_assigned_by_server = false;
   bool has_key = false;
   std::string key;  // the partition/compaction key, raw (unescaped) text

@@ -36,6 +36,34 @@ Uuid Uuid::Random() {
   return u;
 }
 
+namespace {
+constexpr uint64_t kRandBMask = (uint64_t{1} << 62) - 1;
+uint64_t LowWord(const Uuid& u) {
+  uint64_t v = 0;
+  for (int i = 8; i < 16; ++i) v = (v << 8) | u.bytes[i];
+  return v;
+}
+bool IsVersion7(const Uuid& u) { return (u.bytes[6] >> 4) == 7 && (u.bytes[8] >> 6) == 2; }
+}  // namespace
+
+std::optional<Uuid> Uuid::Advanced(uint64_t steps) const {
+  if (!IsVersion7(*this)) return std::nullopt;
+  const uint64_t low = LowWord(*this);
+  if (steps > kRandBMask - (low & kRandBMask)) return std::nullopt;
+  Uuid next = *this;
+  const uint64_t bumped = low + steps;  // stays within rand_b: the variant bits keep their value
+  for (int i = 15; i >= 8; --i) next.bytes[i] = static_cast<uint8_t>(bumped >> (8 * (15 - i)));
+  return next;
+}
+
+std::optional<uint64_t> Uuid::StepsFrom(const Uuid& first) const {
+  if (!IsVersion7(*this) || !IsVersion7(first)) return std::nullopt;
+  if (std::memcmp(bytes.data(), first.bytes.data(), 8) != 0) return std::nullopt;
+  const uint64_t mine = LowWord(*this), theirs = LowWord(first);
+  if (mine < theirs) return std::nullopt;
+  return mine - theirs;
+}
+
 Uuid Uuid::TimeOrdered() {
   const uint64_t now =
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(

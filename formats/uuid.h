@@ -18,6 +18,15 @@ struct Uuid {
   // per-thread sequence and random bits. The ids the server assigns are
   // these, so consecutive events get nearby index keys (see engine/index.cc).
   static Uuid TimeOrdered();
+  // The next id of a run of version-7 ids: rand_b (the low 62 bits) plus
+  // one; nullopt for other versions or when rand_b would overflow. The
+  // writer gives a request's events such runs so the index stores one entry
+  // for each run (engine/index.h).
+  std::optional<Uuid> Successor() const { return Advanced(1); }
+  // `steps` successors on, in one step; nullopt as for Successor.
+  std::optional<Uuid> Advanced(uint64_t steps) const;
+  // How many Successor() steps lead from `first` to this id, if any do.
+  std::optional<uint64_t> StepsFrom(const Uuid& first) const;
   // Parses the 36-character form in any case; nullopt otherwise.
   static std::optional<Uuid> Parse(std::string_view text);
   std::string ToString() const;

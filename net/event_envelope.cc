@@ -182,8 +182,7 @@ std::optional<ApiError> ParseEvent(const std::string& body, const EnvelopeDefaul
   if (auto shape = CheckJsonShape(root)) return InvalidJson(*shape);
   simdjson::dom::object obj;
   if (root.get(obj)) return ApiError{400, "invalid_event", "the event must be a JSON object"};
-  out->event_id = Uuid::TimeOrdered();
-  out->id_assigned_by_server = true;
+  out->id_assigned_by_server = true;  // the writer gives it its id
   if (auto why = ReadEnvelope(obj, d, out)) return ApiError{400, "invalid_event", *why};
   if (std::string details; d.schema && !PayloadMatchesSchema(*d.schema, obj, "", &details)) {
     return ApiError{422, "schema_validation_failed",
@@ -254,8 +253,7 @@ std::optional<ApiError> ParseBatch(const std::string& body, const EnvelopeDefaul
           "event_too_large");
     } else {
       simdjson::dom::object obj;
-      (*out)[i].event_id = Uuid::TimeOrdered();
-      (*out)[i].id_assigned_by_server = true;
+      (*out)[i].id_assigned_by_server = true;  // the writer gives it its id
       if (e.get(obj)) {
         bad(i, "the event must be a JSON object", 400, "invalid_event");
       } else if (auto why = ReadEnvelope(obj, d, &(*out)[i])) {

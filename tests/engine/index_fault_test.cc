@@ -165,12 +165,11 @@ TEST_P(IndexFaultTest, FailingEventIndexNeverFailsADurableAppend) {
     EXPECT_EQ((*loc)->offset, more[0].offset);
     // An id the server made skips the duplicate checks, yet is found too.
     EventDraft made = Draft("{\"server_id\":true}");
-    made.event_id = Uuid::TimeOrdered();
-    made.id_assigned_by_server = true;
+    made.id_assigned_by_server = true;  // the writer names it
     auto server = AppendOk(**engine, s, {made});
     ASSERT_EQ(server.size(), 1u);
     acked.push_back(server[0]);
-    auto found = (*engine)->Lookup("org", made.event_id);
+    auto found = (*engine)->Lookup("org", server[0].event_id);
     ASSERT_TRUE(found.ok() && found->has_value()) << "an unindexed server id is not found";
     EXPECT_EQ((*found)->offset, server[0].offset);
     // The backlog is visible (readiness reports it) and bounded: past the

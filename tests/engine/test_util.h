@@ -35,6 +35,14 @@ class TempDir {
   std::string path_;
 };
 
+// A draft without an id of its own: the stream's writer names it.
+inline EventDraft ServerDraft(const std::string& payload_json) {
+  EventDraft d;
+  d.id_assigned_by_server = true;
+  d.members = ",\"payload\":" + payload_json;
+  return d;
+}
+
 inline EventDraft Draft(const std::string& payload_json, const std::string& key = "") {
   EventDraft d;
   d.event_id = Uuid::Random();

@@ -38,5 +38,31 @@ TEST(Uuid, TimeOrderedIdsAreVersion7AndIncreaseWithinAThread) {
   EXPECT_LT(ms, now_ms + 60000);  // the overflow rule runs ahead only a little
 }
 
+TEST(Uuid, SuccessorsStayVersion7AndCountTheirSteps) {
+  const Uuid first = Uuid::TimeOrdered();
+  Uuid id = first;
+  for (uint64_t i = 1; i <= 300; ++i) {
+    const auto next = id.Successor();
+    ASSERT_TRUE(next.has_value());
+    ASSERT_LT(id, *next);
+    ASSERT_EQ(next->bytes[6] >> 4, 7);
+    ASSERT_EQ(next->bytes[8] >> 6, 2);  // the variant survives carries
+    ASSERT_EQ(next->StepsFrom(first), i);
+    id = *next;
+  }
+  EXPECT_EQ(first.Advanced(300), id);
+  EXPECT_FALSE(first.StepsFrom(id).has_value());  // steps only go forward
+  EXPECT_FALSE(Uuid::Random().Successor().has_value());
+  // At the top of rand_b there is no successor: the writer starts a new run.
+  Uuid top = first;
+  top.bytes[8] = 0xbf;
+  for (int i = 9; i < 16; ++i) top.bytes[i] = 0xff;
+  EXPECT_FALSE(top.Successor().has_value());
+  // Another millisecond is another run.
+  Uuid later = first;
+  later.bytes[5] ^= 1;
+  EXPECT_FALSE(later.StepsFrom(first).has_value());
+}
+
 }  // namespace
 }  // namespace eventflow
