@@ -155,8 +155,14 @@ for w in $WORKLOADS; do
       if [[ $n -lt 1000 ]]; then  # consume on its own: fill the stream first
         DURATION=3 wrk_run fill "http://$EF_ADDR/api/v1/streams/batch/events/batch" "$WORK/batch.lua" 8 1000
         n=$(event_count batch)
+        # The fill's writeback is not the consumers' cost: let it land first
+        # (the commits' synced index writes would wait behind it).
+        sync
       fi
+      # CONSUME_EVENTS fixes the events each group reads, so runs whose fill
+      # stored different amounts compare like for like.
       per_group=$((n < 1000000 ? n : 1000000))
+      per_group=$((${CONSUME_EVENTS:-$per_group} < n ? ${CONSUME_EVENTS:-$per_group} : n))
       "$DRIVER" consume "$EF_ADDR" "$ADMIN" batch 4 1000 "$per_group" |
         python3 -c 'import json,sys; d=json.load(sys.stdin); d["workload"]="consume"; print(json.dumps(d))' >>"$RESULTS" ;;
     rules)

@@ -99,6 +99,40 @@ TEST_F(ConsumeTest, PollCommitAndRedeliveryWithoutCommit) {
   EXPECT_EQ(Call("GET", base_ + "g1").status, 404);
 }
 
+TEST_F(ConsumeTest, LargePollAnswerArrivesWholeOnAKeptAliveConnection) {
+  ASSERT_EQ(Call("POST", "/api/v1/streams", R"({"name":"s"})").status, 201);
+  // 2,000 events of ~1 KB: one answer of ~2.5 MB, many times what one socket
+  // write takes, then another request on the same connection.
+  const std::string pad(1000, 'p');
+  for (int b = 0; b < 4; ++b) {
+    std::string batch = "{\"events\":[";
+    for (int i = 0; i < 500; ++i) {
+      batch += (i ? "," : "") + std::string(R"({"event_type":"T","payload":{"i":)") +
+               std::to_string(b * 500 + i) + ",\"pad\":\"" + pad + "\"}}";
+    }
+    batch += "]}";
+    ASSERT_EQ(Call("POST", "/api/v1/streams/s/events/batch", batch).status, 202);
+  }
+  const std::string key = std::string("X-API-Key: ") + kAdmin + "\r\n";
+  const std::string raw = server_->SendRaw(
+      "GET " + base_ + "g/events?limit=2000 HTTP/1.1\r\nHost: x\r\n" + key + "\r\n" + "GET " +
+      "/healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const auto first = ServerProcess::ParseReply(raw);
+  ASSERT_EQ(first.status, 200);
+  const size_t head_end = raw.find("\r\n\r\n");
+  const size_t length_at = raw.find("Content-Length: ");
+  ASSERT_LT(length_at, head_end);
+  const size_t length = std::stoul(raw.substr(length_at + 16));
+  ASSERT_GT(length, 2'000'000u);
+  ASSERT_GE(raw.size(), head_end + 4 + length) << "the answer was cut short";
+  const std::string body = raw.substr(head_end + 4, length);
+  EXPECT_EQ(CountEvents(body), 2000u);
+  EXPECT_EQ(Field(body, "/events/1999/offset"), "1999");
+  // The second answer follows the first whole one on the same connection.
+  EXPECT_EQ(raw.compare(head_end + 4 + length, 12, "HTTP/1.1 200"), 0)
+      << raw.substr(head_end + 4 + length, 100);
+}
+
 TEST_F(ConsumeTest, SeekEverywhere) {
   ASSERT_EQ(Call("POST", "/api/v1/streams", R"({"name":"s"})").status, 201);
   auto ids = Produce(5);
