@@ -34,26 +34,37 @@ void ExpectFound(const Engine& engine, const std::vector<EventAck>& acks, const 
   }
 }
 
-TEST(IndexRuns, ServerIdsOfARequestFollowEachOtherAndTakeOneEntry) {
-  TempDir tmp;
-  EngineOptions eo;
-  eo.data_dir = tmp.path();
-  auto engine = Engine::Open(eo);
-  ASSERT_TRUE(engine.ok());
-  auto s = (*engine)->CreateStream("org", "s", "{}");
-  ASSERT_TRUE(s.ok());
-  const Uuid stream = (*s)->manifest.stream_id;
-  const auto acks = AppendNow(**engine, *s, ServerBatch(1000));
+// An engine with one stream "s" of org "org".
+class IndexRunsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EngineOptions eo;
+    eo.data_dir = tmp_.path();
+    auto engine = Engine::Open(eo);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = std::move(*engine);
+    auto s = engine_->CreateStream("org", "s", "{}");
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    stream_ = *s;
+  }
+  TempDir tmp_;
+  std::unique_ptr<Engine> engine_;
+  std::shared_ptr<Stream> stream_;
+};
+
+TEST_F(IndexRunsTest, ServerIdsOfARequestFollowEachOtherAndTakeOneEntry) {
+  const Uuid stream = stream_->manifest.stream_id;
+  const auto acks = AppendNow(*engine_, stream_, ServerBatch(1000));
   ASSERT_EQ(acks.size(), 1000u);
   for (size_t i = 1; i < acks.size(); ++i) {
     ASSERT_EQ(acks[i - 1].event_id.Successor(), acks[i].event_id) << i;
     ASSERT_EQ(acks[i].offset, acks[i - 1].offset + 1);
   }
-  EXPECT_EQ(*(*engine)->index().CountEvents(), 1000u);
-  EXPECT_EQ(*(*engine)->index().CountEventEntries(), 1u);
-  ExpectFound(**engine, acks, stream);
+  EXPECT_EQ(*engine_->index().CountEvents(), 1000u);
+  EXPECT_EQ(*engine_->index().CountEventEntries(), 1u);
+  ExpectFound(*engine_, acks, stream);
   // The id after the run was never given out.
-  EXPECT_FALSE((*engine)->Lookup("org", *acks.back().event_id.Successor())->has_value());
+  EXPECT_FALSE(engine_->Lookup("org", *acks.back().event_id.Successor())->has_value());
 
   // A client id inside a request ends the run; the server's ids after it
   // start another.
@@ -61,33 +72,26 @@ TEST(IndexRuns, ServerIdsOfARequestFollowEachOtherAndTakeOneEntry) {
   mixed.push_back(Draft("{}"));
   mixed.push_back(ServerDraft("{}"));
   mixed.push_back(ServerDraft("{}"));
-  const auto more = AppendNow(**engine, *s, std::move(mixed));
+  const auto more = AppendNow(*engine_, stream_, std::move(mixed));
   ASSERT_EQ(more.size(), 5u);
   EXPECT_EQ(more[0].event_id.Successor(), more[1].event_id);
   EXPECT_EQ(more[3].event_id.Successor(), more[4].event_id);
-  EXPECT_EQ(*(*engine)->index().CountEvents(), 1005u);
+  EXPECT_EQ(*engine_->index().CountEvents(), 1005u);
   // The first two continue the first request's run if the millisecond is
   // the same (they then share its entry); the client id has its own entry,
   // and the last two are a run again.
-  const uint64_t entries = *(*engine)->index().CountEventEntries();
+  const uint64_t entries = *engine_->index().CountEventEntries();
   EXPECT_GE(entries, 3u);
   EXPECT_LE(entries, 4u);
-  ExpectFound(**engine, more, stream);
+  ExpectFound(*engine_, more, stream);
 }
 
-TEST(IndexRuns, ClientIdEqualToAServerIdIsADuplicate) {
-  TempDir tmp;
-  EngineOptions eo;
-  eo.data_dir = tmp.path();
-  auto engine = Engine::Open(eo);
-  ASSERT_TRUE(engine.ok());
-  auto s = (*engine)->CreateStream("org", "s", "{}");
-  ASSERT_TRUE(s.ok());
-  const auto acks = AppendNow(**engine, *s, ServerBatch(100));
+TEST_F(IndexRunsTest, ClientIdEqualToAServerIdIsADuplicate) {
+  const auto acks = AppendNow(*engine_, stream_, ServerBatch(100));
   // A producer re-sends an event it read back, with the id the server gave it.
   EventDraft again = Draft("{\"i\":5}");
   again.event_id = acks[5].event_id;
-  const auto dup = AppendNow(**engine, *s, {again, Draft("{}")});
+  const auto dup = AppendNow(*engine_, stream_, {again, Draft("{}")});
   ASSERT_EQ(dup.size(), 2u);
   EXPECT_TRUE(dup[0].duplicate);
   EXPECT_EQ(dup[0].offset, acks[5].offset);
@@ -95,7 +99,7 @@ TEST(IndexRuns, ClientIdEqualToAServerIdIsADuplicate) {
   EXPECT_FALSE(dup[1].duplicate);
   EXPECT_EQ(dup[1].offset, 100u);
   // The same id in another stream of the org is refused, not stored twice.
-  auto other = (*engine)->CreateStream("org", "t", "{}");
+  auto other = engine_->CreateStream("org", "t", "{}");
   ASSERT_TRUE(other.ok());
   auto refused = testing::AppendSync(*(*other)->writer, {again});
   EXPECT_EQ(refused.status.code(), Status::Code::kConflict) << refused.status.ToString();
@@ -132,19 +136,12 @@ TEST(IndexRuns, RebuildFromTheSegmentsFormsTheSameRuns) {
   ExpectFound(**engine, acks, stream);
 }
 
-TEST(IndexRuns, SingleEventRequestsOfOneMillisecondShareARun) {
-  TempDir tmp;
-  EngineOptions eo;
-  eo.data_dir = tmp.path();
-  auto engine = Engine::Open(eo);
-  ASSERT_TRUE(engine.ok());
-  auto s = (*engine)->CreateStream("org", "s", "{}");
-  ASSERT_TRUE(s.ok());
+TEST_F(IndexRunsTest, SingleEventRequestsOfOneMillisecondShareARun) {
   // 200 producers of one event each, all in flight at once: the writer
   // takes them in a few rounds, within a few milliseconds.
   std::vector<std::future<testing::AppendOutcome>> pending;
   for (int i = 0; i < 200; ++i) {
-    pending.push_back(testing::AppendLater(*(*s)->writer, {ServerDraft("{}")}));
+    pending.push_back(testing::AppendLater(*stream_->writer, {ServerDraft("{}")}));
   }
   std::vector<EventAck> acks;
   for (auto& p : pending) {
@@ -152,7 +149,7 @@ TEST(IndexRuns, SingleEventRequestsOfOneMillisecondShareARun) {
     ASSERT_TRUE(outcome.status.ok()) << outcome.status.ToString();
     acks.push_back(outcome.acks.at(0));
   }
-  EXPECT_EQ(*(*engine)->index().CountEvents(), 200u);
+  EXPECT_EQ(*engine_->index().CountEvents(), 200u);
   // In offset order, an event whose id continues the one before belongs to
   // the same run though it came in another request. How many do depends on
   // how the milliseconds fall, but with 200 requests in flight some do
@@ -164,8 +161,8 @@ TEST(IndexRuns, SingleEventRequestsOfOneMillisecondShareARun) {
     if (acks[i - 1].event_id.Successor() == acks[i].event_id) ++continued;
   }
   EXPECT_GT(continued, 0u);
-  EXPECT_LT(*(*engine)->index().CountEventEntries(), 200u);
-  ExpectFound(**engine, acks, (*s)->manifest.stream_id);
+  EXPECT_LT(*engine_->index().CountEventEntries(), 200u);
+  ExpectFound(*engine_, acks, stream_->manifest.stream_id);
 }
 
 // Ten events in one run, as PutEvents gets them from the writer.
