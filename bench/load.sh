@@ -161,8 +161,8 @@ for w in $WORKLOADS; do
       fi
       # CONSUME_EVENTS fixes the events each group reads, so runs whose fill
       # stored different amounts compare like for like.
-      per_group=$((n < 1000000 ? n : 1000000))
-      per_group=$((${CONSUME_EVENTS:-$per_group} < n ? ${CONSUME_EVENTS:-$per_group} : n))
+      want=${CONSUME_EVENTS:-1000000}
+      per_group=$((want < n ? want : n))
       "$DRIVER" consume "$EF_ADDR" "$ADMIN" batch 4 1000 "$per_group" |
         python3 -c 'import json,sys; d=json.load(sys.stdin); d["workload"]="consume"; print(json.dumps(d))' >>"$RESULTS" ;;
     rules)

@@ -128,6 +128,28 @@ Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return Status::IOError(std::move(msg));
 }
 
+// The run of `org` that holds `id`, looked up with `it` (an iterator over
+// event_runs; callers reuse one across ids): the run's key and contents.
+struct HeldBy {
+  std::string key;
+  Run run;
+};
+Result<std::optional<HeldBy>> RunHolding(rocksdb::Iterator* it, std::string_view org,
+                                         const Uuid& id) {
+  if (!IsTimeOrdered(id)) return std::optional<HeldBy>();
+  const std::string prefix = RunPrefix(org);
+  it->SeekForPrev(std::string(prefix).append(id.AsBytes()));
+  if (!it->Valid()) {
+    EF_RETURN_IF_ERROR(FromRocks(it->status(), "seek run"));
+    return std::optional<HeldBy>();
+  }
+  if (!it->key().starts_with(prefix)) return std::optional<HeldBy>();
+  auto run = DecodeRun(prefix, it->key().ToStringView(), it->value().ToStringView());
+  if (!run) return Status::Corruption("index: malformed run entry");
+  if (!LocateInRun(*run, id)) return std::optional<HeldBy>();
+  return std::optional<HeldBy>(HeldBy{it->key().ToString(), *run});
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const Options& options) {
@@ -213,26 +235,18 @@ Result<std::optional<EventLocation>> Index::GetEvent(std::string_view org,
   std::string value;
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), EventsFor(event_id), EventKey(org, event_id), &value);
-  if (s.IsNotFound()) return FindInRuns(org, event_id);
+  if (s.IsNotFound()) {
+    if (runs_ == nullptr || !IsTimeOrdered(event_id)) return std::optional<EventLocation>();
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), runs_));
+    auto held = RunHolding(it.get(), org, event_id);
+    if (!held.ok()) return held.status();
+    if (!*held) return std::optional<EventLocation>();
+    return LocateInRun((*held)->run, event_id);
+  }
   if (!s.ok()) return FromRocks(s, "get");
   auto loc = DecodeLocation(value);
   if (!loc) return Status::Corruption("index: malformed event entry");
   return loc;
-}
-
-Result<std::optional<EventLocation>> Index::FindInRuns(std::string_view org, const Uuid& id) const {
-  if (runs_ == nullptr || !IsTimeOrdered(id)) return std::optional<EventLocation>();
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), runs_));
-  const std::string prefix = RunPrefix(org);
-  it->SeekForPrev(RunKey(org, id));
-  if (!it->Valid()) {
-    EF_RETURN_IF_ERROR(FromRocks(it->status(), "seek run"));
-    return std::optional<EventLocation>();
-  }
-  if (!it->key().starts_with(prefix)) return std::optional<EventLocation>();
-  auto run = DecodeRun(prefix, it->key().ToStringView(), it->value().ToStringView());
-  if (!run) return Status::Corruption("index: malformed run entry");
-  return LocateInRun(*run, id);
 }
 
 Status Index::GetEvents(std::string_view org, const std::vector<Uuid>& ids,
@@ -252,11 +266,14 @@ Status Index::GetEvents(std::string_view org, const std::vector<Uuid>& ids,
   std::vector<rocksdb::Status> statuses(ids.size());
   db_->MultiGet(rocksdb::ReadOptions(), slices.size(), families.data(), slices.data(),
                 values.data(), statuses.data());
+  std::unique_ptr<rocksdb::Iterator> runs;  // made for the first id that needs it
   for (size_t i = 0; i < ids.size(); ++i) {
     if (statuses[i].IsNotFound()) {
-      auto in_run = FindInRuns(org, ids[i]);
-      if (!in_run.ok()) return in_run.status();
-      (*out)[i] = *in_run;
+      if (runs_ == nullptr || !IsTimeOrdered(ids[i])) continue;
+      if (!runs) runs.reset(db_->NewIterator(rocksdb::ReadOptions(), runs_));
+      auto held = RunHolding(runs.get(), org, ids[i]);
+      if (!held.ok()) return held.status();
+      if (*held) (*out)[i] = LocateInRun((*held)->run, ids[i]);
       continue;
     }
     if (!statuses[i].ok()) return FromRocks(statuses[i], "multiget");
@@ -375,27 +392,24 @@ Status Index::DeleteEvents(std::string_view org, const std::vector<Uuid>& event_
   // Runs that hold some of the ids: each is replaced by the pieces of it
   // that remain (so deleting ids again finds nothing and changes nothing).
   std::map<std::string, std::pair<Run, std::set<uint64_t>>> cut_runs;
-  const std::string prefix = RunPrefix(org);
   std::pair<Run, std::set<uint64_t>>* last_cut = nullptr;  // in cut_runs
   std::unique_ptr<rocksdb::Iterator> it;
   if (runs_ != nullptr) it.reset(db_->NewIterator(rocksdb::ReadOptions(), runs_));
   for (const Uuid& id : event_ids) {
     key.assign(id.AsBytes()).append(org);
     batch.Delete(EventsFor(id), key);
-    if (!it || !IsTimeOrdered(id)) continue;
+    if (!it) continue;
     // Ids come in offset order, so most fall in the run the one before did.
     if (last_cut == nullptr || !LocateInRun(last_cut->first, id)) {
+      auto held = RunHolding(it.get(), org, id);
+      if (!held.ok()) return held.status();
       last_cut = nullptr;
-      it->SeekForPrev(RunKey(org, id));
-      if (!it->Valid() || !it->key().starts_with(prefix)) continue;
-      auto run = DecodeRun(prefix, it->key().ToStringView(), it->value().ToStringView());
-      if (!run || !LocateInRun(*run, id)) continue;
+      if (!*held) continue;
       last_cut =
-          &cut_runs.try_emplace(it->key().ToString(), *run, std::set<uint64_t>{}).first->second;
+          &cut_runs.try_emplace((*held)->key, (*held)->run, std::set<uint64_t>{}).first->second;
     }
     last_cut->second.insert(*id.StepsFrom(last_cut->first.first));
   }
-  if (it) EF_RETURN_IF_ERROR(FromRocks(it->status(), "seek run"));
   for (const auto& [run_key, cut] : cut_runs) {
     const auto& [run, gone] = cut;
     batch.Delete(runs_, run_key);
@@ -419,29 +433,13 @@ Status Index::DeleteEvents(std::string_view org, const std::vector<Uuid>& event_
   return FromRocks(db_->Write(wo, &batch), "delete events");
 }
 
-Result<uint64_t> Index::CountEvents() const {
-  rocksdb::ReadOptions ro;
-  ro.total_order_seek = true;
-  uint64_t n = 0;
-  for (rocksdb::ColumnFamilyHandle* cf : {events_, events_by_time_}) {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      if (!IsCheckpointKey(it->key().ToStringView())) ++n;
-    }
-    EF_RETURN_IF_ERROR(FromRocks(it->status(), "count"));
-  }
-  if (runs_ != nullptr) {
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, runs_));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      const std::string_view v = it->value().ToStringView();
-      if (v.size() == kRunBytes) n += DecodeFixed32(v.data() + 32);
-    }
-    EF_RETURN_IF_ERROR(FromRocks(it->status(), "count"));
-  }
-  return n;
-}
+Result<uint64_t> Index::CountEvents() const { return CountEventFamilies(/*expand_runs=*/true); }
 
 Result<uint64_t> Index::CountEventEntries() const {
+  return CountEventFamilies(/*expand_runs=*/false);
+}
+
+Result<uint64_t> Index::CountEventFamilies(bool expand_runs) const {
   rocksdb::ReadOptions ro;
   ro.total_order_seek = true;
   uint64_t n = 0;
@@ -449,7 +447,9 @@ Result<uint64_t> Index::CountEventEntries() const {
     if (cf == nullptr) continue;
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      if (!IsCheckpointKey(it->key().ToStringView())) ++n;
+      if (cf == events_ && IsCheckpointKey(it->key().ToStringView())) continue;
+      const std::string_view v = it->value().ToStringView();
+      n += cf == runs_ && expand_runs && v.size() == kRunBytes ? DecodeFixed32(v.data() + 32) : 1;
     }
     EF_RETURN_IF_ERROR(FromRocks(it->status(), "count"));
   }

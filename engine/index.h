@@ -128,8 +128,9 @@ class Index {
   rocksdb::ColumnFamilyHandle* events_by_time_ = nullptr;
   // Null only in a read-only open of an index made before runs existed.
   rocksdb::ColumnFamilyHandle* runs_ = nullptr;
-  // The run holding `id` of `org`, if one does: its location for `id`.
-  Result<std::optional<EventLocation>> FindInRuns(std::string_view org, const Uuid& id) const;
+  // Counts the non-checkpoint entries of the event families; with
+  // `expand_runs` a run counts as its events.
+  Result<uint64_t> CountEventFamilies(bool expand_runs) const;
   rocksdb::ColumnFamilyHandle* state_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };

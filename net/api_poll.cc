@@ -271,7 +271,7 @@ void Api::Poll(Call& call, const std::string& ref, const std::string& group) {
   auto again = attempt(*timeout == 0);
   if (!again) return;
   auto parked = std::make_shared<ParkedPoll>(
-      asio::make_strand(timers_), &WaitersOf(*stream, view.get()),
+      asio::make_strand(HttpServer::ThisThreadExecutor(timers_)), &WaitersOf(*stream, view.get()),
       Clock::now() + std::chrono::milliseconds(*timeout), std::move(attempt), shared->metrics);
   parked->Park(*again);
 }

@@ -29,7 +29,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // need no strand and the threads share no scheduler queue or lock (a
   // shared context with strands cost ~12% more CPU per small request,
   // measured in docs/benchmarks.md). `io` is the first context: the
-  // listener, signals, the drain timer and long-poll timers live on it.
+  // listener, signals and the drain timer live on it.
   asio::io_context io{1};
   std::vector<std::unique_ptr<asio::io_context>> more_io;  // the other threads'
   // Keeps every context running while it has no connection, until the stop.
@@ -55,6 +55,17 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 };
 
 namespace {
+
+// The context the calling io thread runs (ThisThreadExecutor); null on
+// other threads.
+thread_local asio::io_context* this_thread_context = nullptr;
+
+// Runs `context` on this thread until it is stopped.
+void RunContext(asio::io_context& context) {
+  this_thread_context = &context;
+  context.run();
+  this_thread_context = nullptr;
+}
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -307,6 +318,10 @@ std::string HttpServer::host() const {
 unsigned short HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
 size_t HttpServer::open_connections() const { return impl_->connections.load(); }
 boost::asio::any_io_executor HttpServer::executor() const { return impl_->io.get_executor(); }
+boost::asio::any_io_executor HttpServer::ThisThreadExecutor(boost::asio::any_io_executor fallback) {
+  if (this_thread_context == nullptr) return fallback;
+  return this_thread_context->get_executor();
+}
 
 void HttpServer::Run(std::function<void()> on_stop) {
   impl_->on_stop = std::move(on_stop);
@@ -323,10 +338,10 @@ void HttpServer::Run(std::function<void()> on_stop) {
   for (auto& context : impl_->more_io) {
     threads.emplace_back([impl = impl_, context = context.get()] {
       NameThisThread("ef-io");
-      context->run();
+      RunContext(*context);
     });
   }
-  impl_->io.run();
+  RunContext(impl_->io);
   for (auto& t : threads) t.join();
 }
 

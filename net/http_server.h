@@ -50,8 +50,12 @@ class HttpServer {
   void Run(std::function<void()> on_stop = {});
   void Stop();
   size_t open_connections() const;
-  // The io threads' executor (for timers of parked requests).
+  // The first io thread's executor.
   boost::asio::any_io_executor executor() const;
+  // The executor of the io thread that calls this (each runs its own
+  // connections), so work a handler leaves for later (a parked long-poll)
+  // runs beside its connection; `fallback` when called from another thread.
+  static boost::asio::any_io_executor ThisThreadExecutor(boost::asio::any_io_executor fallback);
 
   struct Impl;  // defined in the .cc; public only so its sessions can name it
 
