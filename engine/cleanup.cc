@@ -126,14 +126,14 @@ Status CompactSegment(StreamLog& log, Index& index, const std::string& org, cons
   uint64_t batch = 0;
   EF_RETURN_IF_ERROR(seg->Read(0, [&](const RecordView& r) {
     if (r.flags & record::kBatchBegin) ++batch;
-    const PeekedKey key = PeekEventKey(r.payload);
+    const PeekedKey key = PeekEventKey(r.payload, r.flags & record::kCompactEvent);
     bool keep = !key.rendered || !key.escaped_key;
     if (!keep) {
       auto it = newest.find(HashKey(*key.escaped_key));
       keep = it == newest.end() || it->second == r.offset;
     }
     if (keep) {
-      kept.push_back(KeptRecord{r.offset, r.timestamp_ms, r.payload, batch});
+      kept.push_back(KeptRecord{r.offset, r.timestamp_ms, r.flags, r.payload, batch});
     } else if (auto id = PeekEventId(r.payload)) {
       dropped.push_back({*id, r.offset});
     }
@@ -174,7 +174,7 @@ Status ApplyCompaction(StreamLog& log, Index& index, const std::string& org, con
   // included: an event there supersedes older ones in sealed segments.
   std::unordered_map<KeyHash, uint64_t, KeyHashHasher> newest;
   EF_RETURN_IF_ERROR(log.Read(0, [&](const RecordView& r) {
-    const PeekedKey key = PeekEventKey(r.payload);
+    const PeekedKey key = PeekEventKey(r.payload, r.flags & record::kCompactEvent);
     if (key.escaped_key) newest[HashKey(*key.escaped_key)] = r.offset;
     return true;
   }));

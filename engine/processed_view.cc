@@ -136,25 +136,26 @@ Status ProcessedView::Read(const StreamLog& log, uint64_t from, const Visit& vis
     return Status::Ok();
   };
   EF_RETURN_IF_ERROR(load(from));
-  EF_RETURN_IF_ERROR(log.Read(from, [&](const RecordView& r) {
-    if (r.offset >= end) return false;
-    while (k < entries.size() && entries[k].offset < r.offset) ++k;
-    if (k == entries.size() && more_blobs) {
-      failed = load(r.offset);
-      if (!failed.ok()) return false;
-      while (k < entries.size() && entries[k].offset < r.offset) ++k;
-    }
-    if (k < entries.size() && entries[k].offset == r.offset) {
-      const ProcessedBlob::Entry& e = entries[k];
-      if (e.fate == 'f' || e.fate == 'x') return true;  // not delivered
-      if (!ProcessedBlob::Transformed(e, r.payload, &transformed)) {
-        failed = Damaged();
-        return false;
-      }
-      return visit(r.offset, transformed);
-    }
-    return visit(r.offset, r.payload);
-  }));
+  EF_RETURN_IF_ERROR(
+      log.ReadEvents(from, stream_id_, [&](const RecordView& r, std::string_view event) {
+        if (r.offset >= end) return false;
+        while (k < entries.size() && entries[k].offset < r.offset) ++k;
+        if (k == entries.size() && more_blobs) {
+          failed = load(r.offset);
+          if (!failed.ok()) return false;
+          while (k < entries.size() && entries[k].offset < r.offset) ++k;
+        }
+        if (k < entries.size() && entries[k].offset == r.offset) {
+          const ProcessedBlob::Entry& e = entries[k];
+          if (e.fate == 'f' || e.fate == 'x') return true;  // not delivered
+          if (!ProcessedBlob::Transformed(e, event, &transformed)) {
+            failed = Damaged();
+            return false;
+          }
+          return visit(r.offset, transformed);
+        }
+        return visit(r.offset, event);
+      }));
   return failed;
 }
 
@@ -175,10 +176,11 @@ Result<ProcessedView::Fate> ProcessedView::FateOf(const StreamLog& log, uint64_t
     if (e.fate == 'x') return Fate::kDeadLettered;
     if (transformed == nullptr) return Fate::kTransformed;
     bool rebuilt = false;
-    Status read = log.Read(offset, [&](const RecordView& r) {
-      rebuilt = r.offset == offset && ProcessedBlob::Transformed(e, r.payload, transformed);
-      return false;
-    });
+    Status read =
+        log.ReadEvents(offset, stream_id_, [&](const RecordView& r, std::string_view event) {
+          rebuilt = r.offset == offset && ProcessedBlob::Transformed(e, event, transformed);
+          return false;
+        });
     if (!read.ok()) return read;
     if (!rebuilt) return Damaged();
     return Fate::kTransformed;

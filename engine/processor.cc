@@ -254,13 +254,13 @@ Processor::Next Processor::ProcessBatch(const std::shared_ptr<Entry>& entry,
     std::string reason;
   };
   std::optional<Failure> failure;
-  Status read = log.Read(from, [&](const RecordView& r) {
+  Status read = log.ReadEvents(from, id, [&](const RecordView& r, std::string_view event) {
     if (latency_ms.size() >= kBatchEvents || bytes >= kBatchBytes) {
       full = true;
       return false;
     }
     if (has_rules) {
-      auto out = config.rules->Apply(r.payload);
+      auto out = config.rules->Apply(event);
       if (!out.ok()) {
         const uint32_t attempt = (e.failing_offset == r.offset ? e.attempts : 0) + 1;
         if (attempt < config.max_attempts) {
@@ -268,14 +268,14 @@ Processor::Next Processor::ProcessBatch(const std::shared_ptr<Entry>& entry,
           return false;
         }
         DlqEntry entry;
-        const auto event_id = PeekEventId(r.payload);
+        const auto event_id = PeekEventId(event);
         entry.event_id = event_id ? event_id->ToString() : std::string();
         entry.offset = r.offset;
         entry.stage = "processing";
         entry.reason = out.status().message();
         entry.attempts = attempt;
         entry.failed_at_ms = now_ms;
-        entry.event_json = std::string(r.payload);
+        entry.event_json = std::string(event);
         writes.push_back(DeliveryStore::DlqPut(id, entry));
         blob.Add(r.offset, 'x');
         cut_if_full();
@@ -284,12 +284,12 @@ Processor::Next Processor::ProcessBatch(const std::shared_ptr<Entry>& entry,
         blob.Add(r.offset, 'f');
         cut_if_full();
       } else if (out->transformed) {
-        blob.AddTransformed(r.offset, r.payload, *out->transformed);
+        blob.AddTransformed(r.offset, event, *out->transformed);
         cut_if_full();
       }
     }
     latency_ms.push_back(std::max<int64_t>(0, now_ms - r.timestamp_ms));
-    bytes += r.payload.size();
+    bytes += event.size();
     next = r.offset + 1;
     return true;
   });

@@ -41,7 +41,8 @@ Result<uint64_t> WriteSegmentFile(const std::string& path, const std::vector<Kep
     const bool begin = i == 0 || records[i - 1].source_batch != r.source_batch;
     const bool end = i + 1 == records.size() || records[i + 1].source_batch != r.source_batch;
     h.flags =
-        static_cast<uint16_t>((begin ? record::kBatchBegin : 0) | (end ? record::kBatchEnd : 0));
+        static_cast<uint16_t>((r.flags & record::kCompactEvent) |
+                              (begin ? record::kBatchBegin : 0) | (end ? record::kBatchEnd : 0));
     record::AppendTo(h, r.payload, &buf);
     if (buf.size() >= kWriteChunk) EF_RETURN_IF_ERROR(flush());
   }
@@ -91,7 +92,7 @@ Salvage SalvageRecords(const char* data, size_t size, uint64_t min_offset,
       open_batch_first = out.records.size();
     }
     batch_open = !(h.flags & record::kBatchEnd);
-    out.records.push_back(KeptRecord{h.offset, h.timestamp_ms,
+    out.records.push_back(KeptRecord{h.offset, h.timestamp_ms, h.flags,
                                      std::string_view(data + pos + record::kHeaderSize, h.length),
                                      batch});
     prev_offset = h.offset;

@@ -23,6 +23,7 @@ namespace eventflow {
 struct KeptRecord {
   uint64_t offset = 0;
   int64_t timestamp_ms = 0;
+  uint16_t flags = 0;        // as read; only record::kCompactEvent is kept
   std::string_view payload;  // must outlive WriteSegmentFile
   uint64_t source_batch = 0;
 };

@@ -7,7 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/crash_point.h"
+#include "formats/record.h"
 #include "formats/segment_name.h"
+#include "formats/stored_event.h"
 #include "formats/thread_name.h"
 
 namespace eventflow {
@@ -273,6 +275,14 @@ Status StreamLog::ReplaceSegment(const std::shared_ptr<Segment>& seg, const std:
   *it = std::move(*fresh);
   SetSegments(std::move(list));
   return Status::Ok();
+}
+
+Status StreamLog::ReadEvents(uint64_t from, const Uuid& stream_id, const EventVisit& visit) const {
+  EventJsonRenderer renderer(stream_id);
+  return Read(from, [&](const RecordView& r) {
+    return visit(r, renderer.Render(r.payload, (r.flags & record::kCompactEvent) != 0, r.offset,
+                                    r.timestamp_ms));
+  });
 }
 
 uint64_t StreamLog::FindTime(int64_t ts) const {

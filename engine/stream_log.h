@@ -21,6 +21,7 @@
 #include "engine/file_ops.h"
 #include "engine/segment.h"
 #include "formats/status.h"
+#include "formats/uuid.h"
 
 namespace eventflow {
 
@@ -104,6 +105,11 @@ class StreamLog {
   // segment is also quarantined (renamed *.seg.quarantined, never deleted,
   // logged loudly) so later reads skip it.
   Status Read(uint64_t from, const std::function<bool(const RecordView&)>& visit) const;
+  // Read, for readers of events: `event` is the record's payload turned back
+  // into the event JSON of stream `stream_id` (formats/stored_event.h), valid
+  // until `visit` returns.
+  using EventVisit = std::function<bool(const RecordView& record, std::string_view event)>;
+  Status ReadEvents(uint64_t from, const Uuid& stream_id, const EventVisit& visit) const;
   // The first offset whose timestamp is >= ts, or committed_next() if none.
   uint64_t FindTime(int64_t ts) const;
   // One past the last record found in the files at Open (before the index's

@@ -223,7 +223,7 @@ bool StreamWriter::Prepare(Request& req) {
   for (size_t i = 0; i < n; ++i) {
     if (fate[i] != Fate::kNew) continue;
     ++fresh;
-    if (req.events[i].RenderedSize() > record::kMaxPayloadBytes) {
+    if (req.events[i].CompactSize() > record::kMaxPayloadBytes) {
       release_all();
       req.status = Status::InvalidArgument("event " + std::to_string(i) + " is larger than " +
                                            std::to_string(record::kMaxPayloadBytes) + " bytes");
@@ -248,13 +248,14 @@ bool StreamWriter::Prepare(Request& req) {
     }
     const uint64_t offset = next_offset_;
     const size_t at = buf_.size();
-    buf_.resize(at + record::EncodedSize(draft.RenderedSize()));
+    buf_.resize(at + record::EncodedSize(draft.CompactSize()));
     record::Header h;
-    h.length = static_cast<uint32_t>(
-        RenderStoredEvent(draft, stream_id_, offset, ts, buf_.data() + at + record::kHeaderSize));
+    h.length =
+        static_cast<uint32_t>(RenderCompactEvent(draft, buf_.data() + at + record::kHeaderSize));
     h.offset = offset;
     h.timestamp_ms = ts;
-    h.flags = (done == 0 ? record::kBatchBegin : 0) | (done + 1 == fresh ? record::kBatchEnd : 0);
+    h.flags = record::kCompactEvent | (done == 0 ? record::kBatchBegin : 0) |
+              (done + 1 == fresh ? record::kBatchEnd : 0);
     buf_.resize(at + record::EncodeInPlace(h, buf_.data() + at));
     ++done;
     ++next_offset_;

@@ -39,11 +39,15 @@ enum class RecordType : uint8_t {
 
 // A batch of records is atomic: the first carries kBatchBegin, the last
 // kBatchEnd, a single-record append carries both.
+// kCompactEvent: the payload is an event without the fields the header and
+// the stream's directory already hold (stored_event.h, AppendEventJson);
+// without it the payload is the whole event JSON, as written before.
 enum RecordFlags : uint16_t {
   kBatchBegin = 1u << 0,
   kBatchEnd = 1u << 1,
+  kCompactEvent = 1u << 2,
 };
-inline constexpr uint16_t kKnownFlags = kBatchBegin | kBatchEnd;
+inline constexpr uint16_t kKnownFlags = kBatchBegin | kBatchEnd | kCompactEvent;
 
 struct Header {
   RecordType type = RecordType::kEvent;

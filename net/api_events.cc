@@ -168,8 +168,10 @@ void Api::Replay(Call& call, const std::string& ref) {
     return !cut;
   };
   Status s = view ? view->Read(*stream->log, start, visit)
-                  : stream->log->Read(
-                        start, [&](const RecordView& r) { return visit(r.offset, r.payload); });
+                  : stream->log->ReadEvents(start, stream->manifest.stream_id,
+                                            [&](const RecordView& r, std::string_view event) {
+                                              return visit(r.offset, event);
+                                            });
   if (!s.ok()) return call.Fail(FromStatus(s));
   // Every offset below the processed frontier was read: the filtered ones
   // at the end need not be read again.

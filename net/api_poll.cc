@@ -59,7 +59,9 @@ Result<Collected> Collect(Index& index, const DeliveryStore& store, const Stream
   c.park.frontier = view ? view->frontier() : stream.log->committed_next();
   auto read = [&](uint64_t from, const ProcessedView::Visit& visit) {
     if (view) return view->Read(*stream.log, from, visit);
-    return stream.log->Read(from, [&](const RecordView& r) { return visit(r.offset, r.payload); });
+    return stream.log->ReadEvents(
+        from, stream.manifest.stream_id,
+        [&](const RecordView& r, std::string_view event) { return visit(r.offset, event); });
   };
   const std::string group_key = GroupKey(stream, group);
   auto pos = LoadPosition(index, group_key);

@@ -64,10 +64,11 @@ std::string GroupJson(const Stream& s, std::string_view group, const GroupPositi
 
 Result<std::string> ReadEventAt(const Stream& s, uint64_t offset) {
   std::string body;
-  Status st = s.log->Read(offset, [&](const RecordView& r) {
-    if (r.offset == offset) body = std::string(r.payload);
-    return false;
-  });
+  Status st = s.log->ReadEvents(offset, s.manifest.stream_id,
+                                [&](const RecordView& r, std::string_view event) {
+                                  if (r.offset == offset) body = std::string(event);
+                                  return false;
+                                });
   if (!st.ok()) return st;
   return body;
 }

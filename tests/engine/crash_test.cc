@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 
+#include "formats/record.h"
 #include "tests/engine/test_util.h"
 
 namespace eventflow {
@@ -144,18 +145,23 @@ TEST(Crash, KillNineNeverLosesAnAcknowledgedEvent) {
     ASSERT_TRUE(stream->serving()) << stream->open_status.ToString();
     std::map<std::string, uint64_t> present;
     uint64_t expect_offset = 0;
-    Status s = stream->log->Read(0, [&](const RecordView& r) {
-      EXPECT_EQ(r.offset, expect_offset++) << "offsets are not dense";
-      auto id = PeekEventId(r.payload);
-      EXPECT_TRUE(id.has_value());
-      const std::string key = id->ToString();
-      EXPECT_TRUE(present.emplace(key, r.offset).second) << "event stored twice: " << key;
-      EXPECT_TRUE(
-          r.payload.find(",\"payload\":" + PayloadFor(*id, false) + ",") != std::string::npos ||
-          r.payload.find(",\"payload\":" + PayloadFor(*id, true) + ",") != std::string::npos)
-          << "stored bytes differ from what was appended: " << r.payload;
-      return true;
-    });
+    // As consumers read them: each stored event turned back into its JSON.
+    Status s = stream->log->ReadEvents(
+        0, stream->manifest.stream_id, [&](const RecordView& r, std::string_view event) {
+          EXPECT_EQ(r.offset, expect_offset++) << "offsets are not dense";
+          EXPECT_TRUE(r.flags & record::kCompactEvent);
+          auto id = PeekEventId(event);
+          EXPECT_TRUE(id.has_value());
+          const std::string key = id->ToString();
+          EXPECT_TRUE(present.emplace(key, r.offset).second) << "event stored twice: " << key;
+          EXPECT_TRUE(
+              event.find(",\"payload\":" + PayloadFor(*id, false) + ",") != std::string::npos ||
+              event.find(",\"payload\":" + PayloadFor(*id, true) + ",") != std::string::npos)
+              << "stored bytes differ from what was appended: " << event;
+          EXPECT_NE(event.find(",\"offset\":" + std::to_string(r.offset) + ","), std::string::npos)
+              << event;
+          return true;
+        });
     ASSERT_TRUE(s.ok()) << s.ToString();
     for (const auto& [id, off] : acked) {
       auto it = present.find(id);

@@ -9,6 +9,9 @@
 #include <chrono>
 #include <thread>
 
+#include "engine/segment_rewrite.h"
+#include "formats/record.h"
+#include "formats/segment_name.h"
 #include "tests/engine/test_util.h"
 
 namespace eventflow {
@@ -287,6 +290,48 @@ TEST(Quarantine, CorruptSealedSegmentIsSetAsideOnRead) {
   ASSERT_FALSE(rest.empty());
   EXPECT_EQ(rest.back().offset, 99u);
   EXPECT_EQ(rest.front().offset, f.log->segments()->front()->base_offset());
+}
+
+// Records leave out the stream id, offset and created_at; read back, each
+// event is byte for byte what the whole rendering gives. Records written
+// whole (before the compact form) in the same log read as they were.
+TEST(StoredForm, CompactRecordsAndOlderWholeOnesReadAsTheSameJson) {
+  TempDir tmp;
+  LogFixture f(tmp.path());
+  f.Close();
+  for (const auto& file : testing::SegmentFiles(f.dir)) std::filesystem::remove(file);
+  std::vector<std::string> expected;
+  std::vector<KeptRecord> older;
+  for (uint64_t offset = 0; offset < 2; ++offset) {
+    expected.push_back(RenderStoredEvent(Draft("{\"old\":" + std::to_string(offset) + "}"),
+                                         f.stream_id, offset, 1795000000000 + offset));
+  }
+  for (uint64_t offset = 0; offset < 2; ++offset) {
+    older.push_back(KeptRecord{offset, 1795000000000 + static_cast<int64_t>(offset), 0,
+                               expected[offset], offset});
+  }
+  ASSERT_TRUE(WriteSegmentFile(f.dir + "/" + segment_name::Make(0), older, FileOps::Posix()).ok());
+  ASSERT_TRUE(f.Reopen().ok());
+
+  std::vector<EventDraft> drafts = {Draft("{\"new\":1}", "k1"), Draft("{\"new\":2}")};
+  auto out = AppendSync(*f.writer, drafts);
+  ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+  for (size_t i = 0; i < drafts.size(); ++i) {
+    EXPECT_EQ(out.acks[i].offset, 2 + i);
+    expected.push_back(
+        RenderStoredEvent(drafts[i], f.stream_id, out.acks[i].offset, out.acks[i].created_at_ms));
+  }
+  std::vector<std::string> events;
+  Status s = f.log->ReadEvents(0, f.stream_id, [&](const RecordView& r, std::string_view event) {
+    const bool compact = r.offset >= 2;
+    EXPECT_EQ((r.flags & record::kCompactEvent) != 0, compact) << r.offset;
+    // The record itself does not repeat what its header and directory hold.
+    EXPECT_EQ(r.payload.find("\"stream_id\""), compact ? std::string_view::npos : 51u);
+    events.emplace_back(event);
+    return true;
+  });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(events, expected);
 }
 
 TEST(Limits, OversizedEventIsRefusedAndNothingIsStored) {
