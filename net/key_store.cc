@@ -59,7 +59,19 @@ std::string Sha256Hex(std::string_view data) {
   // provider store (a lock and a property query) on every call, which was
   // most of the cost of authenticating a request. Kept for the process's life.
   static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  EVP_Digest(data.data(), data.size(), md, &len, sha256 ? sha256 : EVP_sha256(), nullptr);
+  const EVP_MD* const md_type = sha256 ? sha256 : EVP_sha256();
+  // One context per thread, reset by each init, instead of the one
+  // EVP_Digest allocates and frees per call. Freed when the thread ends.
+  struct Context {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Context() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Context context;
+  if (context.ctx == nullptr || !EVP_DigestInit_ex2(context.ctx, md_type, nullptr) ||
+      !EVP_DigestUpdate(context.ctx, data.data(), data.size()) ||
+      !EVP_DigestFinal_ex(context.ctx, md, &len)) {
+    EVP_Digest(data.data(), data.size(), md, &len, md_type, nullptr);  // allocation failed
+  }
   return Hex(md, len);
 }
 
