@@ -111,6 +111,7 @@ Status Engine::OpenStream(const std::string& dir, std::shared_ptr<Stream>* out) 
   if (!checkpoint.ok()) return stream->open_status = checkpoint.status();
   const uint64_t min_next = checkpoint->has_value() ? **checkpoint + 1 : 0;
   StreamLogOptions lo{options_.segment_bytes, options_.fops};
+  lo.zero_ahead = options_.fsync.mode != FsyncPolicy::Mode::kNever;
   auto log = StreamLog::Open(dir, lo, min_next, &stream->recovery);
   if (!log.ok()) {
     stream->open_status = log.status();

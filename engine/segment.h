@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -89,6 +90,15 @@ class Segment {
   // Writes whole encoded records at the end. On error nothing is published
   // and the writer must Rewind before appending again.
   Status Append(std::string_view records);
+  // From now on, while the appends are small (a group commit of single
+  // events), keeps the space after the allocated one written as zeros and
+  // synced, one growth step ahead, by a background thread. A flush of
+  // appends into space already written needs no file-system metadata (no
+  // block allocation or unwritten-extent conversion in the journal): ~0.3
+  // instead of ~0.47 ms per fdatasync here (docs/benchmarks.md). Large
+  // appends get plain preallocation: for them zeros would double the writes.
+  // The zeros are only a hint; nothing depends on them being there.
+  void EnableZeroAhead();
   // Where the appends so far end.
   Mark mark() const;
   // May run beside a later Append.
@@ -134,6 +144,10 @@ class Segment {
   Segment(std::string path, uint64_t base_offset, uint64_t capacity, FileOps* fops);
   Status MapFile(int fd, size_t map_len);
   Status Grow(uint64_t needed_end);
+  // Zero-ahead: starts the job for the step after allocated_, or waits for
+  // the running one (before the file is cut or closed).
+  void StartZeroAhead();
+  void AwaitZeroAhead();
   Status LoadFromScan(size_t size, bool is_active, TailRecovery* recovery);
   // Whether the file's last 8 bytes (as opened) are zeros.
   bool EndsInZeros() const {
@@ -153,6 +167,14 @@ class Segment {
   // Writer state: what has been appended, published or not.
   uint64_t write_pos_ = 0;
   uint64_t allocated_ = 0;
+  // Zero-ahead (EnableZeroAhead): the job writing [allocated_, zeroing_end_)
+  // while it is valid. The writer never writes at or past allocated_, and
+  // moves allocated_ past zeroing_end_ only after the job is done.
+  bool zero_ahead_ = false;
+  std::future<Status> zeroing_;
+  uint64_t zeroing_end_ = 0;
+  uint64_t step_start_ = 0;    // write_pos_ when the current step was taken
+  uint64_t step_appends_ = 0;  // appends since
   uint64_t written_count_ = 0;
   uint64_t written_first_offset_ = 0, written_last_offset_ = 0;
   int64_t written_first_ts_ = 0, written_last_ts_ = 0;

@@ -63,6 +63,7 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
     list.push_back(std::move(*seg));
   }
   log->active_ = list.back();
+  if (options.zero_ahead && !log->active_->sealed()) log->active_->EnableZeroAhead();
 
   // Where the log ends: the active segment's last record, else the newest
   // sealed one with records.
@@ -151,6 +152,7 @@ Status StreamLog::Roll(size_t bytes, SealSync seal_sync) {
   if (background) StartSealSync(std::move(sealed));
   if (!seg.ok()) return seg.status();
   active_ = *seg;
+  if (options_.zero_ahead) active_->EnableZeroAhead();
   active_removed_ = false;
   list.push_back(active_);
   SetSegments(std::move(list));

@@ -28,6 +28,9 @@ namespace eventflow {
 struct StreamLogOptions {
   uint64_t segment_bytes = 128u << 20;
   FileOps* fops = FileOps::Posix();
+  // Segment::EnableZeroAhead on each active segment: for logs whose writer
+  // flushes often (fsync always or interval).
+  bool zero_ahead = false;
 };
 
 class StreamLog {
