@@ -65,6 +65,30 @@ ApiError AppendError(const Status& s) {
   return FromStatus(s);
 }
 
+// Answers a produce request once its append completed.
+template <typename Call>
+void AnswerAppend(const Call& call, bool batch, const Status& s,
+                  const std::vector<EventAck>& acks) {
+  if (!s.ok()) return call.Fail(AppendError(s));
+  if (spdlog::should_log(spdlog::level::debug)) LogPersisted(call, acks);
+  std::string out;
+  if (!batch) {
+    AppendAck(&out, acks[0]);
+    return call.Json(acks[0].duplicate ? 200 : 202, std::move(out));
+  }
+  size_t dups = 0;
+  out.reserve(64 + acks.size() * 128);
+  out = "{\"results\":[";
+  for (size_t i = 0; i < acks.size(); ++i) {
+    if (i > 0) out += ",";
+    AppendAck(&out, acks[i]);
+    dups += acks[i].duplicate;
+  }
+  out += "],\"accepted\":" + std::to_string(acks.size() - dups) +
+         ",\"duplicates\":" + std::to_string(dups) + "}";
+  call.Json(dups == acks.size() ? 200 : 202, std::move(out));
+}
+
 }  // namespace
 
 bool Api::CheckJsonContentType(const Call& call) {
@@ -96,26 +120,15 @@ void Api::Produce(Call& call, const std::string& ref, bool batch) {
   // The request body is no longer needed; the completion outlives `call`.
   auto done = std::make_shared<Call>(std::move(call));
   done->req.body().clear();
-  engine_->Append(stream, std::move(drafts), [done, batch](Status s, std::vector<EventAck> acks) {
-    if (!s.ok()) return done->Fail(AppendError(s));
-    if (spdlog::should_log(spdlog::level::debug)) LogPersisted(*done, acks);
-    std::string out;
-    if (!batch) {
-      AppendAck(&out, acks[0]);
-      return done->Json(acks[0].duplicate ? 200 : 202, std::move(out));
-    }
-    size_t dups = 0;
-    out.reserve(64 + acks.size() * 128);
-    out = "{\"results\":[";
-    for (size_t i = 0; i < acks.size(); ++i) {
-      if (i > 0) out += ",";
-      AppendAck(&out, acks[i]);
-      dups += acks[i].duplicate;
-    }
-    out += "],\"accepted\":" + std::to_string(acks.size() - dups) +
-           ",\"duplicates\":" + std::to_string(dups) + "}";
-    done->Json(dups == acks.size() ? 200 : 202, std::move(out));
-  });
+  // The answer is built on the connection's io thread, not on the stream
+  // writer's, whose next round waits for it.
+  auto io = HttpServer::ThisThreadExecutor(timers_);
+  engine_->Append(stream, std::move(drafts),
+                  [done, batch, io](Status s, std::vector<EventAck> acks) {
+                    boost::asio::post(io, [done, batch, s = std::move(s), acks = std::move(acks)] {
+                      AnswerAppend(*done, batch, s, acks);
+                    });
+                  });
 }
 
 namespace {
