@@ -299,6 +299,8 @@ Status Segment::Rewind() {
   EF_RETURN_IF_ERROR(fops_->Truncate(fd_, keep, path_));
   allocated_ = keep;
   write_pos_ = keep;
+  step_start_ = keep;  // the step's appends were cut with it
+  step_appends_ = 0;
   return fops_->Sync(fd_, path_);
 }
 
