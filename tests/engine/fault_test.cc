@@ -112,9 +112,9 @@ TEST(Faults, FailedSyncIsNeverRetriedIntoAnAck) {
 
 // Forwards to `base`; HoldNextSync makes the next Sync wait (before it
 // reaches `base`) until Release, so a test can act while a flush is running.
-class SyncGate final : public FileOps {
+class SyncGate final : public testing::ForwardingFileOps {
  public:
-  explicit SyncGate(FileOps* base) : base_(base) {}
+  explicit SyncGate(FileOps* base) : ForwardingFileOps(base) {}
   void HoldNextSync() {
     std::lock_guard lock(mu_);
     hold_ = true;
@@ -134,10 +134,6 @@ class SyncGate final : public FileOps {
   }
   int writes() const { return writes_.load(); }
 
-  Result<int> Open(const std::string& path, int flags, mode_t mode) override {
-    return base_->Open(path, flags, mode);
-  }
-  void Close(int fd) override { base_->Close(fd); }
   Status Write(int fd, const void* data, size_t n, uint64_t pos, const std::string& path) override {
     Status s = base_->Write(fd, data, n, pos, path);
     ++writes_;
@@ -155,21 +151,6 @@ class SyncGate final : public FileOps {
     }
     return base_->Sync(fd, path);
   }
-  Status Allocate(int fd, uint64_t pos, uint64_t len, const std::string& path) override {
-    return base_->Allocate(fd, pos, len, path);
-  }
-  Status Truncate(int fd, uint64_t size, const std::string& path) override {
-    return base_->Truncate(fd, size, path);
-  }
-  Status Rename(const std::string& from, const std::string& to) override {
-    return base_->Rename(from, to);
-  }
-  Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
-  Result<const char*> Map(int fd, size_t len, const std::string& path) override {
-    return base_->Map(fd, len, path);
-  }
-  void Unmap(const char* addr, size_t len) override { base_->Unmap(addr, len); }
-  Status Remove(const std::string& path) override { return base_->Remove(path); }
   void StartWriteback(int fd, uint64_t pos, uint64_t len) override {
     ++writebacks_;
     base_->StartWriteback(fd, pos, len);
@@ -177,7 +158,6 @@ class SyncGate final : public FileOps {
   int writebacks() const { return writebacks_.load(); }
 
  private:
-  FileOps* base_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool hold_ = false, holding_ = false;

@@ -21,7 +21,7 @@ using testing::TempDir;
 
 // Forwards to the POSIX file operations and keeps the order of writes: a
 // record write when it starts, a write of zeros once it is done.
-class WriteRecorder final : public FileOps {
+class WriteRecorder final : public testing::ForwardingFileOps {
  public:
   struct Entry {
     uint64_t pos, len;
@@ -37,10 +37,6 @@ class WriteRecorder final : public FileOps {
     return n;
   }
 
-  Result<int> Open(const std::string& path, int flags, mode_t mode) override {
-    return base_->Open(path, flags, mode);
-  }
-  void Close(int fd) override { base_->Close(fd); }
   Status Write(int fd, const void* data, size_t n, uint64_t pos, const std::string& path) override {
     const char* bytes = static_cast<const char*>(data);
     const bool zeros = std::all_of(bytes, bytes + n, [](char c) { return c == 0; });
@@ -49,29 +45,12 @@ class WriteRecorder final : public FileOps {
     if (zeros && s.ok()) Add({pos, n, true});
     return s;
   }
-  Status Sync(int fd, const std::string& path) override { return base_->Sync(fd, path); }
-  Status Allocate(int fd, uint64_t pos, uint64_t len, const std::string& path) override {
-    return base_->Allocate(fd, pos, len, path);
-  }
-  Status Truncate(int fd, uint64_t size, const std::string& path) override {
-    return base_->Truncate(fd, size, path);
-  }
-  Status Rename(const std::string& from, const std::string& to) override {
-    return base_->Rename(from, to);
-  }
-  Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
-  Result<const char*> Map(int fd, size_t len, const std::string& path) override {
-    return base_->Map(fd, len, path);
-  }
-  void Unmap(const char* addr, size_t len) override { base_->Unmap(addr, len); }
-  Status Remove(const std::string& path) override { return base_->Remove(path); }
 
  private:
   void Add(Entry e) {
     std::lock_guard lock(mu_);
     entries_.push_back(e);
   }
-  FileOps* const base_ = FileOps::Posix();
   mutable std::mutex mu_;
   std::vector<Entry> entries_;
 };
@@ -97,12 +76,21 @@ void ExpectAllThere(const StreamLog& log, const std::vector<std::string>& payloa
   }
 }
 
-TEST(ZeroAhead, SmallAppendsWriteIntoSpaceZeroedBeforeThem) {
+// A log over a WriteRecorder, reopened with `zero_ahead` as asked.
+struct RecordedLog {
+  RecordedLog(uint64_t segment_bytes, bool zero_ahead) : f(tmp.path(), segment_bytes, &recorder) {
+    f.options.zero_ahead = zero_ahead;
+    EXPECT_TRUE(f.Reopen().ok());
+  }
   TempDir tmp;
   WriteRecorder recorder;
-  LogFixture f(tmp.path(), 64 << 20, &recorder);
-  f.options.zero_ahead = true;
-  ASSERT_TRUE(f.Reopen().ok());
+  LogFixture f;
+};
+
+TEST(ZeroAhead, SmallAppendsWriteIntoSpaceZeroedBeforeThem) {
+  RecordedLog log(64 << 20, /*zero_ahead=*/true);
+  LogFixture& f = log.f;
+  const WriteRecorder& recorder = log.recorder;
   // ~3.3 MB in 8 KB appends: past the first (preallocated) step of 1 MiB.
   const auto payloads = AppendMany(f, 400, 8000);
   const auto entries = recorder.entries();
@@ -133,11 +121,9 @@ TEST(ZeroAhead, SmallAppendsWriteIntoSpaceZeroedBeforeThem) {
 }
 
 TEST(ZeroAhead, LargeAppendsGetPlainPreallocation) {
-  TempDir tmp;
-  WriteRecorder recorder;
-  LogFixture f(tmp.path(), 64 << 20, &recorder);
-  f.options.zero_ahead = true;
-  ASSERT_TRUE(f.Reopen().ok());
+  RecordedLog log(64 << 20, /*zero_ahead=*/true);
+  LogFixture& f = log.f;
+  const WriteRecorder& recorder = log.recorder;
   // ~6 MB in 150 KB appends: steps of 1, 2 and 4 MiB after the first.
   const auto payloads = AppendMany(f, 40, 150000);
   // Only the step zeroed when the segment was opened, before any append
@@ -147,19 +133,15 @@ TEST(ZeroAhead, LargeAppendsGetPlainPreallocation) {
 }
 
 TEST(ZeroAhead, IsOffUnlessAsked) {
-  TempDir tmp;
-  WriteRecorder recorder;
-  LogFixture f(tmp.path(), 64 << 20, &recorder);
-  AppendMany(f, 200, 8000);
-  EXPECT_EQ(recorder.zero_bytes(), 0u);
+  RecordedLog log(64 << 20, /*zero_ahead=*/false);
+  AppendMany(log.f, 200, 8000);
+  EXPECT_EQ(log.recorder.zero_bytes(), 0u);
 }
 
 TEST(ZeroAhead, SealedSegmentsEndAtTheirLastRecord) {
-  TempDir tmp;
-  WriteRecorder recorder;
-  LogFixture f(tmp.path(), 3 << 20, &recorder);
-  f.options.zero_ahead = true;
-  ASSERT_TRUE(f.Reopen().ok());
+  RecordedLog log(3 << 20, /*zero_ahead=*/true);
+  LogFixture& f = log.f;
+  const WriteRecorder& recorder = log.recorder;
   // ~10 MB into 3 MiB segments: three rolls, each with zeros ahead of the
   // writer that the seal must cut off.
   const auto payloads = AppendMany(f, 1200, 8000);
