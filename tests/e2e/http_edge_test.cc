@@ -1,7 +1,8 @@
 // HTTP edge cases against the real binary: slow clients, chunked bodies,
 // bodies shorter than their Content-Length, and 200 concurrent keep-alive
 // producers whose acknowledged events are each stored exactly once,
-// pipelined produces, a chunked body over the limit, HTTP/1.0.
+// pipelined produces, a chunked body over the limit, HTTP/1.0, and the idle
+// timeout of a keep-alive connection.
 #include <gtest/gtest.h>
 #include <poll.h>
 
@@ -224,6 +225,60 @@ TEST_F(HttpEdgeTest, Http10RequestIsAnsweredInHttp10AndClosed) {
   const std::string raw = server_->SendRaw("GET /healthz HTTP/1.0\r\n\r\n");
   EXPECT_EQ(raw.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << raw;
   EXPECT_NE(raw.find("\r\n\r\n{\"status\":\"ok\"}"), std::string::npos) << raw;
+}
+
+// Sends GET /healthz on `fd` and reads its whole answer; false if the
+// connection is closed first.
+bool HealthzOn(int fd) {
+  const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    return false;
+  }
+  std::string got;
+  char buf[4096];
+  while (got.find("{\"status\":\"ok\"}") == std::string::npos) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return false;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+TEST(HttpTimeoutTest, IdleKeepAliveConnectionIsClosedWhileABusyOneStays) {
+  TempDir tmp;
+  // The idle timeout is longer than the header timeout, so the connection's
+  // deadline timer first fires early and must wait again.
+  ServerProcess server(tmp.path(), {"--bootstrap-key", kAdmin, "--header-timeout-ms", "1000",
+                                    "--idle-timeout-ms", "1500"});
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  const int idle = Connect(server.port());
+  const int busy = Connect(server.port());
+  ASSERT_GE(idle, 0);
+  ASSERT_GE(busy, 0);
+  ASSERT_TRUE(HealthzOn(idle));
+  const auto t0 = Clock::now();
+  bool idle_closed = false;
+  double closed_after = 0;
+  // The busy connection asks every 200 ms for 3 s: its deadline moves on
+  // with each request, so it is never cut off.
+  while (Clock::now() - t0 < std::chrono::seconds(3)) {
+    EXPECT_TRUE(HealthzOn(busy)) << "a connection in use was closed";
+    pollfd p{idle, POLLIN, 0};
+    if (!idle_closed && ::poll(&p, 1, 200) > 0) {
+      char c;
+      if (::recv(idle, &c, 1, 0) <= 0) {
+        idle_closed = true;
+        closed_after = std::chrono::duration<double>(Clock::now() - t0).count();
+      }
+    } else if (idle_closed) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  ::close(idle);
+  ::close(busy);
+  EXPECT_TRUE(idle_closed) << "the idle connection was never closed";
+  EXPECT_GE(closed_after, 1.4) << "closed before its idle timeout";
+  EXPECT_LT(closed_after, 2.9);
 }
 
 }  // namespace
