@@ -58,7 +58,7 @@ void StreamWriter::Append(std::vector<EventDraft> events, AppendCallback done) {
     std::lock_guard lock(mu_);
     if (!stopping_) {
       queue_.push_back(Request{std::move(events), std::move(done), {}, {}});
-      cv_.notify_one();
+      if (queue_.size() >= wake_at_) cv_.notify_one();
       return;
     }
   }
@@ -80,6 +80,7 @@ void StreamWriter::Run() {
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return !queue_.empty() || stopping_ || recovery_due_; });
+      LingerForLastRoundsCount(lock);
       recovery_due_ = false;
       if (queue_.empty() && stopping_) break;  // everything is answered
       for (auto& r : queue_) batch.push_back(std::move(r));
@@ -154,6 +155,18 @@ void StreamWriter::Run() {
   RecoverIfFailed();
   // A stop leaves every segment synced (the newest sealed ones may still be).
   (void)log_->AwaitSealSyncs();  // a failure was logged when it happened
+}
+
+void StreamWriter::LingerForLastRoundsCount(std::unique_lock<std::mutex>& lock) {
+  const size_t want = last_round_requests_;
+  const int64_t linger_ns = last_flush_ns_.load(std::memory_order_relaxed) / 3;
+  if (linger_inline_ && linger_ns > 0 && queue_.size() < want && !stopping_ && !recovery_due_) {
+    wake_at_ = want;
+    cv_.wait_for(lock, std::chrono::nanoseconds(std::min<int64_t>(linger_ns, kMaxLingerNs)),
+                 [&] { return queue_.size() >= want || stopping_ || recovery_due_; });
+    wake_at_ = 1;
+  }
+  last_round_requests_ = queue_.size();
 }
 
 bool StreamWriter::Prepare(Request& req) {
@@ -312,7 +325,10 @@ bool StreamWriter::WriteRound(uint64_t next, int64_t last_ts) {
     FailRound(round, Status::Unavailable("stream writer is recovering"));
     return false;
   }
-  if (round.bytes < kMinPipelinedBytes && waiting_rounds_.empty() && !flusher_busy_) {
+  const bool inline_flush =
+      round.bytes < kMinPipelinedBytes && waiting_rounds_.empty() && !flusher_busy_;
+  linger_inline_ = inline_flush && fsync_.mode == FsyncPolicy::Mode::kAlways;
+  if (inline_flush) {
     // A small round with nothing in flight: its flush is short, and a
     // handoff to the flusher thread costs more than the overlap saves
     // (measured with single-event producers: p99 8.6 -> 12-14 ms when
@@ -452,7 +468,12 @@ Status StreamWriter::SyncRounds(const std::vector<Round>& rounds) {
   const int64_t now = timestamp::NowMs();
   if (fsync_.mode == FsyncPolicy::Mode::kAlways ||
       (fsync_.mode == FsyncPolicy::Mode::kInterval && now - last_sync_ms_ >= fsync_.interval_ms)) {
+    const auto start = std::chrono::steady_clock::now();
     Status s = SyncLog(*last);
+    last_flush_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count(),
+                         std::memory_order_relaxed);
     ++stats_.flushes;
     if (!s.ok()) return s;
     unsynced_.reset();
