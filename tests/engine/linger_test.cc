@@ -18,7 +18,6 @@ namespace {
 
 using testing::AppendLater;
 using testing::AppendOutcome;
-using testing::AppendSync;
 using testing::Draft;
 using testing::LogFixture;
 using testing::TempDir;
@@ -69,7 +68,8 @@ class LingerTest : public ::testing::Test {
   void RoundOfFour() {
     const int syncs = fops_.syncs_started();
     auto lone = AppendLater(*f_.writer, {Draft("{\"n\":0}")});
-    ASSERT_TRUE(testing::Eventually([&] { return fops_.syncs_started() > syncs; }));
+    ASSERT_TRUE(testing::Eventually([&] { return fops_.syncs_started() > syncs; }))
+        << "the first round's flush never started";
     std::vector<std::future<AppendOutcome>> four;
     for (int i = 0; i < 4; ++i) four.push_back(AppendLater(*f_.writer, {Draft("{\"n\":1}")}));
     ASSERT_TRUE(lone.get().status.ok());
@@ -85,11 +85,11 @@ class LingerTest : public ::testing::Test {
 
 TEST_F(LingerTest, RequestsComingBackOneByOneShareTheNextRound) {
   RoundOfFour();
-  // The four come back 5 ms apart from each other's answers: the first waits
+  // The four come back: one, then the rest 2 ms later. The first waits
   // for the rest instead of starting a round alone.
   std::vector<std::future<AppendOutcome>> again;
   again.push_back(AppendLater(*f_.writer, {Draft("{\"n\":2}")}));
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
   for (int i = 0; i < 3; ++i) again.push_back(AppendLater(*f_.writer, {Draft("{\"n\":3}")}));
   for (auto& f : again) ASSERT_TRUE(f.get().status.ok());
   EXPECT_EQ(recorder_.rounds().back(), 4u)
