@@ -468,12 +468,7 @@ Status StreamWriter::SyncRounds(const std::vector<Round>& rounds) {
   const int64_t now = timestamp::NowMs();
   if (fsync_.mode == FsyncPolicy::Mode::kAlways ||
       (fsync_.mode == FsyncPolicy::Mode::kInterval && now - last_sync_ms_ >= fsync_.interval_ms)) {
-    const auto start = std::chrono::steady_clock::now();
     Status s = SyncLog(*last);
-    last_flush_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                             std::chrono::steady_clock::now() - start)
-                             .count(),
-                         std::memory_order_relaxed);
     ++stats_.flushes;
     if (!s.ok()) return s;
     unsynced_.reset();
@@ -536,11 +531,12 @@ void StreamWriter::FailRound(Round& round, const Status& s) {
 }
 
 Status StreamWriter::SyncLog(const StreamLog::Mark& m) {
-  WriterObserver* o = observer_.load();
-  if (o == nullptr) return StreamLog::Sync(m);
   const auto start = std::chrono::steady_clock::now();
   Status s = StreamLog::Sync(m);
-  o->OnFlush(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  const auto took = std::chrono::steady_clock::now() - start;
+  last_flush_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count(),
+                       std::memory_order_relaxed);
+  if (WriterObserver* o = observer_.load()) o->OnFlush(std::chrono::duration<double>(took).count());
   return s;
 }
 

@@ -150,7 +150,7 @@ class StreamWriter {
   Status SyncRounds(const std::vector<Round>& rounds);
   // Indexes, publishes and answers `rounds`, which are durable per the policy.
   void CompleteRounds(std::vector<Round>& rounds);
-  // StreamLog::Sync, timed for the observer.
+  // StreamLog::Sync, timed: last_flush_ns_ and the observer get its duration.
   Status SyncLog(const StreamLog::Mark& m);
 
   // Any thread: answers the round's requests with `s`, releases its ids.
