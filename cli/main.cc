@@ -132,6 +132,7 @@ int Serve(const ServeFlags& flags) {
   api = std::make_unique<Api>(engine->get(), keys->get(), ao, (*server)->executor());
   std::printf("listening on %s:%u\n", (*server)->host().c_str(), (*server)->port());
   std::fflush(stdout);
+  spdlog::info("serving with {} io threads on {}", http.io_threads, HttpServer::IoBackend());
   Engine* e = engine->get();
   std::unique_ptr<CleanupScheduler> cleanup;
   if (flags.cleanup_interval_s > 0) {

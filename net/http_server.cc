@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -59,6 +60,16 @@ namespace {
 // The context the calling io thread runs (ThisThreadExecutor); null on
 // other threads.
 thread_local asio::io_context* this_thread_context = nullptr;
+
+// Appended to a failure to set up the io threads' rings.
+const char* IoBackendHint() {
+#ifdef EVENTFLOW_IO_URING
+  return " (this build uses io_uring, which this kernel or its sandbox may refuse; "
+         "build with -DEVENTFLOW_IO_URING=OFF for epoll)";
+#else
+  return "";
+#endif
+}
 
 // Runs `context` on this thread until it is stopped.
 void RunContext(asio::io_context& context) {
@@ -334,7 +345,19 @@ HttpServer::~HttpServer() = default;
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const HttpServerOptions& options,
                                                      HttpHandler handler) {
-  auto impl = std::make_shared<Impl>();
+  // Each io_context sets up its ring (io_uring) or epoll instance here;
+  // one the kernel refuses is an error of the start, not an exception later.
+  std::shared_ptr<Impl> impl;
+  try {
+    impl = std::make_shared<Impl>();
+    for (int i = 1; i < options.io_threads; ++i) {
+      impl->more_io.push_back(std::make_unique<asio::io_context>(1));
+      impl->keep_running.push_back(asio::make_work_guard(*impl->more_io.back()));
+    }
+  } catch (const std::system_error& e) {
+    return Status::IOError(std::string("cannot set up the io threads' ") + IoBackend() + ": " +
+                           e.what() + IoBackendHint());
+  }
   impl->options = options;
   impl->handler = std::move(handler);
   beast::error_code ec;
@@ -350,6 +373,14 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const HttpServerOptions& op
                            ec.message());
   }
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+const char* HttpServer::IoBackend() {
+#ifdef EVENTFLOW_IO_URING
+  return "io_uring";
+#else
+  return "epoll";
+#endif
 }
 
 std::string HttpServer::host() const {
@@ -368,10 +399,6 @@ void HttpServer::Run(std::function<void()> on_stop) {
   impl_->signals.async_wait([impl = impl_](beast::error_code ec, int) {
     if (!ec) impl->BeginStop();
   });
-  for (int i = 1; i < impl_->options.io_threads; ++i) {
-    impl_->more_io.push_back(std::make_unique<asio::io_context>(1));
-    impl_->keep_running.push_back(asio::make_work_guard(*impl_->more_io.back()));
-  }
   impl_->Accept();
   // The contexts run until the drain stops them (StopAll).
   std::vector<std::thread> threads;

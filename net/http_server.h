@@ -50,6 +50,9 @@ class HttpServer {
   void Run(std::function<void()> on_stop = {});
   void Stop();
   size_t open_connections() const;
+  // How the io threads wait for sockets and timers: "io_uring" or "epoll"
+  // (chosen when the server is built: EVENTFLOW_IO_URING in CMakeLists.txt).
+  static const char* IoBackend();
   // The first io thread's executor.
   boost::asio::any_io_executor executor() const;
   // The executor of the io thread that calls this (each runs its own
