@@ -6,8 +6,8 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
+#include <exception>
 #include <optional>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -354,7 +354,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const HttpServerOptions& op
       impl->more_io.push_back(std::make_unique<asio::io_context>(1));
       impl->keep_running.push_back(asio::make_work_guard(*impl->more_io.back()));
     }
-  } catch (const std::system_error& e) {
+  } catch (const std::exception& e) {  // boost::system::system_error from Asio
     return Status::IOError(std::string("cannot set up the io threads' ") + IoBackend() + ": " +
                            e.what() + IoBackendHint());
   }

@@ -1,6 +1,17 @@
 // The real binary: starts on a free port, answers /healthz and /readyz over
-// HTTP, refuses a data dir another server holds, stops cleanly on SIGTERM.
+// HTTP, refuses a data dir another server holds, stops cleanly on SIGTERM,
+// and says so clearly when the kernel refuses it io_uring.
 #include <gtest/gtest.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <fstream>
+#include <sstream>
 
 #include "tests/e2e/server_process.h"
 #include "tests/engine/test_util.h"
@@ -55,6 +66,61 @@ TEST(Serve, GarbageOnTheSocketDoesNotHurtTheServer) {
   server.SendRaw(std::string("\x00\x01\x02 garbage\r\n\r\n", 16));
   server.SendRaw("GET / HTTP/9.9\r\n" + std::string(100000, 'h') + "\r\n\r\n");
   EXPECT_EQ(server.Request("GET", "/healthz").status, 200);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// In the child, before the server runs: io_uring_setup fails with EPERM, as
+// under a container's seccomp profile that forbids io_uring.
+void RefuseIoUringSetup() {
+#if defined(__x86_64__)
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog program = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+      ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+    ::_exit(126);
+  }
+#endif
+}
+
+TEST(Serve, AKernelThatRefusesIoUringIsAClearStartError) {
+#if !defined(__x86_64__)
+  GTEST_SKIP() << "the seccomp filter here is written for x86-64";
+#endif
+  TempDir tmp;
+  const std::string first_log = tmp.path() + "/first.log";
+  {
+    ServerProcess server(tmp.path() + "/data", {}, first_log);
+    ASSERT_TRUE(server.ok());
+    ASSERT_EQ(server.Terminate(), 0);
+  }
+  if (ReadFile(first_log).find("io threads on io_uring") == std::string::npos) {
+    GTEST_SKIP() << "this server is built on epoll: " << ReadFile(first_log);
+  }
+  const std::string refused_log = tmp.path() + "/refused.log";
+  ServerProcess refused(tmp.path() + "/data", {}, refused_log, &RefuseIoUringSetup);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.Terminate(), 1);
+  const std::string log = ReadFile(refused_log);
+  EXPECT_NE(log.find("cannot set up the io threads' io_uring"), std::string::npos) << log;
+  EXPECT_NE(log.find("-DEVENTFLOW_IO_URING=OFF"), std::string::npos) << log;
+  // The data dir is left as it was: a normal start still works.
+  ServerProcess again(tmp.path() + "/data");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.Request("GET", "/healthz").status, 200);
 }
 
 TEST(Serve, BadFlagsExitWithUsageStatus) {

@@ -47,8 +47,9 @@ class ServerProcess {
   // Starts `eventflow serve --listen 127.0.0.1:0 --data-dir DIR extra...` and
   // waits for its "listening on" line. ok() is false if it did not come up.
   // With `stderr_path`, the server's stderr (its log) goes to that file.
+  // `before_exec` runs in the child just before the server is executed.
   ServerProcess(const std::string& data_dir, std::vector<std::string> extra = {},
-                const std::string& stderr_path = "") {
+                const std::string& stderr_path = "", void (*before_exec)() = nullptr) {
     int out[2];
     if (::pipe(out) != 0) return;
     pid_ = ::fork();
@@ -65,6 +66,7 @@ class ServerProcess {
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
+      if (before_exec != nullptr) before_exec();
       ::execv(argv[0], argv.data());
       ::_exit(127);
     }
