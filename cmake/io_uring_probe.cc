@@ -1,11 +1,15 @@
 // Configure-time probe (EVENTFLOW_IO_URING=AUTO): exits 0 if this kernel lets
-// the process set up an io_uring and it offers every operation Asio's
-// io_uring backend submits for sockets and timers.
+// the process set up an io_uring of the size Asio asks for and it offers
+// every operation Asio's io_uring backend submits for sockets and timers.
 #include <liburing.h>
 
 int main() {
+  // Asio 1.81's io_uring_service::ring_size (kernels before 5.12 count the
+  // ring against RLIMIT_MEMLOCK, so a smaller ring could pass where Asio's
+  // fails).
+  constexpr unsigned kAsioRingSize = 16384;
   io_uring ring;
-  if (io_uring_queue_init(8, &ring, 0) < 0) return 1;
+  if (io_uring_queue_init(kAsioRingSize, &ring, 0) < 0) return 1;
   io_uring_probe* probe = io_uring_get_probe_ring(&ring);
   if (probe == nullptr) return 2;
   int missing = 0;
