@@ -61,15 +61,17 @@ namespace {
 // other threads.
 thread_local asio::io_context* this_thread_context = nullptr;
 
-// Appended to a failure to set up the io threads' rings.
-const char* IoBackendHint() {
+// How the io threads wait (CMakeLists.txt, EVENTFLOW_IO_URING), and what to
+// add to a failure to set them up.
 #ifdef EVENTFLOW_IO_URING
-  return " (this build uses io_uring, which this kernel or its sandbox may refuse; "
-         "build with -DEVENTFLOW_IO_URING=OFF for epoll)";
+constexpr char kIoBackend[] = "io_uring";
+constexpr char kIoBackendHint[] =
+    " (this build uses io_uring, which this kernel or its sandbox may refuse; "
+    "build with -DEVENTFLOW_IO_URING=OFF for epoll)";
 #else
-  return "";
+constexpr char kIoBackend[] = "epoll";
+constexpr char kIoBackendHint[] = "";
 #endif
-}
 
 // Runs `context` on this thread until it is stopped.
 void RunContext(asio::io_context& context) {
@@ -355,8 +357,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const HttpServerOptions& op
       impl->keep_running.push_back(asio::make_work_guard(*impl->more_io.back()));
     }
   } catch (const std::exception& e) {  // boost::system::system_error from Asio
-    return Status::IOError(std::string("cannot set up the io threads' ") + IoBackend() + ": " +
-                           e.what() + IoBackendHint());
+    return Status::IOError(std::string("cannot set up the io threads' ") + kIoBackend + ": " +
+                           e.what() + kIoBackendHint);
   }
   impl->options = options;
   impl->handler = std::move(handler);
@@ -375,13 +377,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const HttpServerOptions& op
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 
-const char* HttpServer::IoBackend() {
-#ifdef EVENTFLOW_IO_URING
-  return "io_uring";
-#else
-  return "epoll";
-#endif
-}
+const char* HttpServer::IoBackend() { return kIoBackend; }
 
 std::string HttpServer::host() const {
   return impl_->acceptor.local_endpoint().address().to_string();

@@ -19,6 +19,7 @@ namespace {
 
 using testing::CliResult;
 using testing::Field;
+using testing::ReadFile;
 using testing::RunCli;
 using testing::TempDir;
 
@@ -31,15 +32,6 @@ std::vector<std::string> Lines(const std::string& text) {
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) out.push_back(line);
   return out;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::string s;
-  FILE* f = std::fopen(path.c_str(), "rb");
-  char buf[65536];
-  for (size_t n; f && (n = std::fread(buf, 1, sizeof buf, f)) > 0;) s.append(buf, n);
-  if (f) std::fclose(f);
-  return s;
 }
 
 // Records of a segment file as the scanner sees them.

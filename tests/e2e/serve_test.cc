@@ -10,8 +10,6 @@
 
 #include <cerrno>
 #include <cstddef>
-#include <fstream>
-#include <sstream>
 
 #include "tests/e2e/server_process.h"
 #include "tests/engine/test_util.h"
@@ -19,6 +17,7 @@
 namespace eventflow {
 namespace {
 
+using testing::ReadFile;
 using testing::ServerProcess;
 using testing::TempDir;
 
@@ -66,13 +65,6 @@ TEST(Serve, GarbageOnTheSocketDoesNotHurtTheServer) {
   server.SendRaw(std::string("\x00\x01\x02 garbage\r\n\r\n", 16));
   server.SendRaw("GET / HTTP/9.9\r\n" + std::string(100000, 'h') + "\r\n\r\n");
   EXPECT_EQ(server.Request("GET", "/healthz").status, 200);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // In the child, before the server runs: io_uring_setup fails with EPERM, as

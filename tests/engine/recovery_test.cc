@@ -16,13 +16,10 @@ using testing::AppendSync;
 using testing::Draft;
 using testing::LogFixture;
 using testing::ReadAll;
+using testing::ReadFile;
 using testing::TempDir;
 namespace fs = std::filesystem;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

@@ -20,12 +20,9 @@ namespace {
 namespace fs = std::filesystem;
 using testing::Draft;
 using testing::ReadAll;
+using testing::ReadFile;
 using testing::TempDir;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }

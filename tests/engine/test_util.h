@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <future>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -34,6 +36,12 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// A whole file's bytes ("" if it cannot be read).
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
 
 // A draft without an id of its own: the stream's writer names it.
 inline EventDraft ServerDraft(const std::string& payload_json) {
