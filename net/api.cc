@@ -213,7 +213,7 @@ bool Api::ParseBody(const Call& call, simdjson::dom::parser& parser, simdjson::d
   return true;
 }
 
-std::shared_ptr<Stream> Api::FindStream(const Call& call, const std::string& ref) {
+std::shared_ptr<Stream> Api::FindStream(const Call& call, const std::string& ref, StreamUse use) {
   std::shared_ptr<Stream> s;
   if (auto id = Uuid::Parse(ref)) {
     s = engine_->FindStream(*id);
@@ -225,6 +225,10 @@ std::shared_ptr<Stream> Api::FindStream(const Call& call, const std::string& ref
     call.Fail({404, "stream_not_found", "no stream '" + ref + "'"});
     return nullptr;
   }
+  if (use == StreamUse::kServed && !s->log) {
+    call.Fail(FromStatus(Status::Unavailable("stream is not served: " + s->open_status.message())));
+    return nullptr;
+  }
   return s;
 }
 
@@ -234,10 +238,6 @@ std::shared_ptr<Stream> Api::FindGroupStream(const Call& call, const std::string
   if (!stream) return nullptr;
   if (!ValidName(group)) {
     call.Fail({400, "invalid_request", "bad group_id"});
-    return nullptr;
-  }
-  if (!stream->log) {
-    call.Fail(FromStatus(Status::Unavailable("stream is not served")));
     return nullptr;
   }
   return stream;

@@ -168,10 +168,14 @@ class Api {
   void GetEvent(Call& call, const std::string& ref, const std::string& event_id);
   // False (and 415 sent) unless the request says application/json.
   bool CheckJsonContentType(const Call& call);
-  // The caller's stream named by UUID or name, or nullptr (and a 404 sent).
-  std::shared_ptr<Stream> FindStream(const Call& call, const std::string& ref);
-  // The same for a consumer-group call: also 400 for a bad group id and 503
-  // when the stream's log is not served.
+  // Whether a handler needs the stream's log. Only reading a stream's object
+  // and deleting a stream or group work on a stream whose log failed to open.
+  enum class StreamUse { kServed, kAnyState };
+  // The caller's stream named by UUID or name, or nullptr with the call
+  // failed: 404 when there is none, 503 when `use` needs a log it lacks.
+  std::shared_ptr<Stream> FindStream(const Call& call, const std::string& ref,
+                                     StreamUse use = StreamUse::kServed);
+  // The same for a consumer-group call: also 400 for a bad group id.
   std::shared_ptr<Stream> FindGroupStream(const Call& call, const std::string& ref,
                                           const std::string& group);
 

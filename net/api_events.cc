@@ -148,7 +148,6 @@ std::optional<bool> RawParam(std::string_view query, bool* bad) {
 void Api::Replay(Call& call, const std::string& ref) {
   auto stream = FindStream(call, ref);
   if (!stream) return;
-  if (!stream->log) return call.Fail(FromStatus(Status::Unavailable("stream is not served")));
   bool bad = false;
   auto limit = IntParam(call.query, "limit", 100, 1, 10000, &bad);
   auto from = IntParam(call.query, "from_offset", 0, 0, INT64_MAX, &bad);
@@ -203,7 +202,7 @@ void Api::GetEvent(Call& call, const std::string& ref, const std::string& event_
   if (!id) return call.Fail({404, "event_not_found", "no event " + event_id});
   auto loc = engine_->Lookup(call.key.org_id, *id);
   if (!loc.ok()) return call.Fail(FromStatus(loc.status()));
-  if (!loc->has_value() || (*loc)->stream_id != stream->manifest.stream_id || !stream->log) {
+  if (!loc->has_value() || (*loc)->stream_id != stream->manifest.stream_id) {
     return call.Fail({404, "event_not_found", "no event " + event_id + " in this stream"});
   }
   if (const auto view = *raw ? nullptr : ViewOf(*stream)) {

@@ -30,9 +30,8 @@ std::string EventIdAt(const Stream& s, uint64_t offset) {
 }  // namespace
 
 void Api::CommitOffset(Call& call, const std::string& ref, const std::string& group) {
-  auto stream = FindStream(call, ref);
+  auto stream = FindGroupStream(call, ref, group);
   if (!stream) return;
-  if (!ValidName(group)) return call.Fail({400, "invalid_request", "bad group_id"});
   simdjson::dom::parser parser;
   simdjson::dom::object body;
   if (!ParseBody(call, parser, &body)) return;
@@ -148,7 +147,6 @@ void Api::Seek(Call& call, const std::string& ref, const std::string& group) {
 void Api::GetGroup(Call& call, const std::string& ref, const std::string& group) {
   auto stream = FindStream(call, ref);
   if (!stream) return;
-  if (!stream->log) return call.Fail(FromStatus(Status::Unavailable("stream is not served")));
   auto pos = LoadPosition(engine_->index(), GroupKey(*stream, group));
   if (!pos.ok()) return call.Fail(FromStatus(pos.status()));
   if (!pos->has_value()) return call.Fail({404, "group_not_found", "no group '" + group + "'"});
@@ -158,7 +156,6 @@ void Api::GetGroup(Call& call, const std::string& ref, const std::string& group)
 void Api::ListGroups(Call& call, const std::string& ref) {
   auto stream = FindStream(call, ref);
   if (!stream) return;
-  if (!stream->log) return call.Fail(FromStatus(Status::Unavailable("stream is not served")));
   const std::string prefix = GroupKey(*stream, "");
   auto rows = engine_->index().ScanState(prefix);
   if (!rows.ok()) return call.Fail(FromStatus(rows.status()));
@@ -176,7 +173,7 @@ void Api::ListGroups(Call& call, const std::string& ref) {
 }
 
 void Api::DeleteGroup(Call& call, const std::string& ref, const std::string& group) {
-  auto stream = FindStream(call, ref);
+  auto stream = FindStream(call, ref, StreamUse::kAnyState);
   if (!stream) return;
   Offload(call, [this, stream, group](Call& call) {
     const std::string key = GroupKey(*stream, group);

@@ -115,7 +115,7 @@ void Api::ListStreams(Call& call) {
 }
 
 void Api::GetStream(Call& call, const std::string& ref) {
-  auto s = FindStream(call, ref);
+  auto s = FindStream(call, ref, StreamUse::kAnyState);
   if (!s) return;
   call.Json(200, StreamJson(*s, *SettingsOf(*s), true));
 }
@@ -161,7 +161,7 @@ void Api::PatchStream(Call& call, const std::string& ref) {
 }
 
 void Api::DeleteStream(Call& call, const std::string& ref) {
-  auto s = FindStream(call, ref);
+  auto s = FindStream(call, ref, StreamUse::kAnyState);
   if (!s) return;
   Offload(call, [this, s](Call& call) {
     Status st = engine_->DeleteStream(s->manifest.stream_id);

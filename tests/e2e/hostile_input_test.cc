@@ -1,0 +1,119 @@
+// Regression tests for what one org key could do to the server: crash it,
+// hang it or make it delete acknowledged events. Each test is named after
+// the bug it pins; all run against the real binary over HTTP.
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/e2e/server_process.h"
+#include "tests/engine/test_util.h"
+
+namespace eventflow {
+namespace {
+
+using testing::Field;
+using testing::HttpReply;
+using testing::ServerProcess;
+using testing::TempDir;
+
+constexpr char kAdmin[] = "admin-secret-for-tests";
+const std::string kAuth = std::string("X-API-Key: ") + kAdmin + "\r\n";
+
+HttpReply Call(const ServerProcess& server, const std::string& method, const std::string& target,
+               const std::string& body = "") {
+  return server.Request(method, target, body, kAuth);
+}
+
+// The only segment file of the stream `sid` in `data_dir`.
+std::string OnlySegment(const std::string& data_dir, const std::string& sid) {
+  std::vector<std::string> segs;
+  for (const auto& e : std::filesystem::directory_iterator(data_dir + "/streams/" + sid)) {
+    if (e.path().extension() == ".seg") segs.push_back(e.path().string());
+  }
+  return segs.size() == 1 ? segs[0] : "";
+}
+
+TEST(HostileInput, CommitOnAnUnservedStreamCrashedTheServer) {
+  TempDir tmp;
+  std::string sid, first_id;
+  {
+    ServerProcess server(tmp.path(), {"--bootstrap-key", kAdmin});
+    ASSERT_TRUE(server.ok()) << server.first_line();
+    auto created = Call(server, "POST", "/api/v1/streams", R"({"name":"s"})");
+    ASSERT_EQ(created.status, 201) << created.body;
+    sid = Field(created.body, "/stream_id");
+    for (int i = 0; i < 10; ++i) {
+      auto r = Call(server, "POST", "/api/v1/streams/s/events",
+                    R"({"event_type":"T","payload":{"i":)" + std::to_string(i) + "}}");
+      ASSERT_EQ(r.status, 202) << r.body;
+      if (i == 0) first_id = Field(r.body, "/event_id");
+    }
+    ASSERT_EQ(Call(server, "POST", "/api/v1/streams/s/consumer-groups/g/offsets",
+                   R"({"last_event_id":")" + first_id + "\"}")
+                  .status,
+              200);
+    ASSERT_EQ(server.Terminate(), 0);
+  }
+  // One flipped byte inside the first record, valid records after it: the
+  // log is corrupt (not a torn tail), so the stream is not served.
+  const std::string seg = OnlySegment(tmp.path(), sid);
+  ASSERT_FALSE(seg.empty());
+  {
+    std::fstream f(seg, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(60);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x20);
+    f.seekp(60);
+    f.write(&c, 1);
+  }
+  ServerProcess server(tmp.path(), {"--bootstrap-key", kAdmin});
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  const std::string g = "/api/v1/streams/s/consumer-groups/g";
+  const std::string commit = R"({"last_event_id":")" + first_id + "\"}";
+  const std::string nack = R"({"event_id":")" + first_id + "\"}";
+  struct Case {
+    const char* method;
+    std::string target, body;
+  };
+  const std::vector<Case> needs_the_log = {
+      {"POST", g + "/offsets", commit},
+      {"POST", g + "/seek", R"({"position":"earliest"})"},
+      {"GET", g + "/events?timeout=0", ""},
+      {"GET", g, ""},
+      {"GET", "/api/v1/streams/s/consumer-groups", ""},
+      {"POST", g + "/nack", nack},
+      {"POST", "/api/v1/streams/s/events", R"({"event_type":"T","payload":{}})"},
+      {"POST", "/api/v1/streams/s/events/batch", R"({"events":[{"event_type":"T","payload":{}}]})"},
+      {"GET", "/api/v1/streams/s/events?from_offset=0", ""},
+      {"GET", "/api/v1/streams/s/events/" + first_id, ""},
+      {"GET", "/api/v1/streams/s/dlq", ""},
+      {"POST", "/api/v1/streams/s/dlq/" + first_id + "/retry", ""},
+      {"DELETE", "/api/v1/streams/s/dlq/" + first_id, ""},
+      {"PATCH", "/api/v1/streams/s", R"({"max_deliveries":3})"},
+      {"POST", "/api/v1/admin/compact", R"({"stream_id":"s"})"},
+  };
+  for (const Case& c : needs_the_log) {
+    auto r = Call(server, c.method, c.target, c.body);
+    EXPECT_EQ(r.status, 503) << c.method << " " << c.target << ": " << r.body;
+    EXPECT_EQ(Field(r.body, "/error/code"), "unavailable") << r.body;
+    ASSERT_EQ(server.Request("GET", "/healthz").status, 200) << "after " << c.target;
+  }
+  // What needs no log still works: the stream's object, and deleting it.
+  auto got = Call(server, "GET", "/api/v1/streams/s");
+  EXPECT_EQ(got.status, 200) << got.body;
+  EXPECT_EQ(Call(server, "DELETE", g).status, 204);
+  EXPECT_EQ(Call(server, "DELETE", "/api/v1/streams/s").status, 204);
+  EXPECT_EQ(Call(server, "GET", "/api/v1/streams/s").status, 404);
+  EXPECT_EQ(server.Terminate(), 0);
+}
+}  // namespace
+}  // namespace eventflow
