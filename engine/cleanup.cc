@@ -10,6 +10,7 @@
 #include "engine/segment_rewrite.h"
 #include "formats/endian.h"
 #include "formats/key_hash.h"
+#include "formats/saturating.h"
 #include "formats/segment_name.h"
 #include "formats/stored_event.h"
 
@@ -99,7 +100,8 @@ Status ApplyRetention(StreamLog& log, Index& index, const std::string& org, cons
     EF_RETURN_IF_ERROR(seg->EnsureLoaded());
     const bool empty = seg->record_count() == 0;
     const bool too_old =
-        policy.max_age_ms && (empty || seg->last_timestamp_ms() < now_ms - *policy.max_age_ms);
+        policy.max_age_ms &&
+        (empty || seg->last_timestamp_ms() < SaturatingSub(now_ms, *policy.max_age_ms));
     const bool too_big = policy.max_bytes && total > *policy.max_bytes;
     if (!too_old && !too_big) break;  // segments only get newer from here
     std::vector<Dropped> ids;

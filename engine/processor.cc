@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "formats/random.h"
+#include "formats/saturating.h"
 #include "formats/stored_event.h"
 #include "formats/thread_name.h"
 #include "formats/timestamp.h"
@@ -331,7 +332,7 @@ Processor::Next Processor::ProcessBatch(const std::shared_ptr<Entry>& entry,
     // random, so retries of many streams spread out but never come early.
     const int shift = static_cast<int>(std::min<uint32_t>(failure->attempt - 1, 30));
     const int64_t delay =
-        std::min<int64_t>(kMaxBackoffMs, config.backoff_ms * (int64_t{1} << shift));
+        std::min<int64_t>(kMaxBackoffMs, SaturatingMul(config.backoff_ms, int64_t{1} << shift));
     const int64_t half = delay / 2;
     const int64_t jitter = half > 0 ? static_cast<int64_t>(RandomBits() % (half + 1)) : 0;
     return {Next::Kind::kRetryAt, Clock::now() + std::chrono::milliseconds(delay - half + jitter)};

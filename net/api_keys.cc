@@ -30,7 +30,8 @@ void Api::CreateKey(Call& call) {
     } else if (k == "rate_limit_per_s" || k == "burst") {
       if (v.is_null()) continue;
       if (v.get(d) || !(d > 0) || d > 1e9) {
-        return call.Fail({400, "invalid_request", std::string(k) + " must be a positive number"});
+        return call.Fail(
+            {400, "invalid_request", std::string(k) + " must be a number above 0 and at most 1e9"});
       }
       (k == "burst" ? key.burst : key.rate_limit_per_s) = d;
     } else if (k == "admin") {

@@ -1,5 +1,7 @@
 // Api handlers for /api/v1/streams: create, list, get (with stats), patch,
 // delete, and the per-stream settings cache.
+#include <spdlog/spdlog.h>
+
 #include "formats/json_writer.h"
 #include "formats/timestamp.h"
 #include "net/api.h"
@@ -50,8 +52,12 @@ Api::StreamCache Api::CacheOf(Stream& stream) {
   }
   // Compiled outside the lock; if another thread got there first, its copy
   // (possibly a PATCH's newer one) wins.
+  std::vector<std::string> clamped;
   auto built = std::make_shared<const StreamSettings>(
-      StreamSettings::FromManifestJson(stream.settings_json()));
+      StreamSettings::FromManifestJson(stream.settings_json(), &clamped));
+  for (const std::string& what : clamped) {
+    spdlog::warn("stream {}: stored setting {} (out of its range)", id.ToString(), what);
+  }
   std::unique_lock lock(settings_mu_);
   StreamCache& entry = settings_[id];
   if (!entry.settings) entry.settings = std::move(built);

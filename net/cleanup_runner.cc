@@ -5,13 +5,15 @@
 #include <chrono>
 
 #include "formats/json_writer.h"
+#include "formats/saturating.h"
 #include "formats/timestamp.h"
 
 namespace eventflow {
 
 CleanupPolicy CleanupPolicyOf(const StreamSettings& settings) {
   CleanupPolicy p;
-  if (settings.retention_max_age_s) p.max_age_ms = *settings.retention_max_age_s * 1000;
+  if (settings.retention_max_age_s)
+    p.max_age_ms = SaturatingMul(*settings.retention_max_age_s, 1000);
   if (settings.retention_max_bytes) {
     p.max_bytes = static_cast<uint64_t>(*settings.retention_max_bytes);
   }

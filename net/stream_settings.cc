@@ -1,5 +1,7 @@
 #include "net/stream_settings.h"
 
+#include <algorithm>
+
 #include "formats/uuid.h"
 
 namespace eventflow {
@@ -7,16 +9,34 @@ namespace eventflow {
 namespace {
 ApiError Invalid(std::string msg) { return ApiError{400, "invalid_stream", std::move(msg)}; }
 
-// A non-negative integer member, or an error naming it.
-std::optional<ApiError> ReadCount(simdjson::dom::element v, const std::string& name, int64_t min,
-                                  int64_t* out) {
+// Reads one numeric setting. A request's value outside `range` is an
+// error; a stored one (`clamped` not null) is clamped, and noted there.
+std::optional<ApiError> ReadSetting(simdjson::dom::element v, const SettingRange& range,
+                                    int64_t* out, std::vector<std::string>* clamped) {
+  auto invalid = [&] {
+    return Invalid(std::string(range.name) + " must be an integer in " + std::to_string(range.min) +
+                   ".." + std::to_string(range.max));
+  };
   int64_t n;
-  if (v.get(n) || n < min) {
-    return Invalid(name + " must be an integer >= " + std::to_string(min));
+  if (v.get(n)) {
+    uint64_t big;  // above INT64_MAX: only clamping can use it
+    if (clamped == nullptr || v.get(big)) return invalid();
+    n = INT64_MAX;
   }
-  *out = n;
+  if (n >= range.min && n <= range.max) {
+    *out = n;
+    return std::nullopt;
+  }
+  if (clamped == nullptr) return invalid();
+  *out = std::clamp(n, range.min, range.max);
+  clamped->push_back(std::string(range.name) + " " + simdjson::minify(v) + " clamped to " +
+                     std::to_string(*out));
   return std::nullopt;
 }
+
+// FromRequest's body; `clamped` set: reading a manifest (see ReadSetting).
+std::optional<ApiError> ApplySettings(simdjson::dom::object body, StreamSettings* out,
+                                      std::vector<std::string>* clamped);
 }  // namespace
 
 bool ValidName(std::string_view name) {
@@ -33,6 +53,12 @@ bool ValidName(std::string_view name) {
 
 std::optional<ApiError> StreamSettings::FromRequest(simdjson::dom::object body,
                                                     StreamSettings* out) {
+  return ApplySettings(body, out, nullptr);
+}
+
+namespace {
+std::optional<ApiError> ApplySettings(simdjson::dom::object body, StreamSettings* out,
+                                      std::vector<std::string>* clamped) {
   for (auto [key, value] : body) {
     if (key == "name") continue;
     if (key == "schema") {
@@ -57,8 +83,11 @@ std::optional<ApiError> StreamSettings::FromRequest(simdjson::dom::object body,
         int64_t n = 0;
         if (rk == "max_age_s" || rk == "max_bytes") {
           if (rv.is_null()) continue;
-          if (auto e = ReadCount(rv, "retention." + std::string(rk), 1, &n)) return e;
-          (rk == "max_age_s" ? out->retention_max_age_s : out->retention_max_bytes) = n;
+          const bool age = rk == "max_age_s";
+          if (auto e = ReadSetting(rv, age ? kRetentionMaxAgeS : kRetentionMaxBytes, &n, clamped)) {
+            return e;
+          }
+          (age ? out->retention_max_age_s : out->retention_max_bytes) = n;
         } else {
           return Invalid("unknown field retention." + std::string(rk));
         }
@@ -70,7 +99,7 @@ std::optional<ApiError> StreamSettings::FromRequest(simdjson::dom::object body,
       }
       out->cleanup_policy = p;
     } else if (key == "max_deliveries") {
-      if (auto e = ReadCount(value, "max_deliveries", 1, &out->max_deliveries)) return e;
+      if (auto e = ReadSetting(value, kMaxDeliveries, &out->max_deliveries, clamped)) return e;
     } else if (key == "processing") {
       simdjson::dom::object p;
       if (value.get(p)) return Invalid("processing must be an object");
@@ -81,11 +110,15 @@ std::optional<ApiError> StreamSettings::FromRequest(simdjson::dom::object body,
           if (!rules.ok()) return Invalid("processing." + rules.status().message());
           out->rules = (*rules)->empty() ? nullptr : std::move(*rules);
         } else if (pk == "max_attempts") {
-          if (auto e = ReadCount(pv, "processing.max_attempts", 1, &out->processing_max_attempts))
+          if (auto e =
+                  ReadSetting(pv, kProcessingMaxAttempts, &out->processing_max_attempts, clamped)) {
             return e;
+          }
         } else if (pk == "backoff_ms") {
-          if (auto e = ReadCount(pv, "processing.backoff_ms", 0, &out->processing_backoff_ms))
+          if (auto e =
+                  ReadSetting(pv, kProcessingBackoffMs, &out->processing_backoff_ms, clamped)) {
             return e;
+          }
         } else {
           return Invalid("unknown field processing." + std::string(pk));
         }
@@ -96,14 +129,17 @@ std::optional<ApiError> StreamSettings::FromRequest(simdjson::dom::object body,
   }
   return std::nullopt;
 }
+}  // namespace
 
-StreamSettings StreamSettings::FromManifestJson(std::string_view json) {
+StreamSettings StreamSettings::FromManifestJson(std::string_view json,
+                                                std::vector<std::string>* clamped) {
   StreamSettings s;
   simdjson::dom::parser parser;
   simdjson::dom::object obj;
+  std::vector<std::string> ignored;
   if (!parser.parse(json.data(), json.size()).get(obj)) {
     // Written by ToJsonMembers; anything unreadable keeps the defaults.
-    (void)FromRequest(obj, &s);
+    (void)ApplySettings(obj, &s, clamped ? clamped : &ignored);
   }
   return s;
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <simdjson.h>
 
@@ -16,6 +17,19 @@
 #include "net/api_error.h"
 
 namespace eventflow {
+
+// The range of each numeric setting (docs/api.md, "Limits"): a request
+// outside it is 400; a stored value outside it (written before the ranges
+// existed) is clamped when read.
+struct SettingRange {
+  const char* name;  // as the API spells it
+  int64_t min, max;
+};
+inline constexpr SettingRange kRetentionMaxAgeS{"retention.max_age_s", 1, 3'153'600'000};  // 100 y
+inline constexpr SettingRange kRetentionMaxBytes{"retention.max_bytes", 1, int64_t{1} << 60};
+inline constexpr SettingRange kMaxDeliveries{"max_deliveries", 1, 1'000};
+inline constexpr SettingRange kProcessingMaxAttempts{"processing.max_attempts", 1, 100};
+inline constexpr SettingRange kProcessingBackoffMs{"processing.backoff_ms", 0, 3'600'000};
 
 struct StreamSettings {
   std::string schema_json;                   // minified; empty when there is none
@@ -33,7 +47,10 @@ struct StreamSettings {
   // Applies the settings members of a create or patch request over `out`
   // (members absent from `body` keep their value; `name` is skipped).
   static std::optional<ApiError> FromRequest(simdjson::dom::object body, StreamSettings* out);
-  static StreamSettings FromManifestJson(std::string_view json);
+  // The settings a manifest holds. A number outside its range is clamped
+  // into it, and `clamped` (when not null) gets a line naming it.
+  static StreamSettings FromManifestJson(std::string_view json,
+                                         std::vector<std::string>* clamped = nullptr);
   // The settings members, starting with a comma: `,"schema":null,...`.
   std::string ToJsonMembers() const;
 };

@@ -115,5 +115,76 @@ TEST(HostileInput, CommitOnAnUnservedStreamCrashedTheServer) {
   EXPECT_EQ(Call(server, "GET", "/api/v1/streams/s").status, 404);
   EXPECT_EQ(server.Terminate(), 0);
 }
+
+// Replaces `from` by `to` in the file at `path` (once); false if absent.
+bool EditFile(const std::string& path, const std::string& from, const std::string& to) {
+  std::string text = testing::ReadFile(path);
+  const size_t at = text.find(from);
+  if (at == std::string::npos) return false;
+  text.replace(at, from.size(), to);
+  std::ofstream(path, std::ios::trunc | std::ios::binary) << text;
+  return true;
+}
+
+TEST(HostileInput, RetentionAgeOverflowDeletedAcknowledgedEvents) {
+  TempDir tmp;
+  const std::vector<std::string> flags = {"--bootstrap-key", kAdmin, "--segment-bytes", "65536"};
+  std::string sid;
+  constexpr int kEvents = 600;
+  {
+    ServerProcess server(tmp.path(), flags);
+    ASSERT_TRUE(server.ok()) << server.first_line();
+    // Outside their ranges: refused, not wrapped.
+    for (const char* bad :
+         {R"("retention":{"max_age_s":18446744073709552})", R"("retention":{"max_age_s":0})",
+          R"("retention":{"max_bytes":18446744073709551615})", R"("max_deliveries":4294967296)",
+          R"("processing":{"max_attempts":101})", R"("processing":{"backoff_ms":-1})"}) {
+      auto r = Call(server, "POST", "/api/v1/streams", R"({"name":"x",)" + std::string(bad) + "}");
+      EXPECT_EQ(r.status, 400) << bad << ": " << r.body;
+      EXPECT_EQ(Field(r.body, "/error/code"), "invalid_stream") << r.body;
+    }
+    auto created = Call(server, "POST", "/api/v1/streams",
+                        R"({"name":"s","retention":{"max_age_s":3600},"max_deliveries":5})");
+    ASSERT_EQ(created.status, 201) << created.body;
+    sid = Field(created.body, "/stream_id");
+    EXPECT_EQ(
+        Call(server, "PATCH", "/api/v1/streams/s", R"({"retention":{"max_age_s":1e20}})").status,
+        400);
+    for (int i = 0; i < kEvents; ++i) {
+      auto r = Call(
+          server, "POST", "/api/v1/streams/s/events",
+          R"({"event_type":"T","payload":{"pad":"................................................................................................","i":)" +
+              std::to_string(i) + "}}");
+      ASSERT_EQ(r.status, 202) << r.body;
+    }
+    ASSERT_EQ(server.Terminate(), 0);
+  }
+  // A data dir from before the ranges holds the values that wrapped.
+  const std::string manifest = tmp.path() + "/streams/" + sid + "/MANIFEST.json";
+  ASSERT_TRUE(EditFile(manifest, R"("max_age_s":3600)", R"("max_age_s":18446744073709552)"));
+  ASSERT_TRUE(EditFile(manifest, R"("max_deliveries":5)", R"("max_deliveries":4294967296)"));
+  const std::string log = tmp.path() + "/server.log";
+  ServerProcess server(tmp.path(), flags, log);
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  auto stream = Call(server, "GET", "/api/v1/streams/s");
+  ASSERT_EQ(stream.status, 200) << stream.body;
+  EXPECT_EQ(Field(stream.body, "/retention/max_age_s"), "3153600000");
+  EXPECT_EQ(Field(stream.body, "/max_deliveries"), "1000");
+  ASSERT_GT(std::stoi(Field(stream.body, "/segments")), 1);
+  EXPECT_NE(testing::ReadFile(log).find("max_age_s 18446744073709552 clamped to 3153600000"),
+            std::string::npos);
+  auto compacted = Call(server, "POST", "/api/v1/admin/compact", R"({"stream_id":"s"})");
+  ASSERT_EQ(compacted.status, 200) << compacted.body;
+  stream = Call(server, "GET", "/api/v1/streams/s");
+  EXPECT_EQ(Field(stream.body, "/event_count"), std::to_string(kEvents)) << stream.body;
+  EXPECT_EQ(Field(stream.body, "/first_offset"), "0") << stream.body;
+  // One nack is one failed delivery of 1000, not the last.
+  auto polled = Call(server, "GET", "/api/v1/streams/s/consumer-groups/g/events?limit=1");
+  ASSERT_EQ(polled.status, 200) << polled.body;
+  auto nacked = Call(server, "POST", "/api/v1/streams/s/consumer-groups/g/nack",
+                     R"({"event_id":")" + Field(polled.body, "/events/0/event_id") + "\"}");
+  ASSERT_EQ(nacked.status, 200) << nacked.body;
+  EXPECT_EQ(Field(nacked.body, "/dead_lettered"), "false");
+}
 }  // namespace
 }  // namespace eventflow
