@@ -31,6 +31,7 @@ struct ServeFlags {
   int header_timeout_ms = 10000;
   int idle_timeout_ms = 60000;
   int max_connections = 20000;
+  size_t max_streams_per_org = 10000;
   double default_rate_limit = 0;
   int io_threads = 2;
   int64_t cleanup_interval_s = 300;
@@ -91,6 +92,8 @@ int Serve(const ServeFlags& flags) {
   eo.data_dir = flags.data_dir;
   eo.segment_bytes = flags.segment_bytes;
   eo.fsync = *fsync;
+  eo.max_streams_per_org = flags.max_streams_per_org;
+  eo.start_writers = false;  // after the server's own threads, below
   auto engine = Engine::Open(eo);
   if (!engine.ok()) {
     std::cerr << "eventflow serve: " << engine.status().ToString() << "\n";
@@ -129,27 +132,40 @@ int Serve(const ServeFlags& flags) {
     return 1;
   }
   ao.open_connections = [s = server->get()] { return s->open_connections(); };
-  api = std::make_unique<Api>(engine->get(), keys->get(), ao, (*server)->executor());
+  Engine* e = engine->get();
+  std::unique_ptr<CleanupScheduler> cleanup;
+  try {
+    api = std::make_unique<Api>(engine->get(), keys->get(), ao, (*server)->executor());
+    if (flags.cleanup_interval_s > 0) {
+      cleanup = std::make_unique<CleanupScheduler>(e, flags.cleanup_interval_s * 1000);
+    }
+  } catch (const std::exception& err) {  // std::thread's or Asio's thread pool's system_error
+    std::cerr << "eventflow serve: cannot start the server's threads: " << err.what() << "\n";
+    return 1;
+  }
   std::printf("listening on %s:%u\n", (*server)->host().c_str(), (*server)->port());
   std::fflush(stdout);
   spdlog::info("serving with {} io threads on {}", http.io_threads, HttpServer::IoBackend());
-  Engine* e = engine->get();
-  std::unique_ptr<CleanupScheduler> cleanup;
-  if (flags.cleanup_interval_s > 0) {
-    cleanup = std::make_unique<CleanupScheduler>(e, flags.cleanup_interval_s * 1000);
-  }
-  (*server)->Run([e, &api] {
+  auto stop = [e, &api] {
     // Parked long-polls answer now with what they have.
     api->StopProcessing();
     for (const auto& s : e->ListStreams()) {
       if (s->log) s->log->waiters().Shutdown();
     }
-  });
+  };
+  // Streams get their writers once the server's own threads run: past a
+  // thread limit some streams take no appends, and the server still starts.
+  auto start_writers = [e] {
+    if (const size_t without = e->StartWriters()) {
+      spdlog::critical("{} stream(s) take no appends: no threads for their writers", without);
+    }
+  };
+  const bool served = (*server)->Run(stop, start_writers);
   cleanup.reset();  // a run in progress finishes first
   api->Drain();
   spdlog::info("shutting down: flushing streams");
   (*engine)->Close();
-  return 0;
+  return served ? 0 : 1;
 }
 
 }  // namespace
@@ -193,6 +209,11 @@ int main(int argc, char** argv) {
   serve->add_option("--max-connections", f.max_connections, "Open connections at most")
       ->envname("EVENTFLOW_MAX_CONNECTIONS")
       ->check(CLI::Range(1, 1000000));
+  serve
+      ->add_option("--max-streams-per-org", f.max_streams_per_org,
+                   "Streams one org may have (more: 403 quota_exceeded)")
+      ->envname("EVENTFLOW_MAX_STREAMS_PER_ORG")
+      ->check(CLI::Range(size_t{1}, size_t{10'000'000}));
   serve
       ->add_option("--default-rate-limit", f.default_rate_limit,
                    "Requests/s for keys without their own limit (0: unlimited)")

@@ -89,7 +89,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     if (!entry.is_directory()) continue;
     if (!Uuid::Parse(entry.path().filename().string())) continue;
     std::shared_ptr<Stream> stream;
-    Status s = engine->OpenStream(entry.path().string(), &stream);
+    Status s = engine->OpenStream(entry.path().string(), options.start_writers, &stream);
     if (!stream) {
       spdlog::error("skipping {}: {}", entry.path().string(), s.ToString());
       continue;
@@ -100,7 +100,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   return engine;
 }
 
-Status Engine::OpenStream(const std::string& dir, std::shared_ptr<Stream>* out) {
+Status Engine::OpenStream(const std::string& dir, bool start_writer, std::shared_ptr<Stream>* out) {
   auto manifest = Manifest::Read(dir);
   if (!manifest.ok()) return manifest.status();
   auto stream = std::make_shared<Stream>();
@@ -153,10 +153,37 @@ Status Engine::OpenStream(const std::string& dir, std::shared_ptr<Stream>* out) 
     // the next cleanup run settles this.
     spdlog::error("stream {}: settling an interrupted cleanup failed: {}", id, s.ToString());
   }
-  stream->writer = std::make_unique<StreamWriter>(
-      stream->log.get(), index_.get(), &ids_, stream->manifest.org_id, stream->manifest.stream_id,
-      options_.fsync, options_.max_unindexed_events);
+  if (!start_writer) return Status::Ok();
+  if (Status s = StartWriter(*stream); !s.ok()) {
+    stream->open_status = s;
+    stream->log.reset();
+    spdlog::critical("stream {} ({}) is NOT served: {}", id, stream->manifest.name, s.ToString());
+    return s;
+  }
   return Status::Ok();
+}
+
+Status Engine::StartWriter(Stream& stream) {
+  auto writer =
+      StreamWriter::Start(stream.log.get(), index_.get(), &ids_, stream.manifest.org_id,
+                          stream.manifest.stream_id, options_.fsync, options_.max_unindexed_events);
+  if (!writer.ok()) return writer.status();
+  stream.writer = std::move(*writer);
+  return Status::Ok();
+}
+
+size_t Engine::StartWriters() {
+  std::unique_lock lock(mu_);
+  size_t without = 0;
+  for (auto& [id, stream] : streams_) {
+    if (!stream->log || stream->writer) continue;
+    if (Status s = StartWriter(*stream); !s.ok()) {
+      ++without;
+      spdlog::critical("stream {} ({}) takes no appends: {}", id.ToString(), stream->manifest.name,
+                       s.ToString());
+    }
+  }
+  return without;
 }
 
 Status Engine::CatchUpIndex(Stream& stream, std::optional<uint64_t> checkpoint) {
@@ -192,10 +219,17 @@ Result<std::shared_ptr<Stream>> Engine::CreateStream(const std::string& org,
                                                      const std::string& settings_json) {
   std::unique_lock lock(mu_);
   if (closed_) return Status::Aborted("engine is closed");
+  size_t org_streams = 0;
   for (const auto& [id, s] : streams_) {
-    if (s->manifest.org_id == org && s->manifest.name == name) {
+    if (s->manifest.org_id != org) continue;
+    if (s->manifest.name == name) {
       return Status::AlreadyExists("stream '" + name + "' already exists");
     }
+    ++org_streams;
+  }
+  if (org_streams >= options_.max_streams_per_org) {
+    return Status::QuotaExceeded("org '" + org + "' has " + std::to_string(org_streams) +
+                                 " streams, the most --max-streams-per-org allows");
   }
   Manifest m;
   m.stream_id = Uuid::Random();
@@ -208,7 +242,16 @@ Result<std::shared_ptr<Stream>> Engine::CreateStream(const std::string& org,
   EF_RETURN_IF_ERROR(m.Write(dir, options_.fops));
   EF_RETURN_IF_ERROR(options_.fops->SyncDir(StreamsDir(options_.data_dir)));
   std::shared_ptr<Stream> stream;
-  EF_RETURN_IF_ERROR(OpenStream(dir, &stream));
+  if (Status s = OpenStream(dir, /*start_writer=*/true, &stream); !s.ok()) {
+    // Not served from birth: no half-made stream may come back at the next
+    // start. The manifest goes first, so a crash midway leaves a directory
+    // Open skips.
+    (void)options_.fops->Remove(dir + "/" + kManifestFile);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    (void)options_.fops->SyncDir(StreamsDir(options_.data_dir));
+    return s.IsCorruption() ? Status::IOError(s.message()) : s;
+  }
   streams_[m.stream_id] = stream;
   return stream;
 }
@@ -280,6 +323,13 @@ void Engine::Append(const std::shared_ptr<Stream>& stream, std::vector<EventDraf
                     AppendCallback done) {
   if (!stream->serving()) {
     done(Status::Unavailable("stream is not served: " + stream->open_status.message()), {});
+    return;
+  }
+  if (!stream->writer) {
+    done(Status::Unavailable("the stream's writer could not be started (a thread limit); its "
+                             "events can be read, and appends work again after a restart with "
+                             "threads to spare"),
+         {});
     return;
   }
   stream->writer->Append(std::move(events), std::move(done));

@@ -31,10 +31,17 @@ struct EngineOptions {
   FileOps* fops = FileOps::Posix();
   rocksdb::Env* index_env = nullptr;
   size_t max_unindexed_events = StreamWriter::kDefaultMaxUnindexed;  // per stream
+  // CreateStream refuses (QuotaExceeded) an org's stream past this many.
+  size_t max_streams_per_org = 10'000;
+  // Whether Open starts each stream's writer threads. The server starts them
+  // itself (StartWriters) once its own fixed threads run, so that a thread
+  // limit costs streams their writes, never the process its start.
+  bool start_writers = true;
 };
 
 // A stream as the engine serves it. `log` and `writer` are null when the
-// stream could not be opened (`open_status` says why).
+// stream could not be opened (`open_status` says why); `writer` alone is
+// null while its threads could not be started (reads work, appends fail).
 struct Stream {
   // manifest.settings_json changes (UpdateStreamSettings); read it through
   // settings_json(). The other manifest fields never change.
@@ -62,7 +69,9 @@ class Engine {
   Engine& operator=(const Engine&) = delete;
 
   // Creates a stream (directory, first segment, manifest). AlreadyExists if
-  // the org has a stream of that name.
+  // the org has a stream of that name, QuotaExceeded if it has
+  // max_streams_per_org, Unavailable if the stream cannot be served (e.g.
+  // no thread for its writer): then nothing of it is left on disk.
   Result<std::shared_ptr<Stream>> CreateStream(const std::string& org, const std::string& name,
                                                const std::string& settings_json);
   // Replaces the stream's settings: the manifest is rewritten atomically
@@ -89,6 +98,10 @@ class Engine {
   const std::string& data_dir() const { return options_.data_dir; }
   // Stops every writer after it completes what is queued, flushes, closes.
   void Close();
+  // Starts the writer of every served stream that has none (options'
+  // start_writers false, or threads that could not be had). Call before
+  // requests arrive. Returns how many streams are left without a writer.
+  size_t StartWriters();
 
   // Rebuilds the event index of a closed data dir from its segments and
   // manifests (the `eventflow index rebuild` command). Returns the number
@@ -99,7 +112,10 @@ class Engine {
 
  private:
   explicit Engine(EngineOptions options) : options_(std::move(options)) {}
-  Status OpenStream(const std::string& dir, std::shared_ptr<Stream>* out);
+  // Opens the stream in `dir` (and starts its writer when `start_writer`).
+  Status OpenStream(const std::string& dir, bool start_writer, std::shared_ptr<Stream>* out);
+  // Starts the stream's writer threads (Unavailable when there are none).
+  Status StartWriter(Stream& stream);
   // Indexes the stream's events after the index checkpoint.
   Status CatchUpIndex(Stream& stream, std::optional<uint64_t> checkpoint);
 

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <system_error>
 #include <unordered_map>
 
 #include "formats/record.h"
@@ -44,11 +45,35 @@ StreamWriter::StreamWriter(StreamLog* log, Index* index, IdRegistry* ids, std::s
       stream_id_(stream_id),
       fsync_(fsync),
       max_unindexed_(max_unindexed),
-      indexed_next_(log->committed_next()),
-      flusher_thread_([this] { RunFlusher(); }),
-      thread_([this] { Run(); }) {
-  NameThread(flusher_thread_, "ef-flusher");
-  NameThread(thread_, "ef-writer");
+      indexed_next_(log->committed_next()) {}
+
+Result<std::unique_ptr<StreamWriter>> StreamWriter::Start(StreamLog* log, Index* index,
+                                                          IdRegistry* ids, std::string org,
+                                                          Uuid stream_id, FsyncPolicy fsync,
+                                                          size_t max_unindexed) {
+  std::unique_ptr<StreamWriter> w(
+      new StreamWriter(log, index, ids, std::move(org), stream_id, fsync, max_unindexed));
+  // std::thread throws std::system_error (EAGAIN) past a thread limit.
+  try {
+    w->flusher_thread_ = std::thread([p = w.get()] { p->RunFlusher(); });
+  } catch (const std::system_error& e) {
+    return Status::Unavailable(std::string("cannot start the stream's flusher thread: ") +
+                               e.what());
+  }
+  NameThread(w->flusher_thread_, "ef-flusher");
+  try {
+    w->thread_ = std::thread([p = w.get()] { p->Run(); });
+  } catch (const std::system_error& e) {
+    {
+      std::lock_guard lock(w->flush_mu_);
+      w->flusher_stopping_ = true;
+      w->flush_cv_.notify_all();
+    }
+    w->flusher_thread_.join();
+    return Status::Unavailable(std::string("cannot start the stream's writer thread: ") + e.what());
+  }
+  NameThread(w->thread_, "ef-writer");
+  return w;
 }
 
 StreamWriter::~StreamWriter() { Stop(); }

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -74,8 +75,13 @@ class StreamWriter {
   // is in flight; larger ones go to the flusher thread, so their (longer)
   // flush overlaps the writing of the next round.
   static constexpr size_t kMinPipelinedBytes = 64 << 10;
-  StreamWriter(StreamLog* log, Index* index, IdRegistry* ids, std::string org, Uuid stream_id,
-               FsyncPolicy fsync, size_t max_unindexed = kDefaultMaxUnindexed);
+  // Starts the writer's two threads. Unavailable (and no thread left
+  // running) when the process cannot have them: a thread limit must cost
+  // the stream its service, never the process its life.
+  static Result<std::unique_ptr<StreamWriter>> Start(StreamLog* log, Index* index, IdRegistry* ids,
+                                                     std::string org, Uuid stream_id,
+                                                     FsyncPolicy fsync,
+                                                     size_t max_unindexed = kDefaultMaxUnindexed);
   ~StreamWriter();  // Stop()s
   StreamWriter(const StreamWriter&) = delete;
   StreamWriter& operator=(const StreamWriter&) = delete;
@@ -92,6 +98,9 @@ class StreamWriter {
   void SetObserver(WriterObserver* observer) { observer_.store(observer); }
 
  private:
+  StreamWriter(StreamLog* log, Index* index, IdRegistry* ids, std::string org, Uuid stream_id,
+               FsyncPolicy fsync, size_t max_unindexed);
+
   struct Request {
     std::vector<EventDraft> events;
     AppendCallback done;

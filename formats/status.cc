@@ -48,6 +48,9 @@ std::string Status::ToString() const {
     case Code::kAborted:
       name = "Aborted";
       break;
+    case Code::kQuotaExceeded:
+      name = "QuotaExceeded";
+      break;
   }
   return std::string(name) + ": " + message_;
 }

@@ -22,10 +22,11 @@ class [[nodiscard]] Status {
     kIOError,          // the OS refused an operation (EIO, EBADF, ...)
     kNoSpace,          // ENOSPC / EDQUOT: may clear when space returns
     kAlreadyExists,
-    kConflict,     // the request clashes with stored state (e.g. an id in another stream)
-    kBusy,         // a resource is held by someone else (LOCK held, writer recovering)
-    kUnavailable,  // temporarily refusing work (writer failed and not yet reopened)
-    kAborted,      // the operation was cancelled (shutdown)
+    kConflict,       // the request clashes with stored state (e.g. an id in another stream)
+    kBusy,           // a resource is held by someone else (LOCK held, writer recovering)
+    kUnavailable,    // temporarily refusing work (writer failed and not yet reopened)
+    kAborted,        // the operation was cancelled (shutdown)
+    kQuotaExceeded,  // a configured cap was reached; waiting does not lift it
   };
 
   Status() = default;
@@ -44,6 +45,9 @@ class [[nodiscard]] Status {
   static Status Busy(std::string msg) { return Status(Code::kBusy, std::move(msg)); }
   static Status Unavailable(std::string msg) { return Status(Code::kUnavailable, std::move(msg)); }
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
+  static Status QuotaExceeded(std::string msg) {
+    return Status(Code::kQuotaExceeded, std::move(msg));
+  }
   // Builds kIOError or kNoSpace from an errno value, with "what: path: strerror".
   static Status FromErrno(int err, std::string_view what, std::string_view path);
 

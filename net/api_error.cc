@@ -26,6 +26,8 @@ ApiError FromStatus(const Status& s) {
       return ApiError{503, "unavailable", s.message()};
     case C::kAborted:
       return ApiError{503, "shutting_down", s.message()};
+    case C::kQuotaExceeded:
+      return ApiError{403, "quota_exceeded", s.message()};
     case C::kCorruption:
       return ApiError{500, "storage_corrupt", s.message()};
   }

@@ -8,6 +8,7 @@
 #include <boost/beast/core.hpp>
 #include <exception>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -390,22 +391,31 @@ boost::asio::any_io_executor HttpServer::ThisThreadExecutor(boost::asio::any_io_
   return this_thread_context->get_executor();
 }
 
-void HttpServer::Run(std::function<void()> on_stop) {
+bool HttpServer::Run(std::function<void()> on_stop, std::function<void()> before_accept) {
   impl_->on_stop = std::move(on_stop);
   impl_->signals.async_wait([impl = impl_](beast::error_code ec, int) {
     if (!ec) impl->BeginStop();
   });
-  impl_->Accept();
   // The contexts run until the drain stops them (StopAll).
   std::vector<std::thread> threads;
-  for (auto& context : impl_->more_io) {
-    threads.emplace_back([impl = impl_, context = context.get()] {
-      NameThisThread("ef-io");
-      RunContext(*context);
-    });
+  try {
+    for (auto& context : impl_->more_io) {
+      threads.emplace_back([impl = impl_, context = context.get()] {
+        NameThisThread("ef-io");
+        RunContext(*context);
+      });
+    }
+  } catch (const std::system_error& e) {  // a thread limit
+    spdlog::critical("cannot start the io threads: {}", e.what());
+    impl_->StopAll();
+    for (auto& t : threads) t.join();
+    return false;
   }
+  if (before_accept) before_accept();
+  impl_->Accept();
   RunContext(impl_->io);
   for (auto& t : threads) t.join();
+  return true;
 }
 
 void HttpServer::Stop() {

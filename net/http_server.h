@@ -47,7 +47,10 @@ class HttpServer {
   unsigned short port() const;
   // Serves until SIGTERM/SIGINT or Stop(); `on_stop` runs (on an io thread)
   // when the stop begins, e.g. to answer parked long-polls.
-  void Run(std::function<void()> on_stop = {});
+  // `before_accept` runs on this thread once the io threads run, before the
+  // first connection is accepted. Returns false if the io threads could not
+  // be started (nothing was served).
+  bool Run(std::function<void()> on_stop = {}, std::function<void()> before_accept = {});
   void Stop();
   size_t open_connections() const;
   // How the io threads wait for sockets and timers: "io_uring" or "epoll"

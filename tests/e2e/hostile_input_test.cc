@@ -186,5 +186,140 @@ TEST(HostileInput, RetentionAgeOverflowDeletedAcknowledgedEvents) {
   ASSERT_EQ(nacked.status, 200) << nacked.body;
   EXPECT_EQ(Field(nacked.body, "/dead_lettered"), "false");
 }
+
+// Runs in the server's child process before exec: the server runs as
+// nobody with few threads allowed (root is exempt from RLIMIT_NPROC).
+constexpr rlim_t kThreadLimit = 48;
+void AsNobodyWithFewThreads() {
+  const rlimit lim{kThreadLimit, kThreadLimit};
+  if (::setrlimit(RLIMIT_NPROC, &lim) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) {
+    ::_exit(126);
+  }
+}
+
+size_t StreamsListed(const ServerProcess& server) {
+  const std::string body = Call(server, "GET", "/api/v1/streams").body;
+  size_t n = 0;
+  for (size_t at = body.find("\"stream_id\""); at != std::string::npos;
+       at = body.find("\"stream_id\"", at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+size_t StreamDirs(const std::string& data_dir) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(data_dir + "/streams")) {
+    n += e.is_directory();
+  }
+  return n;
+}
+
+TEST(HostileInput, StreamCreationPastTheThreadLimitAbortedTheServer) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the server as nobody";
+  TempDir tmp;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(tmp.path())) {
+    (void)::chown(e.path().c_str(), 65534, 65534);
+  }
+  ASSERT_EQ(::chown(tmp.path().c_str(), 65534, 65534), 0);
+  // A copy of the binary nobody can reach, whatever the checkout's modes.
+  const std::string original = testing::EventflowBinary();
+  const std::string copy = tmp.path() + "/eventflow";
+  std::filesystem::copy_file(original, copy);
+  ::setenv("EVENTFLOW_BIN", copy.c_str(), 1);
+  struct Restore {
+    std::string bin;
+    ~Restore() { ::setenv("EVENTFLOW_BIN", bin.c_str(), 1); }
+  } restore{original};
+  // fsync never: no zero-ahead jobs, so each stream costs its two threads.
+  const std::vector<std::string> flags = {"--bootstrap-key", kAdmin, "--fsync", "never",
+                                          "--segment-bytes", "65536"};
+  size_t created = 0;
+  {
+    ServerProcess server(tmp.path(), flags, tmp.path() + "/limited.log", AsNobodyWithFewThreads);
+    ASSERT_TRUE(server.ok()) << server.first_line()
+                             << testing::ReadFile(tmp.path() + "/limited.log");
+    int refused = 0;
+    for (int i = 0; i < static_cast<int>(kThreadLimit) && refused < 3; ++i) {
+      auto r = Call(server, "POST", "/api/v1/streams", R"({"name":"s)" + std::to_string(i) + "\"}");
+      if (r.status == 201) {
+        ++created;
+        continue;
+      }
+      ASSERT_EQ(r.status, 503) << r.body;
+      EXPECT_EQ(Field(r.body, "/error/code"), "unavailable") << r.body;
+      EXPECT_NE(r.body.find("thread"), std::string::npos) << r.body;
+      ++refused;
+    }
+    ASSERT_EQ(refused, 3) << "the thread limit was never reached";
+    ASSERT_GT(created, 0u);
+    ASSERT_EQ(server.Request("GET", "/healthz").status, 200);
+    // Nothing of a refused stream is left: not listed, no directory.
+    EXPECT_EQ(StreamsListed(server), created);
+    EXPECT_EQ(StreamDirs(tmp.path()), created);
+    EXPECT_EQ(server.Terminate(), 0);
+  }
+  {
+    // A start under a lower limit serves what it can: every stream is listed
+    // and readable, those without writer threads refuse appends with 503.
+    ServerProcess server(tmp.path(), flags, tmp.path() + "/limited2.log", [] {
+      const rlimit lim{kThreadLimit - 6, kThreadLimit - 6};
+      if (::setrlimit(RLIMIT_NPROC, &lim) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) {
+        ::_exit(126);
+      }
+    });
+    ASSERT_TRUE(server.ok()) << server.first_line()
+                             << testing::ReadFile(tmp.path() + "/limited2.log");
+    EXPECT_EQ(server.Request("GET", "/healthz").status, 200);
+    EXPECT_EQ(StreamsListed(server), created);
+    int unwritable = 0;
+    for (size_t i = 0; i < created; ++i) {
+      const std::string s = "/api/v1/streams/s" + std::to_string(i);
+      EXPECT_EQ(Call(server, "GET", s + "/events?from_offset=0").status, 200);
+      auto r = Call(server, "POST", s + "/events", R"({"event_type":"T","payload":{}})");
+      if (r.status == 503) {
+        ++unwritable;
+        EXPECT_NE(r.body.find("writer could not be started"), std::string::npos) << r.body;
+      } else {
+        EXPECT_EQ(r.status, 202) << r.body;
+      }
+    }
+    EXPECT_GT(unwritable, 0);
+    EXPECT_EQ(server.Terminate(), 0);
+  }
+  // Without the limit every stream is served again.
+  ServerProcess server(tmp.path(), flags);
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  for (size_t i = 0; i < created; ++i) {
+    auto r = Call(server, "POST", "/api/v1/streams/s" + std::to_string(i) + "/events",
+                  R"({"event_type":"T","payload":{}})");
+    EXPECT_EQ(r.status, 202) << "s" << i << ": " << r.body;
+  }
+}
+
+TEST(HostileInput, StreamsPerOrgAreCapped) {
+  TempDir tmp;
+  ServerProcess server(tmp.path(), {"--bootstrap-key", kAdmin, "--max-streams-per-org", "3"});
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(
+        Call(server, "POST", "/api/v1/streams", R"({"name":"s)" + std::to_string(i) + "\"}").status,
+        201);
+  }
+  auto over = Call(server, "POST", "/api/v1/streams", R"({"name":"s3"})");
+  EXPECT_EQ(over.status, 403) << over.body;
+  EXPECT_EQ(Field(over.body, "/error/code"), "quota_exceeded") << over.body;
+  // Another org has a quota of its own.
+  auto key = Call(server, "POST", "/api/v1/admin/api-keys", R"({"org_id":"other","name":"k"})");
+  ASSERT_EQ(key.status, 201) << key.body;
+  EXPECT_EQ(server
+                .Request("POST", "/api/v1/streams", R"({"name":"s3"})",
+                         "X-API-Key: " + Field(key.body, "/api_key") + "\r\n")
+                .status,
+            201);
+  // Deleting one makes room.
+  EXPECT_EQ(Call(server, "DELETE", "/api/v1/streams/s0").status, 204);
+  EXPECT_EQ(Call(server, "POST", "/api/v1/streams", R"({"name":"s3"})").status, 201);
+}
 }  // namespace
 }  // namespace eventflow

@@ -144,10 +144,12 @@ TEST(Duplicates, IdOfAnotherStreamIsAConflictAndStoresNothing) {
   std::filesystem::create_directories(tmp.path() + "/other");
   auto other_log = StreamLog::Open(tmp.path() + "/other", opts, 0);
   ASSERT_TRUE(other_log.ok());
-  StreamWriter other(other_log->get(), a.index.get(), &a.ids, "org", Uuid::Random(), {});
+  auto other =
+      StreamWriter::Start(other_log->get(), a.index.get(), &a.ids, "org", Uuid::Random(), {});
+  ASSERT_TRUE(other.ok());
   EventDraft d = Draft("{}");
   ASSERT_TRUE(AppendSync(*a.writer, {d}).status.ok());
-  auto out = AppendSync(other, {Draft("{}"), d});
+  auto out = AppendSync(**other, {Draft("{}"), d});
   EXPECT_EQ(out.status.code(), Status::Code::kConflict);
   EXPECT_TRUE(ReadAll(**other_log).empty()) << "a refused batch stored something";
 }

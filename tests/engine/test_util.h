@@ -184,7 +184,9 @@ struct LogFixture {
     auto opened = StreamLog::Open(dir, options, 0, &recovery);
     if (!opened.ok()) return opened.status();
     log = std::move(*opened);
-    writer = std::make_unique<StreamWriter>(log.get(), index.get(), &ids, "org", stream_id, fsync);
+    auto started = StreamWriter::Start(log.get(), index.get(), &ids, "org", stream_id, fsync);
+    if (!started.ok()) return started.status();
+    writer = std::move(*started);
     return Status::Ok();
   }
   void Close() {
