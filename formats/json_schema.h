@@ -29,6 +29,8 @@ namespace json_schema {
 struct Program;
 }  // namespace json_schema
 
+struct ValidationBudget;
+
 // One failed check: where in the instance (a JSON Pointer, "" for the root) and why.
 struct SchemaError {
   std::string path;
@@ -44,6 +46,17 @@ class JsonSchema {
   static constexpr int kMaxValidationDepth = 512;
   // ValidateJson rejects instances nested deeper than this (arrays + objects).
   static constexpr int kMaxInstanceDepth = 256;
+  // Compile rejects a schema that applies more than this many subschemas to
+  // one value through in-place keywords (allOf, anyOf, oneOf, not, if/then/
+  // else, dependencies, $ref): their number can double with each level of
+  // definitions, and with it the work for every value validated.
+  static constexpr uint64_t kMaxInPlacePaths = 1024;
+  // The steps a validation may take when the caller gives no budget (see
+  // ValidationBudget): about a tenth of a second of one core
+  // (docs/benchmarks.md, "Validation budgets").
+  static constexpr uint64_t kMaxValidationSteps = 10'000'000;
+  // The one error of a validation that ran out of steps.
+  static constexpr std::string_view kTooCostly = "too costly to validate";
 
   // Compiles a schema document (JSON text). InvalidArgument, with a message
   // naming the schema location, for: malformed JSON, a schema that is not an
@@ -58,8 +71,12 @@ class JsonSchema {
   // `max_errors` errors to `errors` (when it is not null; null is fastest);
   // a valid instance appends nothing and, arrays of over 16 items under
   // uniqueItems aside, allocates nothing of its own.
+  // With `budget`, the walk draws on it (calls may share one); without, it
+  // may take kMaxValidationSteps. A walk that runs out of steps fails with
+  // the one error {"", kTooCostly} (whatever else it had found) and sets
+  // budget->exhausted.
   bool Validate(simdjson::dom::element instance, std::vector<SchemaError>* errors,
-                size_t max_errors = 16) const;
+                size_t max_errors = 16, ValidationBudget* budget = nullptr) const;
 
   // Parses `instance_json` then validates it; malformed JSON (or nesting past
   // kMaxInstanceDepth) is one error at path "". Allocates a parser per call:
@@ -75,6 +92,15 @@ class JsonSchema {
   explicit JsonSchema(std::unique_ptr<const json_schema::Program> program);
 
   std::unique_ptr<const json_schema::Program> program_;
+};
+
+// The work validations may do, in steps: one subschema applied to one value
+// is one step; a pattern search costs one plus its input's length times 2/3
+// of the pattern's RE2 program size (RE2 may fall back to a search in time
+// proportional to both); an enum or const check one step per value compared.
+struct ValidationBudget {
+  uint64_t steps_left = JsonSchema::kMaxValidationSteps;
+  bool exhausted = false;  // a walk ran out of steps
 };
 
 }  // namespace eventflow

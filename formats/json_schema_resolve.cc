@@ -207,7 +207,10 @@ Status Compiler::LoadMetaSchema() {
 
 // Keywords that apply a subschema to the same value ("in place") form a graph
 // that must be acyclic, or validation would recurse without consuming the
-// instance ({"$ref": "#"}, or a -> b -> a). Its longest path is bounded too.
+// instance ({"$ref": "#"}, or a -> b -> a). Its longest path is bounded too,
+// and so is the number of its paths from any node (each is one subschema
+// applied to the value): definitions that each apply the one before twice
+// double it per level, and validation work with it.
 Status Compiler::CheckInPlaceCycles() {
   const std::vector<Node>& nodes = program_->nodes;
   std::vector<std::vector<uint32_t>> edges(nodes.size());
@@ -228,6 +231,7 @@ Status Compiler::CheckInPlaceCycles() {
   enum : uint8_t { kUnseen, kOnPath, kDone };
   std::vector<uint8_t> state(nodes.size(), kUnseen);
   std::vector<int> height(nodes.size(), 0);
+  std::vector<uint64_t> paths(nodes.size(), 0);    // in-place paths from each node, saturating
   std::vector<std::pair<uint32_t, size_t>> stack;  // node, next edge: an explicit DFS stack
   for (uint32_t start = 0; start < nodes.size(); ++start) {
     if (state[start] != kUnseen) continue;
@@ -250,8 +254,20 @@ Status Compiler::CheckInPlaceCycles() {
         continue;
       }
       int h = 0;
-      for (const uint32_t w : edges[v]) h = std::max(h, height[w]);
+      uint64_t p = 1;
+      for (const uint32_t w : edges[v]) {
+        h = std::max(h, height[w]);
+        p = std::min(p + paths[w], JsonSchema::kMaxInPlacePaths + 1);
+      }
       height[v] = h + 1;
+      paths[v] = p;
+      if (p > JsonSchema::kMaxInPlacePaths) {
+        return Bad(node_locs_[v], "applies more than " +
+                                      std::to_string(JsonSchema::kMaxInPlacePaths) +
+                                      " subschemas to the same value (through allOf, anyOf, "
+                                      "oneOf, not, if/then/else, dependencies and $ref): too "
+                                      "costly to validate");
+      }
       if (height[v] > JsonSchema::kMaxSchemaDepth) {
         return Bad(node_locs_[v], "more than " + std::to_string(JsonSchema::kMaxSchemaDepth) +
                                       " schemas apply to the same value in a chain of $refs");

@@ -107,7 +107,7 @@ bool Validator::Check(uint32_t index, const Instance& in, const PathSeg* path, O
   if (n.kind == Node::Kind::kFalse) {
     return Fail(out, path, [] { return std::string("is not allowed (the schema is false)"); });
   }
-  if (aborted_) return false;
+  if (aborted_ || !Charge(1)) return false;
   if (depth_ >= JsonSchema::kMaxValidationDepth) return Abort(path, nullptr);
   ++depth_;
   const bool ok =
@@ -217,7 +217,8 @@ bool Validator::CheckString(const Node& n, const Instance& in, const PathSeg* pa
       if (Stop(out)) return false;
     }
   }
-  if (n.pattern && !RE2::PartialMatch(in.text, *n.pattern->re)) {
+  if (n.pattern && !Search(*n.pattern, in.text)) {
+    if (aborted_) return false;
     valid = Fail(out, path, [&] { return "does not match pattern " + n.pattern->source; });
   }
   return valid;
@@ -234,6 +235,7 @@ bool Validator::Abort(const PathSeg* path, const char* what) {
 }
 
 bool Validator::Equal(const Instance& in, element v, const PathSeg* path) {
+  if (!Charge(1)) return false;
   if (in.is_name) {
     return v.type() == element_type::STRING && v.get_string().value_unsafe() == in.text;
   }
@@ -323,12 +325,21 @@ JsonSchema::JsonSchema(std::unique_ptr<const json_schema::Program> program)
 JsonSchema::~JsonSchema() = default;
 
 bool JsonSchema::Validate(simdjson::dom::element instance, std::vector<SchemaError>* errors,
-                          size_t max_errors) const {
+                          size_t max_errors, ValidationBudget* budget) const {
   const size_t before = errors != nullptr ? errors->size() : 0;
   const json_schema::Out out{errors, before + std::max<size_t>(max_errors, 1)};
-  json_schema::Validator validator(*program_, out);
+  ValidationBudget own;
+  if (budget == nullptr) budget = &own;
+  json_schema::Validator validator(*program_, out, budget);
   const bool ok = validator.Check(program_->root, json_schema::Instance(instance), nullptr, out) &&
                   !validator.aborted();
+  if (validator.out_of_steps()) {
+    if (errors != nullptr) {
+      errors->resize(before);
+      errors->push_back({"", std::string(kTooCostly)});
+    }
+    return false;
+  }
   if (!ok && errors != nullptr && errors->size() == before) {
     // Defensive: every failing path records an error; keep "at least one" regardless.
     errors->push_back({"", "is nested too deeply to validate"});

@@ -197,7 +197,10 @@ bool Validator::CheckMembers(const Node& n, simdjson::dom::object obj, const Pat
       if (!valid && Stop(out)) return false;
     }
     for (const auto& [pattern, schema] : n.pattern_properties) {
-      if (!RE2::PartialMatch(kv.key, *pattern.re)) continue;
+      if (!Search(pattern, kv.key)) {
+        if (aborted_) return false;
+        continue;
+      }
       matched = true;
       valid = Check(schema, value, &seg, out) && valid;
       if (!valid && Stop(out)) return false;

@@ -53,16 +53,39 @@ inline bool Stop(Out out) { return out.errors == nullptr || out.errors->size() >
 class Validator {
  public:
   // `out` is the caller's error list (errors may be null).
-  Validator(const Program& program, Out out) : program_(program), root_out_(out) {}
+  Validator(const Program& program, Out out, ValidationBudget* budget)
+      : program_(program), root_out_(out), budget_(budget) {}
   Validator(const Validator&) = delete;
   Validator& operator=(const Validator&) = delete;
 
   bool Check(uint32_t index, const Instance& in, const PathSeg* path, Out out);
-  // True once a nesting limit was hit: the instance is then invalid whatever
-  // probes (e.g. under "not") concluded.
+  // True once a nesting limit was hit or the budget ran out: the instance is
+  // then invalid whatever probes (e.g. under "not") concluded.
   bool aborted() const { return aborted_; }
+  // True when this walk ran out of steps.
+  bool out_of_steps() const { return out_of_steps_; }
 
  private:
+  // Takes `steps` from the budget. False, with the budget marked exhausted
+  // and the walk aborted, when it has fewer.
+  bool Charge(uint64_t steps) {
+    if (steps <= budget_->steps_left) {
+      budget_->steps_left -= steps;
+      return true;
+    }
+    budget_->steps_left = 0;
+    budget_->exhausted = true;
+    out_of_steps_ = aborted_ = true;
+    return false;
+  }
+  // A pattern search over `text`, charged to the budget first.
+  bool Search(const Pattern& pattern, std::string_view text) {
+    // RE2's fallback search costs ~2/3 of a step per program instruction
+    // per byte (docs/benchmarks.md, "Validation budgets").
+    const uint64_t cost =
+        1 + text.size() * static_cast<uint64_t>(pattern.re->ProgramSize()) * 2 / 3;
+    return Charge(cost) && RE2::PartialMatch(text, *pattern.re);
+  }
   bool Probe(uint32_t index, const Instance& in, const PathSeg* path) {
     return Check(index, in, path, Out{});
   }
@@ -104,8 +127,10 @@ class Validator {
 
   const Program& program_;
   const Out root_out_;
+  ValidationBudget* const budget_;
   int depth_ = 0;
   bool aborted_ = false;
+  bool out_of_steps_ = false;
 };
 
 }  // namespace eventflow::json_schema

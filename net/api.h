@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -164,6 +165,20 @@ class Api {
   class ProcessingReporter;
   // Events
   void Produce(Call& call, const std::string& ref, bool batch);
+  // Reads the request's event or batch into `drafts`, checking payloads
+  // against `schema` (if any) within `budget`. The error to answer, if any.
+  std::optional<ApiError> ParseProduce(const Call& call, bool batch, const JsonSchema* schema,
+                                       ValidationBudget* budget,
+                                       std::vector<EventDraft>* drafts) const;
+  // Hands parsed events to the stream's writer; answers on `io`.
+  void AppendDrafts(const std::shared_ptr<Stream>& stream, std::shared_ptr<Call> done, bool batch,
+                    std::vector<EventDraft> drafts, boost::asio::any_io_executor io);
+  // Validation steps a produce request may take on its io thread (about a
+  // third of a millisecond, docs/benchmarks.md "Validation budgets"); past
+  // them it is validated on validation_.
+  static constexpr uint64_t kInlineValidationSteps = 30'000;
+  // Requests waiting for validation_ at most; more answer 503 overloaded.
+  static constexpr int kMaxQueuedValidations = 64;
   void Replay(Call& call, const std::string& ref);
   void GetEvent(Call& call, const std::string& ref, const std::string& event_id);
   // False (and 415 sent) unless the request says application/json.
@@ -211,6 +226,11 @@ class Api {
   // waiting on an fsync cost no CPU, and RocksDB syncs concurrent writers
   // together, so more threads than cores serve more groups at once.
   boost::asio::thread_pool blocking_{8};
+  // Produce requests whose schema checks need more than
+  // kInlineValidationSteps run here, off the io threads and apart from the
+  // durable writes above.
+  boost::asio::thread_pool validation_{2};
+  std::atomic<int> validations_queued_{0};
   // Declared last: the processor stops before what it reports to goes.
   std::unique_ptr<ProcessingReporter> reporter_;
   std::unique_ptr<Processor> processor_;

@@ -102,27 +102,60 @@ bool Api::CheckJsonContentType(const Call& call) {
   return false;
 }
 
+std::optional<ApiError> Api::ParseProduce(const Call& call, bool batch, const JsonSchema* schema,
+                                          ValidationBudget* budget,
+                                          std::vector<EventDraft>* drafts) const {
+  EnvelopeDefaults d = DefaultsFor(call.key, call.correlation_id, call.trace.trace_id,
+                                   options_.max_event_bytes, options_.max_batch_events);
+  d.schema = schema;
+  d.budget = budget;
+  drafts->clear();
+  if (batch) return ParseBatch(call.req.body(), d, drafts);
+  drafts->emplace_back();
+  return ParseEvent(call.req.body(), d, &(*drafts)[0]);
+}
+
 void Api::Produce(Call& call, const std::string& ref, bool batch) {
   auto stream = FindStream(call, ref);
   if (!stream || !CheckJsonContentType(call)) return;
   // The cache entry installs the stream's metrics before its first append.
   const std::shared_ptr<const StreamSettings> settings = CacheOf(*stream).settings;
-  EnvelopeDefaults d = DefaultsFor(call.key, call.correlation_id, call.trace.trace_id,
-                                   options_.max_event_bytes, options_.max_batch_events);
-  d.schema = settings->schema.get();
-  std::vector<EventDraft> drafts;
-  if (batch) {
-    if (auto err = ParseBatch(call.req.body(), d, &drafts)) return call.Fail(*err);
-  } else {
-    drafts.emplace_back();
-    if (auto err = ParseEvent(call.req.body(), d, &drafts[0])) return call.Fail(*err);
-  }
-  // The request body is no longer needed; the completion outlives `call`.
-  auto done = std::make_shared<Call>(std::move(call));
-  done->req.body().clear();
   // The answer is built on the connection's io thread, not on the stream
   // writer's, whose next round waits for it.
   auto io = HttpServer::ThisThreadExecutor(timers_);
+  // Schemas are checked here with a small budget; a request that needs more
+  // is checked again on the validation pool, so that a costly schema or
+  // pattern never holds up the other connections of this io thread.
+  ValidationBudget inline_budget{kInlineValidationSteps};
+  std::vector<EventDraft> drafts;
+  if (auto err = ParseProduce(call, batch, settings->schema.get(), &inline_budget, &drafts)) {
+    if (!inline_budget.exhausted) return call.Fail(*err);
+    if (validations_queued_.fetch_add(1) >= kMaxQueuedValidations) {
+      validations_queued_.fetch_sub(1);
+      HttpResponse res = ErrorResponse(
+          {503, "overloaded", "too many costly validations are waiting; try again later"});
+      res.set(http::field::retry_after, "1");
+      return call.Reply(std::move(res));
+    }
+    auto shared = std::make_shared<Call>(std::move(call));
+    boost::asio::post(validation_, [this, shared, stream, settings, batch, io] {
+      ValidationBudget budget;  // JsonSchema::kMaxValidationSteps for the whole request
+      std::vector<EventDraft> drafts;
+      auto err = ParseProduce(*shared, batch, settings->schema.get(), &budget, &drafts);
+      validations_queued_.fetch_sub(1);
+      if (err) return shared->Fail(*err);
+      AppendDrafts(stream, shared, batch, std::move(drafts), io);
+    });
+    return;
+  }
+  AppendDrafts(stream, std::make_shared<Call>(std::move(call)), batch, std::move(drafts), io);
+}
+
+void Api::AppendDrafts(const std::shared_ptr<Stream>& stream, std::shared_ptr<Call> done,
+                       bool batch, std::vector<EventDraft> drafts,
+                       boost::asio::any_io_executor io) {
+  // The request body is no longer needed; the completion outlives the call.
+  done->req.body().clear();
   engine_->Append(stream, std::move(drafts),
                   [done, batch, io](Status s, std::vector<EventAck> acks) {
                     boost::asio::post(io, [done, batch, s = std::move(s), acks = std::move(acks)] {

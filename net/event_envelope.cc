@@ -137,11 +137,12 @@ ApiError InvalidJson(const std::string& why) { return ApiError{400, "invalid_jso
 // appends the errors to `details` as JSON objects (after `prefix`, e.g.
 // `"index":3,`) and returns false.
 bool PayloadMatchesSchema(const JsonSchema& schema, simdjson::dom::object envelope,
-                          const std::string& prefix, std::string* details) {
+                          ValidationBudget* budget, const std::string& prefix,
+                          std::string* details) {
   simdjson::dom::element payload;
   if (envelope["payload"].get(payload)) return true;  // ReadEnvelope requires it
   std::vector<SchemaError> errors;
-  if (schema.Validate(payload, &errors)) return true;
+  if (schema.Validate(payload, &errors, 16, budget)) return true;
   for (const SchemaError& e : errors) {
     details->append(details->empty() ? "[" : ",");
     details->append("{" + prefix + "\"path\":" + json::Quote(e.path) +
@@ -184,7 +185,8 @@ std::optional<ApiError> ParseEvent(const std::string& body, const EnvelopeDefaul
   if (root.get(obj)) return ApiError{400, "invalid_event", "the event must be a JSON object"};
   out->id_assigned_by_server = true;  // the writer gives it its id
   if (auto why = ReadEnvelope(obj, d, out)) return ApiError{400, "invalid_event", *why};
-  if (std::string details; d.schema && !PayloadMatchesSchema(*d.schema, obj, "", &details)) {
+  if (std::string details;
+      d.schema && !PayloadMatchesSchema(*d.schema, obj, d.budget, "", &details)) {
     return ApiError{422, "schema_validation_failed",
                     "the payload does not match the stream's schema", details + "]"};
   }
@@ -260,7 +262,7 @@ std::optional<ApiError> ParseBatch(const std::string& body, const EnvelopeDefaul
         bad(i, *why, 400, "invalid_event");
       } else if (d.schema) {
         std::string schema_details;
-        if (!PayloadMatchesSchema(*d.schema, obj, "\"index\":" + std::to_string(i) + ",",
+        if (!PayloadMatchesSchema(*d.schema, obj, d.budget, "\"index\":" + std::to_string(i) + ",",
                                   &schema_details)) {
           if (details.size() < 64 * 1024) {
             details += details.empty() ? "[" : ",";

@@ -25,6 +25,10 @@ struct EnvelopeDefaults {
   uint64_t max_event_bytes = 1u << 20;
   uint32_t max_batch_events = 10000;
   const JsonSchema* schema = nullptr;  // the stream's, or none
+  // Shared by every payload the call checks; null: each may take
+  // JsonSchema::kMaxValidationSteps. A payload that runs out of steps is a
+  // 422 naming it "too costly to validate".
+  ValidationBudget* budget = nullptr;
 };
 
 // Parses a single-event body. On error returns the ApiError to send.

@@ -321,5 +321,85 @@ TEST(HostileInput, StreamsPerOrgAreCapped) {
   EXPECT_EQ(Call(server, "DELETE", "/api/v1/streams/s0").status, 204);
   EXPECT_EQ(Call(server, "POST", "/api/v1/streams", R"({"name":"s3"})").status, 201);
 }
+
+// A schema of definitions d0..d<levels>, each applying the one before twice
+// (`descend`: inside property "a", so the doubling is per instance level).
+std::string DoublingSchema(int levels, bool descend) {
+  std::string defs = R"("d0":{"type":"object"})";
+  for (int k = 1; k <= levels; ++k) {
+    const std::string prev = R"({"$ref":"#/definitions/d)" + std::to_string(k - 1) + "\"}";
+    const std::string both = "{\"allOf\":[" + prev + "," + prev + "]}";
+    defs += ",\"d" + std::to_string(k) +
+            "\":" + (descend ? "{\"properties\":{\"a\":" + both + "}}" : both);
+  }
+  return "{\"definitions\":{" + defs + "},\"$ref\":\"#/definitions/d" + std::to_string(levels) +
+         "\"}";
+}
+
+std::string NestedA(int depth) {
+  std::string out;
+  for (int i = 0; i < depth; ++i) out += "{\"a\":";
+  out += "{}";
+  for (int i = 0; i < depth; ++i) out += "}";
+  return out;
+}
+
+TEST(HostileInput, ExponentialSchemaValidationHungTheServer) {
+  TempDir tmp;
+  ServerProcess server(tmp.path(), {"--bootstrap-key", kAdmin});
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  // Doubling in place: refused when the stream is made or patched.
+  for (int levels : {25, 60}) {
+    auto r = Call(server, "POST", "/api/v1/streams",
+                  R"({"name":"x","schema":)" + DoublingSchema(levels, false) + "}");
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(Field(r.body, "/error/code"), "invalid_stream");
+    EXPECT_NE(r.body.find("too costly to validate"), std::string::npos) << r.body;
+  }
+  ASSERT_EQ(Call(server, "POST", "/api/v1/streams", R"({"name":"plain"})").status, 201);
+  auto patched = Call(server, "PATCH", "/api/v1/streams/plain",
+                      R"({"schema":)" + DoublingSchema(25, false) + "}");
+  EXPECT_EQ(patched.status, 400) << patched.body;
+  // Doubling per instance level compiles; each event is cut off by the
+  // step budget, off the io threads, while the server keeps answering.
+  ASSERT_EQ(Call(server, "POST", "/api/v1/streams",
+                 R"({"name":"s","schema":)" + DoublingSchema(60, true) + "}")
+                .status,
+            201);
+  const std::string hostile = R"({"event_type":"T","payload":)" + NestedA(60) + "}";
+  std::vector<std::thread> attackers;
+  std::atomic<int> refused{0};
+  for (int i = 0; i < 4; ++i) {
+    attackers.emplace_back([&] {
+      for (int j = 0; j < 3; ++j) {
+        auto r = Call(server, "POST", "/api/v1/streams/s/events", hostile);
+        if (r.status == 422 && Field(r.body, "/error/details") ==
+                                   R"([{"path":"","message":"too costly to validate"}])") {
+          ++refused;
+        } else if (r.status != 503) {  // 503 overloaded: the queue was full
+          ADD_FAILURE() << r.status << " " << r.body;
+        }
+      }
+    });
+  }
+  for (int i = 0; i < 20; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(server.Request("GET", "/healthz").status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    auto r = Call(server, "POST", "/api/v1/streams/s/events",
+                  R"({"event_type":"T","payload":{"a":{"a":{}}}})");
+    EXPECT_EQ(r.status, 202) << r.body;
+  }
+  for (auto& t : attackers) t.join();
+  EXPECT_GT(refused.load(), 0);
+  // A batch names the event that was too costly.
+  auto batch = Call(server, "POST", "/api/v1/streams/s/events/batch",
+                    R"({"events":[{"event_type":"T","payload":{}},)" + hostile + "]}");
+  EXPECT_EQ(batch.status, 422) << batch.body;
+  EXPECT_EQ(Field(batch.body, "/error/details/0/index"), "1") << batch.body;
+  EXPECT_EQ(Field(batch.body, "/error/details/0/message"), "too costly to validate");
+  EXPECT_EQ(server.Terminate(), 0);
+}
+
 }  // namespace
 }  // namespace eventflow

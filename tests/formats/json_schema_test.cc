@@ -716,3 +716,91 @@ TEST(Uri, ResolvesRfc3986Examples) {
 
 }  // namespace
 }  // namespace eventflow
+
+namespace eventflow {
+namespace {
+
+// Definitions d0..d<levels>, each applying the one before twice; the root
+// applies the last (`negate`: under "not"). `descend`: each level first
+// descends into property "a".
+std::string DoublingSchema(int levels, bool descend, bool negate = false) {
+  std::string defs = R"("d0": {"type": "object"})";
+  for (int k = 1; k <= levels; ++k) {
+    const std::string prev = "{\"$ref\": \"#/definitions/d" + std::to_string(k - 1) + "\"}";
+    const std::string both = "{\"allOf\": [" + prev + ", " + prev + "]}";
+    defs += ", \"d" + std::to_string(k) +
+            "\": " + (descend ? "{\"properties\": {\"a\": " + both + "}}" : both);
+  }
+  const std::string ref = "{\"$ref\": \"#/definitions/d" + std::to_string(levels) + "\"}";
+  return "{\"definitions\": {" + defs + "}, \"allOf\": [" +
+         (negate ? "{\"not\": " + ref + "}" : ref) + "]}";
+}
+
+// {"a": {"a": ... {}}} nested `depth` deep.
+std::string NestedA(int depth) {
+  std::string out;
+  for (int i = 0; i < depth; ++i) out += "{\"a\": ";
+  out += "{}";
+  for (int i = 0; i < depth; ++i) out += "}";
+  return out;
+}
+
+TEST(JsonSchemaCost, ExponentialInPlaceSchemaIsRefusedAtCompile) {
+  // 8 levels apply 1021 subschemas to one value: allowed; 9 levels, 2045: not.
+  EXPECT_TRUE(JsonSchema::Compile(DoublingSchema(8, false)).ok());
+  for (int levels : {9, 25, 60}) {
+    auto s = JsonSchema::Compile(DoublingSchema(levels, false));
+    ASSERT_FALSE(s.ok()) << levels;
+    EXPECT_NE(s.status().message().find("too costly to validate"), std::string::npos)
+        << s.status().message();
+  }
+}
+
+TEST(JsonSchemaCost, DoublingAcrossLevelsRunsOutOfSteps) {
+  // Each instance level doubles the work: compiles (3 paths per value), but
+  // 40 levels would take 2^41 steps.
+  auto s = MustCompile(DoublingSchema(40, true));
+  std::vector<SchemaError> errors;
+  EXPECT_FALSE(s->ValidateJson(NestedA(40), &errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].path, "");
+  EXPECT_EQ(errors[0].message, "too costly to validate");
+  // A shallow instance is validated as usual, and a shared budget is drawn on.
+  EXPECT_TRUE(s->ValidateJson(NestedA(5), nullptr));
+  ValidationBudget budget{100};
+  simdjson::dom::parser parser;
+  simdjson::dom::element deep = parser.parse(NestedA(10)).value();
+  errors.clear();
+  EXPECT_FALSE(s->Validate(deep, &errors, 16, &budget));
+  EXPECT_TRUE(budget.exhausted);
+  EXPECT_EQ(budget.steps_left, 0u);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].message, "too costly to validate");
+  // Under "not", running out of steps is still a failure, never a pass.
+  auto negated = MustCompile(DoublingSchema(40, true, true));
+  EXPECT_FALSE(negated->ValidateJson(NestedA(40), nullptr));
+}
+
+TEST(JsonSchemaCost, CostlyPatternIsChargedByInputLength) {
+  auto s = MustCompile(R"({"type": "string", "pattern": "(a|b)*a(a|b){1000}c"})");
+  const std::string small = "\"" + std::string(200, 'a') + "\"";
+  std::vector<SchemaError> errors;
+  EXPECT_FALSE(s->ValidateJson(small, &errors));  // no "c": no match, but checked
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("does not match pattern"), std::string::npos);
+  // A long input is refused before the search runs.
+  const std::string big = "\"" + std::string(1 << 20, 'a') + "\"";
+  errors.clear();
+  EXPECT_FALSE(s->ValidateJson(big, &errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].message, "too costly to validate");
+  // patternProperties are charged too.
+  auto keys = MustCompile(R"({"patternProperties": {"(a|b)*a(a|b){1000}c": {}}})");
+  errors.clear();
+  EXPECT_FALSE(keys->ValidateJson("{\"" + std::string(1 << 20, 'a') + "\": 1}", &errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].message, "too costly to validate");
+}
+
+}  // namespace
+}  // namespace eventflow
