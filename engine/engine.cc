@@ -84,27 +84,66 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   if (!index.ok()) return index.status();
   engine->index_ = std::move(*index);
 
+  EF_RETURN_IF_ERROR(engine->FinishDeletes());
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(StreamsDir(options.data_dir), ec)) {
     if (!entry.is_directory()) continue;
     if (!Uuid::Parse(entry.path().filename().string())) continue;
-    std::shared_ptr<Stream> stream;
-    Status s = engine->OpenStream(entry.path().string(), options.start_writers, &stream);
-    if (!stream) {
-      spdlog::error("skipping {}: {}", entry.path().string(), s.ToString());
+    const std::string dir = entry.path().string();
+    if (!fs::exists(dir + "/" + kManifestFile)) {
+      // A create that never finished (its manifest is written last) or a
+      // delete past its first step: no stream, and nothing in it promised.
+      spdlog::warn("removing {}: a stream directory without a manifest", dir);
+      EF_RETURN_IF_ERROR(engine->RemoveStreamDir(dir));
       continue;
     }
+    auto manifest = Manifest::Read(dir);
+    if (!manifest.ok()) {
+      spdlog::error("skipping {}: {}", dir, manifest.status().ToString());
+      continue;
+    }
+    std::shared_ptr<Stream> stream;
+    (void)engine->OpenStream(std::move(*manifest), dir, options.start_writers, &stream);
     engine->streams_[stream->manifest.stream_id] = stream;
   }
   if (ec) return Status::IOError("list " + StreamsDir(options.data_dir) + ": " + ec.message());
   return engine;
 }
 
-Status Engine::OpenStream(const std::string& dir, bool start_writer, std::shared_ptr<Stream>* out) {
-  auto manifest = Manifest::Read(dir);
-  if (!manifest.ok()) return manifest.status();
+Status Engine::RemoveStreamDir(const std::string& dir) {
+  // The manifest goes first, durably: from then on the directory is no
+  // stream (Open removes what is left), so a crash midway never leaves half
+  // of one.
+  const std::string manifest = dir + "/" + kManifestFile;
+  if (fs::exists(manifest)) {
+    EF_RETURN_IF_ERROR(options_.fops->Remove(manifest));
+    EF_RETURN_IF_ERROR(options_.fops->SyncDir(dir));
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  if (ec) return Status::IOError("remove " + dir + ": " + ec.message());
+  return options_.fops->SyncDir(StreamsDir(options_.data_dir));
+}
+
+Status Engine::FinishDeletes() {
+  auto intents = index_->ScanState(kDeletingPrefix);
+  if (!intents.ok()) return intents.status();
+  for (const auto& [key, org] : *intents) {
+    const std::string id_text = key.substr(std::string_view(kDeletingPrefix).size());
+    auto id = Uuid::Parse(id_text);
+    if (!id) return Status::Corruption("bad state key " + key);
+    spdlog::warn("stream {}: finishing its deletion, which a stop interrupted", id_text);
+    EF_RETURN_IF_ERROR(RemoveStreamDir(StreamsDir(options_.data_dir) + "/" + id_text));
+    EF_RETURN_IF_ERROR(index_->DeleteStreamEvents(org, *id));
+    EF_RETURN_IF_ERROR(index_->DeleteState(key));
+  }
+  return Status::Ok();
+}
+
+Status Engine::OpenStream(Manifest manifest, const std::string& dir, bool start_writer,
+                          std::shared_ptr<Stream>* out) {
   auto stream = std::make_shared<Stream>();
-  stream->manifest = std::move(*manifest);
+  stream->manifest = std::move(manifest);
   *out = stream;
   const std::string id = stream->manifest.stream_id.ToString();
   auto checkpoint = index_->GetCheckpoint(stream->manifest.stream_id);
@@ -238,18 +277,24 @@ Result<std::shared_ptr<Stream>> Engine::CreateStream(const std::string& org,
   m.created_at_ms = timestamp::NowMs();
   m.settings_json = settings_json.empty() ? "{}" : settings_json;
   const std::string dir = StreamsDir(options_.data_dir) + "/" + m.stream_id.ToString();
+  // The log first, the manifest last: the stream exists once its manifest
+  // and the streams directory are synced, and a directory without a
+  // manifest is a create that never finished (Open removes it).
   EF_RETURN_IF_ERROR(MakeDirs(dir));
-  EF_RETURN_IF_ERROR(m.Write(dir, options_.fops));
-  EF_RETURN_IF_ERROR(options_.fops->SyncDir(StreamsDir(options_.data_dir)));
   std::shared_ptr<Stream> stream;
-  if (Status s = OpenStream(dir, /*start_writer=*/true, &stream); !s.ok()) {
-    // Not served from birth: no half-made stream may come back at the next
-    // start. The manifest goes first, so a crash midway leaves a directory
-    // Open skips.
-    (void)options_.fops->Remove(dir + "/" + kManifestFile);
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-    (void)options_.fops->SyncDir(StreamsDir(options_.data_dir));
+  Status s = OpenStream(m, dir, /*start_writer=*/true, &stream);
+  if (s.ok()) s = m.Write(dir, options_.fops);
+  if (s.ok()) s = options_.fops->SyncDir(StreamsDir(options_.data_dir));
+  if (!s.ok()) {
+    // Nothing of a stream whose create failed may come back at a start.
+    if (stream) {
+      stream->writer.reset();  // stops it
+      stream->log.reset();
+    }
+    if (Status removed = RemoveStreamDir(dir); !removed.ok()) {
+      spdlog::error("create stream: removing {} failed: {} (it is removed at the next start)", dir,
+                    removed.ToString());
+    }
     return s.IsCorruption() ? Status::IOError(s.message()) : s;
   }
   streams_[m.stream_id] = stream;
@@ -271,10 +316,14 @@ Status Engine::UpdateStreamSettings(const Uuid& stream_id, const std::string& se
 
 Status Engine::DeleteStream(const Uuid& stream_id) {
   std::shared_ptr<Stream> stream;
+  const std::string intent = std::string(kDeletingPrefix) + stream_id.ToString();
   {
     std::unique_lock lock(mu_);
     auto it = streams_.find(stream_id);
     if (it == streams_.end()) return Status::NotFound("no stream " + stream_id.ToString());
+    // Once this is durable the deletion is finished, now or at the next
+    // start (FinishDeletes): a deleted stream never comes back, whole or half.
+    EF_RETURN_IF_ERROR(index_->PutState(intent, it->second->manifest.org_id));
     stream = it->second;
     streams_.erase(it);
   }
@@ -288,13 +337,9 @@ Status Engine::DeleteStream(const Uuid& stream_id) {
   { std::lock_guard cleanup_lock(stream->cleanup_mu); }
   if (stream->log) stream->log->waiters().Shutdown();
   if (stream->writer) stream->writer->Stop();
-  const std::string dir = StreamsDir(options_.data_dir) + "/" + stream_id.ToString();
-  // Drop the manifest first: a crash midway leaves a directory Open skips.
-  (void)options_.fops->Remove(dir + "/" + kManifestFile);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (ec) spdlog::warn("delete stream {}: {}", dir, ec.message());
-  return index_->DeleteStreamEvents(stream->manifest.org_id, stream_id);
+  EF_RETURN_IF_ERROR(RemoveStreamDir(StreamsDir(options_.data_dir) + "/" + stream_id.ToString()));
+  EF_RETURN_IF_ERROR(index_->DeleteStreamEvents(stream->manifest.org_id, stream_id));
+  return index_->DeleteState(intent);
 }
 
 std::shared_ptr<Stream> Engine::FindStream(const Uuid& stream_id) const {

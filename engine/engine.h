@@ -98,6 +98,8 @@ class Engine {
   const std::string& data_dir() const { return options_.data_dir; }
   // Stops every writer after it completes what is queued, flushes, closes.
   void Close();
+  // State key of a deletion in progress: "deleting/<stream_id>" -> org.
+  static constexpr char kDeletingPrefix[] = "deleting/";
   // Starts the writer of every served stream that has none (options'
   // start_writers false, or threads that could not be had). Call before
   // requests arrive. Returns how many streams are left without a writer.
@@ -112,8 +114,16 @@ class Engine {
 
  private:
   explicit Engine(EngineOptions options) : options_(std::move(options)) {}
-  // Opens the stream in `dir` (and starts its writer when `start_writer`).
-  Status OpenStream(const std::string& dir, bool start_writer, std::shared_ptr<Stream>* out);
+  // Opens the stream of `manifest` in `dir` (and starts its writer when
+  // `start_writer`). *out is set even when it fails (open_status says why).
+  Status OpenStream(Manifest manifest, const std::string& dir, bool start_writer,
+                    std::shared_ptr<Stream>* out);
+  // Removes a stream directory: its manifest first and durably, then the
+  // rest, then syncs the streams directory.
+  Status RemoveStreamDir(const std::string& dir);
+  // Finishes the deletions a stop interrupted (state kDeletingPrefix).
+  Status FinishDeletes();
+
   // Starts the stream's writer threads (Unavailable when there are none).
   Status StartWriter(Stream& stream);
   // Indexes the stream's events after the index checkpoint.

@@ -179,3 +179,131 @@ TEST(Engine, CorruptStreamIsNotServedOthersAre) {
 
 }  // namespace
 }  // namespace eventflow
+
+namespace eventflow {
+namespace {
+
+// Stream directories under `data_dir` (with `manifest`: those holding one).
+size_t StreamDirCount(const std::string& data_dir, bool manifest = false) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(data_dir + "/streams")) {
+    n += e.is_directory() && (!manifest || std::filesystem::exists(e.path() / "MANIFEST.json"));
+  }
+  return n;
+}
+
+TEST(StreamLifecycle, CreateThatFailedWith503LeftAGhostStream) {
+  TempDir tmp;
+  FaultInjectingFileOps faults(FileOps::Posix());
+  EngineOptions eo;
+  eo.data_dir = tmp.path();
+  eo.fops = &faults;
+  {
+    auto engine = Engine::Open(eo);
+    ASSERT_TRUE(engine.ok());
+    // Every step of a create can fail: the first segment's file, the
+    // manifest's sync, the directory syncs after it.
+    for (FileOp op : {FileOp::kOpen, FileOp::kSync, FileOp::kRename, FileOp::kSyncDir}) {
+      for (int skip = 0; skip < 3; ++skip) {
+        faults.Arm(op, ENOSPC, skip);
+        auto made = (*engine)->CreateStream("org", "orders", "{}");
+        faults.Clear();
+        if (made.ok()) {
+          ASSERT_TRUE((*engine)->DeleteStream((*made)->manifest.stream_id).ok());
+          continue;
+        }
+        EXPECT_EQ(made.status().code(), Status::Code::kNoSpace) << FileOpName(op) << " " << skip;
+        // The fault still holds while the create cleans up, so a directory
+        // may stay, but never with a manifest (the next start removes it).
+        EXPECT_EQ(StreamDirCount(tmp.path(), /*manifest=*/true), 0u)
+            << FileOpName(op) << " " << skip;
+        EXPECT_EQ((*engine)->ListStreams().size(), 0u);
+      }
+    }
+    // The retry that succeeds is the one stream of that name.
+    ASSERT_TRUE((*engine)->CreateStream("org", "orders", "{}").ok());
+  }
+  auto engine = Engine::Open(eo);
+  ASSERT_TRUE(engine.ok());
+  ASSERT_EQ((*engine)->ListStreams().size(), 1u);
+  EXPECT_EQ((*engine)->ListStreams()[0]->manifest.name, "orders");
+  EXPECT_EQ(StreamDirCount(tmp.path()), 1u);
+}
+
+TEST(StreamLifecycle, DirectoryWithoutAManifestIsRemovedAtOpen) {
+  TempDir tmp;
+  EngineOptions eo;
+  eo.data_dir = tmp.path();
+  std::string dir;
+  {
+    auto engine = Engine::Open(eo);
+    ASSERT_TRUE(engine.ok());
+    auto s = (*engine)->CreateStream("org", "orders", "{}");
+    ASSERT_TRUE(s.ok());
+    AppendNow(**engine, *s, {Draft("{}")});
+    dir = tmp.path() + "/streams/" + (*s)->manifest.stream_id.ToString();
+  }
+  // What a create cut before its manifest, or a delete after its first
+  // step, leaves behind.
+  ASSERT_TRUE(std::filesystem::remove(dir + "/MANIFEST.json"));
+  auto engine = Engine::Open(eo);
+  ASSERT_TRUE(engine.ok());
+  EXPECT_TRUE((*engine)->ListStreams().empty());
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+TEST(StreamLifecycle, DeleteCutMidwayStaysDeletedAtTheNextOpen) {
+  TempDir tmp;
+  FaultInjectingFileOps faults(FileOps::Posix());
+  EngineOptions eo;
+  eo.data_dir = tmp.path();
+  eo.fops = &faults;
+  Uuid id, event;
+  {
+    auto engine = Engine::Open(eo);
+    ASSERT_TRUE(engine.ok());
+    auto s = (*engine)->CreateStream("org", "orders", "{}");
+    ASSERT_TRUE(s.ok());
+    id = (*s)->manifest.stream_id;
+    event = AppendNow(**engine, *s, {Draft("{}")})[0].event_id;
+    // The manifest's removal is synced before anything else goes; here
+    // that sync fails, as a power loss would cut the delete there.
+    faults.Arm(FileOp::kSyncDir, EIO);
+    EXPECT_FALSE((*engine)->DeleteStream(id).ok());
+    faults.Clear();
+    EXPECT_EQ((*engine)->FindStream(id), nullptr);
+  }
+  auto engine = Engine::Open(eo);
+  ASSERT_TRUE(engine.ok());
+  EXPECT_EQ((*engine)->FindStream(id), nullptr);
+  EXPECT_TRUE((*engine)->ListStreams().empty());
+  EXPECT_EQ(StreamDirCount(tmp.path()), 0u);
+  auto loc = (*engine)->Lookup("org", event);
+  ASSERT_TRUE(loc.ok());
+  EXPECT_FALSE(loc->has_value()) << "the deleted stream's event ids are gone too";
+  EXPECT_TRUE((*engine)->index().ScanState(Engine::kDeletingPrefix)->empty());
+  // The name can be used again.
+  EXPECT_TRUE((*engine)->CreateStream("org", "orders", "{}").ok());
+}
+
+TEST(StreamLifecycle, DeleteSyncsTheManifestsRemovalBeforeTheRest) {
+  TempDir tmp;
+  FaultInjectingFileOps faults(FileOps::Posix());
+  EngineOptions eo;
+  eo.data_dir = tmp.path();
+  eo.fops = &faults;
+  auto engine = Engine::Open(eo);
+  ASSERT_TRUE(engine.ok());
+  auto s = (*engine)->CreateStream("org", "orders", "{}");
+  ASSERT_TRUE(s.ok());
+  const std::string dir = tmp.path() + "/streams/" + (*s)->manifest.stream_id.ToString();
+  faults.Arm(FileOp::kSyncDir, EIO);
+  EXPECT_FALSE((*engine)->DeleteStream((*s)->manifest.stream_id).ok());
+  // The first directory sync is the stream directory's, right after the
+  // manifest went: the segment files are still there.
+  EXPECT_FALSE(std::filesystem::exists(dir + "/MANIFEST.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir));
+}
+
+}  // namespace
+}  // namespace eventflow
