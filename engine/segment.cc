@@ -26,8 +26,8 @@ constexpr uint64_t kZeroAheadMaxAppend = 64u << 10;
 // long behind them (with the growth step's 8 MiB, p99 latency rose).
 constexpr uint64_t kZeroAheadStep = 1u << 20;
 
-// Writes zeros over [from, to) and syncs the file (size included).
-Status WriteZeros(FileOps* fops, int fd, uint64_t from, uint64_t to, const std::string& path) {
+// Writes zeros over [from, to) through `fd` and syncs it.
+Status WriteZerosTo(FileOps* fops, int fd, uint64_t from, uint64_t to, const std::string& path) {
   static const std::string zeros(256u << 10, '\0');
   for (uint64_t pos = from; pos < to;) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), to - pos));
@@ -36,6 +36,17 @@ Status WriteZeros(FileOps* fops, int fd, uint64_t from, uint64_t to, const std::
     pos += n;
   }
   return fops->Sync(fd, path);
+}
+
+// Writes zeros over [from, to) of the file and syncs it (size included),
+// through a descriptor of its own (see Segment::EnableZeroAhead).
+Status WriteZeros(FileOps* fops, uint64_t from, uint64_t to, const std::string& path) {
+  auto opened = fops->Open(path, O_RDWR | O_CLOEXEC, 0);
+  if (!opened.ok()) return opened.status();
+  const int fd = *opened;
+  Status s = WriteZerosTo(fops, fd, from, to, path);
+  fops->Close(fd);
+  return s;
 }
 
 uint64_t RoundUpToPage(uint64_t n) { return (n + kPage - 1) & ~(kPage - 1); }
@@ -233,9 +244,16 @@ void Segment::StartZeroAhead() {
   const uint64_t from = allocated_;
   const uint64_t to = std::min(capacity_, from + kZeroAheadStep);
   try {
-    zeroing_ = std::async(std::launch::async, [fops = fops_, fd = fd_, path = path_, from, to] {
+    // The job may outlive no Segment: its destructor, Rewind and Seal wait.
+    zeroing_ = std::async(std::launch::async, [this, from, to] {
       NameThisThread("ef-zero-ahead");
-      return WriteZeros(fops, fd, from, to, path);
+      Status s = WriteZeros(fops_, from, to, path_);
+      if (!s.ok()) {
+        std::lock_guard lock(zero_failure_mu_);
+        zero_failure_ = s;
+        zero_failed_.store(true, std::memory_order_release);
+      }
+      return s;
     });
     zeroing_end_ = to;
   } catch (const std::system_error&) {
@@ -266,7 +284,15 @@ Status Segment::Append(std::string_view records) {
   return Status::Ok();
 }
 
-Status Segment::Sync() { return fops_->Sync(fd_, path_); }
+Status Segment::Sync() {
+  EF_RETURN_IF_ERROR(fops_->Sync(fd_, path_));
+  // A job's failure that happened before this sync began is seen here; one
+  // after it began also reached this descriptor's own error state.
+  if (!zero_failed_.load(std::memory_order_acquire)) return Status::Ok();
+  std::lock_guard lock(zero_failure_mu_);
+  return Status::IOError(path_ +
+                         ": the zero-ahead write or sync failed: " + zero_failure_.ToString());
+}
 
 Segment::Mark Segment::mark() const {
   return Mark{write_pos_,        index_->pending(),     index_->next_pos(),
@@ -301,7 +327,11 @@ Status Segment::Rewind() {
   write_pos_ = keep;
   step_start_ = keep;  // the step's appends were cut with it
   step_appends_ = 0;
-  return fops_->Sync(fd_, path_);
+  EF_RETURN_IF_ERROR(fops_->Sync(fd_, path_));
+  // What is kept was published, so flushed; what a failed zero-ahead job
+  // covered is cut.
+  zero_failed_.store(false, std::memory_order_release);
+  return Status::Ok();
 }
 
 Status Segment::Seal(bool sync) {

@@ -97,11 +97,18 @@ class Segment {
   // block allocation or unwritten-extent conversion in the journal): ~0.3
   // instead of ~0.47 ms per fdatasync here (docs/benchmarks.md). Large
   // appends get plain preallocation: for them zeros would double the writes.
-  // The zeros are only a hint; nothing depends on them being there.
+  // The zeros are only a hint; nothing depends on them being there. The job
+  // writes and syncs through a descriptor of its own: Linux reports a
+  // writeback error once per open file description, so a sync of the
+  // writer's descriptor by the job could take the error the writer's next
+  // flush must see. A failed job fails the next Sync instead (until Rewind).
   void EnableZeroAhead();
   // Where the appends so far end.
   Mark mark() const;
-  // May run beside a later Append.
+  // fdatasync of the segment. Also fails (IOError) after a zero-ahead job
+  // failed to write or sync, until Rewind: a sync failure on the segment by
+  // any thread means no acknowledgement past it. May run beside a later
+  // Append.
   Status Sync();
   // Starts writing the last `bytes` appended back to the disk, without
   // waiting (FileOps::StartWriteback).
@@ -173,6 +180,11 @@ class Segment {
   bool zero_ahead_ = false;
   std::future<Status> zeroing_;
   uint64_t zeroing_end_ = 0;
+  // Set by a zero-ahead job that failed (its error under zero_failure_mu_);
+  // cleared by Rewind once the kept bytes are synced.
+  std::atomic<bool> zero_failed_{false};
+  std::mutex zero_failure_mu_;
+  Status zero_failure_;
   uint64_t step_start_ = 0;    // write_pos_ when the current step was taken
   uint64_t step_appends_ = 0;  // appends since
   uint64_t written_count_ = 0;

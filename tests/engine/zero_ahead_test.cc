@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "tests/engine/test_util.h"
@@ -155,6 +158,71 @@ TEST(ZeroAhead, SealedSegmentsEndAtTheirLastRecord) {
   ExpectAllThere(*f.log, payloads);
   ASSERT_TRUE(f.Reopen().ok());
   ExpectAllThere(*f.log, payloads);
+}
+
+// Fails, once, the first sync that follows writes of zeros on the same
+// descriptor: a writeback error that the kernel reports once per open file
+// description, taken by whoever syncs that description first.
+class ZeroSyncFails final : public testing::ForwardingFileOps {
+ public:
+  Status Write(int fd, const void* data, size_t n, uint64_t pos, const std::string& path) override {
+    const char* bytes = static_cast<const char*>(data);
+    const bool zeros = std::all_of(bytes, bytes + n, [](char c) { return c == 0; });
+    {
+      std::lock_guard lock(mu_);
+      zeros_pending_[fd] = zeros;
+    }
+    return base_->Write(fd, data, n, pos, path);
+  }
+  Status Sync(int fd, const std::string& path) override {
+    {
+      std::lock_guard lock(mu_);
+      if (zeros_pending_[fd] && !failed_) {
+        failed_ = true;
+        zeros_pending_[fd] = false;
+        return Status::FromErrno(EIO, "fdatasync", path);
+      }
+      zeros_pending_[fd] = false;
+    }
+    return base_->Sync(fd, path);
+  }
+  bool failed() const {
+    std::lock_guard lock(mu_);
+    return failed_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<int, bool> zeros_pending_;
+  bool failed_ = false;
+};
+
+TEST(ZeroAhead, SyncOfTheWritersDescriptorHidTheWritebackError) {
+  TempDir tmp;
+  ZeroSyncFails faults;
+  LogFixture f(tmp.path(), 64 << 20, &faults);
+  f.options.zero_ahead = true;
+  ASSERT_TRUE(f.Reopen().ok());  // the open starts the first zero-ahead job
+  for (int i = 0; i < 500 && !faults.failed(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(faults.failed()) << "the zero-ahead job never synced";
+  // The job's sync failed: no acknowledgement past it.
+  auto out = AppendSync(*f.writer, {Draft("{\"a\":1}")});
+  EXPECT_FALSE(out.status.ok()) << "acknowledged past a failed sync of the segment";
+  EXPECT_EQ(out.status.code(), Status::Code::kIOError) << out.status.ToString();
+  // The writer rewinds from what is known durable and takes appends again.
+  testing::AppendOutcome again;
+  for (int i = 0; i < 100; ++i) {  // Unavailable while it rewinds
+    again = AppendSync(*f.writer, {Draft("{\"a\":2}")});
+    if (again.status.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(again.status.ok()) << again.status.ToString();
+  ASSERT_TRUE(f.Reopen().ok());
+  const auto records = ReadAll(*f.log);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_NE(records[0].payload.find("{\"a\":2}"), std::string::npos);
 }
 
 }  // namespace
