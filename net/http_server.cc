@@ -131,19 +131,59 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(server_->options.max_header_bytes);
     parser_->body_limit(server_->options.max_body_bytes);
-    // The first request of a connection and each later one must arrive in
-    // time: the idle timeout between requests, the header timeout for a
-    // request that has started. Slow clients are cut off either way.
-    const int ms = first || buffer_.size() > 0 ? server_->options.header_timeout_ms
-                                               : server_->options.idle_timeout_ms;
-    ExpiresAfter(ms);
+    // A request must arrive within the header timeout from its first byte;
+    // between requests of a keep-alive connection the idle timeout runs
+    // until that byte. (Reading the header under the idle timeout let a
+    // client hold a connection with one header byte a minute.)
+    if (first || buffer_.size() > 0) return ReadHeader();
+    ExpiresAfter(server_->options.idle_timeout_ms);
+    socket_.async_read_some(buffer_.prepare(beast::read_size(buffer_, kFirstRead)),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              if (ec) return self->OnReadError(ec);
+                              self->buffer_.commit(n);
+                              self->ReadHeader();
+                            });
+  }
+
+  // Reads (the rest of) a request's header under the header timeout,
+  // parsing what the buffer holds first.
+  void ReadHeader() {
+    ExpiresAfter(server_->options.header_timeout_ms);
+    beast::error_code ec;
+    while (!parser_->is_header_done() && buffer_.size() > 0) {
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec) return OnReadError(ec);
+      if (used == 0) break;
+    }
+    if (parser_->is_header_done()) return OnHeader({});
     http::async_read_header(
         socket_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
+  // RFC 9112 section 6.3: a Transfer-Encoding other than exactly "chunked",
+  // or one beside a Content-Length, leaves the body's length unknown: a
+  // server that guessed it would read the rest as another request.
+  static bool AmbiguousFraming(const http::request_parser<http::string_body>& parser) {
+    const auto& h = parser.get();
+    const size_t te = h.count(http::field::transfer_encoding);
+    if (te == 0) return false;
+    return te > 1 || !beast::iequals(h[http::field::transfer_encoding], "chunked") ||
+           h.count(http::field::content_length) > 0;
+  }
+
   void OnHeader(beast::error_code ec) {
     if (ec) return OnReadError(ec);
+    if (AmbiguousFraming(*parser_)) {
+      return Refuse(ApiError{400, "bad_request",
+                             "Transfer-Encoding must be exactly \"chunked\", without "
+                             "Content-Length"});
+    }
     // A small request usually arrives whole in the read that brought its
     // header: parse the body from the buffer here instead of starting a read
     // that would only post its completion back to this thread.
@@ -194,6 +234,12 @@ class Session : public std::enable_shared_from_this<Session> {
     } else {
       res = ErrorResponse(ApiError{400, "bad_request", "malformed HTTP request: " + ec.message()});
     }
+    Refuse(std::move(res));
+  }
+
+  // Answers a request that could not be read, then closes the connection.
+  void Refuse(const ApiError& e) { Refuse(ErrorResponse(e)); }
+  void Refuse(HttpResponse res) {
     res.keep_alive(false);
     if (server_->options.on_refused) server_->options.on_refused(res.result_int());
     // The request could not be read, so its trace is unknown: a new one.
@@ -283,6 +329,7 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
   }
 
+  static constexpr size_t kFirstRead = 64 * 1024;  // Beast's own read size
   static constexpr uint64_t kSmallBody = 16 * 1024;
   static constexpr uint64_t kLargeRead = 256 * 1024;
   tcp::socket socket_;

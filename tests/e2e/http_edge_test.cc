@@ -244,6 +244,69 @@ bool HealthzOn(int fd) {
   return true;
 }
 
+TEST_F(HttpEdgeTest, TransferEncodingOtherThanChunkedSmuggledASecondRequest) {
+  const std::string auth = std::string("X-API-Key: ") + kAdmin + "\r\n";
+  // The body is itself a request: a server that took the first request as
+  // bodiless (or framed it by Content-Length) would answer and store it.
+  const std::string smuggled = "POST /api/v1/streams/s/events HTTP/1.1\r\nHost: x\r\n" + auth +
+                               "Content-Type: application/json\r\nContent-Length: 32\r\n\r\n"
+                               R"({"event_type":"T","payload":{}})";
+  for (const std::string te :
+       {"Transfer-Encoding: gzip\r\n", "Transfer-Encoding: chunked, identity\r\n",
+        "Transfer-Encoding: identity\r\n", "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"}) {
+    const std::string raw = "POST /api/v1/streams/s/events HTTP/1.1\r\nHost: x\r\n" + auth +
+                            "Content-Type: application/json\r\n" + te + "\r\n" + smuggled;
+    const std::string replies = server_->SendRaw(raw);
+    auto reply = ServerProcess::ParseReply(replies);
+    EXPECT_EQ(reply.status, 400) << te << replies;
+    // (Beast itself refuses chunked beside Content-Length, as "bad Content-Length".)
+    EXPECT_TRUE(reply.body.find("Transfer-Encoding") != std::string::npos ||
+                reply.body.find("Content-Length") != std::string::npos)
+        << reply.body;
+    EXPECT_EQ(replies.find("HTTP/1.1", 1), std::string::npos) << "a second answer: " << replies;
+  }
+  EXPECT_EQ(EventCount(), "0");
+  // Exactly "chunked" (any case) is fine.
+  const std::string body = R"({"event_type":"T","payload":{}})";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", body.size());
+  auto ok = ServerProcess::ParseReply(server_->SendRaw(
+      "POST /api/v1/streams/s/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + auth +
+      "Content-Type: application/json\r\nTransfer-Encoding: Chunked\r\n\r\n" + size + "\r\n" +
+      body + "\r\n0\r\n\r\n"));
+  EXPECT_EQ(ok.status, 202) << ok.body;
+  EXPECT_EQ(EventCount(), "1");
+}
+
+TEST(HttpTimeoutTest, KeepAliveRequestGotTheIdleTimeoutInsteadOfTheHeaderTimeout) {
+  TempDir tmp;
+  ServerProcess server(tmp.path(), {"--bootstrap-key", kAdmin, "--header-timeout-ms", "500",
+                                    "--idle-timeout-ms", "60000"});
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  const int fd = Connect(server.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(HealthzOn(fd));
+  // The next request starts and never ends: it has the header timeout
+  // from its first byte, not the minute a connection may idle.
+  const std::string start = "GET /healthz HTTP/1.1\r\nHost:";
+  ASSERT_EQ(::send(fd, start.data(), start.size(), 0), static_cast<ssize_t>(start.size()));
+  const auto t0 = Clock::now();
+  pollfd p{fd, POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 10000), 1) << "still open after 10 s";
+  char c;
+  EXPECT_LE(::recv(fd, &c, 1, 0), 0);
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+  ::close(fd);
+  // A keep-alive connection that sends nothing is not cut at the header
+  // timeout.
+  const int idle = Connect(server.port());
+  ASSERT_TRUE(HealthzOn(idle));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_TRUE(HealthzOn(idle)) << "an idle connection was closed at the header timeout";
+  ::close(idle);
+}
+
 TEST(HttpTimeoutTest, IdleKeepAliveConnectionIsClosedWhileABusyOneStays) {
   TempDir tmp;
   // The idle timeout is longer than the header timeout, so the connection's
