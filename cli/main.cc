@@ -26,6 +26,7 @@ struct ServeFlags {
   uint64_t segment_bytes = 128u << 20;
   uint64_t max_event_bytes = 1u << 20;
   uint64_t max_batch_bytes = 16u << 20;
+  uint64_t max_inflight_body_bytes = 256u << 20;
   uint32_t max_batch_events = 10000;
   uint32_t max_header_bytes = 16 * 1024;
   int header_timeout_ms = 10000;
@@ -82,9 +83,7 @@ int Serve(const ServeFlags& flags) {
   http.header_timeout_ms = flags.header_timeout_ms;
   http.idle_timeout_ms = flags.idle_timeout_ms;
   http.max_header_bytes = flags.max_header_bytes;
-  // A batch body is the largest request; the per-event limit is checked
-  // inside it. Other routes take small bodies only.
-  http.max_body_bytes = std::max(flags.max_batch_bytes, flags.max_event_bytes);
+  http.max_inflight_body_bytes = flags.max_inflight_body_bytes;
   http.max_connections = flags.max_connections;
   RaiseFileLimit(flags.max_connections);
 
@@ -124,9 +123,8 @@ int Serve(const ServeFlags& flags) {
   http.on_refused = [&api](int status) {
     if (api) api->CountRefused(status);
   };
-  auto server = HttpServer::Bind(http, [&api](HttpRequest req, Respond respond) {
-    api->Handle(std::move(req), std::move(respond));
-  });
+  auto server = HttpServer::Bind(
+      http, [&api](const HttpRequestHeader& header) { return api->Admit(header); });
   if (!server.ok()) {
     std::cerr << "eventflow serve: " << server.status().message() << "\n";
     return 1;
@@ -194,6 +192,11 @@ int main(int argc, char** argv) {
   serve->add_option("--max-batch-bytes", f.max_batch_bytes, "Largest batch request body")
       ->envname("EVENTFLOW_MAX_BATCH_BYTES")
       ->check(CLI::Range(uint64_t{1} << 10, uint64_t{256} << 20));
+  serve
+      ->add_option("--max-inflight-body-bytes", f.max_inflight_body_bytes,
+                   "Request bodies read or handled at once (503 past it)")
+      ->envname("EVENTFLOW_MAX_INFLIGHT_BODY_BYTES")
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 40));
   serve->add_option("--max-batch-events", f.max_batch_events, "Most events in a batch")
       ->envname("EVENTFLOW_MAX_BATCH_EVENTS")
       ->check(CLI::Range(1u, 1000000u));

@@ -90,7 +90,21 @@ void Api::Call::Reply(HttpResponse res) const {
   respond(std::move(res));
 }
 
-void Api::Handle(HttpRequest req, Respond respond) {
+uint64_t Api::BodyLimitOf(Route route) const {
+  switch (FactsOf(route).body) {
+    case BodyLimit::kSmall:
+      return 64 * 1024;
+    case BodyLimit::kSettings:
+      return 1u << 20;
+    case BodyLimit::kEvent:
+      return options_.max_event_bytes + 64 * 1024;
+    case BodyLimit::kBatch:
+      return options_.max_batch_bytes;
+  }
+  return 64 * 1024;
+}
+
+Admission Api::Admit(const HttpRequestHeader& req) {
   Call call;
   call.start = std::chrono::steady_clock::now();
   auto cid = req["X-Correlation-ID"];
@@ -100,12 +114,11 @@ void Api::Handle(HttpRequest req, Respond respond) {
   auto tp = req["traceparent"];
   call.trace = TraceContext::ForRequest(std::string_view(tp.data(), tp.size()));
   call.metrics = metrics_.get();
-  call.respond = std::move(respond);
   const std::string_view target(req.target().data(), req.target().size());
   const size_t q = target.find('?');
   const std::string_view path = target.substr(0, q);
   if (q != std::string_view::npos) call.query = std::string(target.substr(q + 1));
-  const RouteMatch match = MatchRoute(req.method(), path);
+  RouteMatch match = MatchRoute(req.method(), path);
   call.route = match.route;
   call.stream_ref = match.stream;
   if (spdlog::should_log(spdlog::level::debug)) {
@@ -113,8 +126,30 @@ void Api::Handle(HttpRequest req, Respond respond) {
     f.Add("method", std::string_view(req.method_string().data(), req.method_string().size()));
     LogWith(spdlog::level::debug, f, "request received");
   }
-  call.req = std::move(req);
+  Admission admission;
+  admission.body_limit = BodyLimitOf(match.route);
+  // A request without a valid key is answered before its body is read: a
+  // client without one cannot make the server buffer anything.
+  if (match.route == Route::kUnmatched ? match.api : FactsOf(match.route).needs_key) {
+    auto secret = req["X-API-Key"];
+    auto key = keys_->Authenticate(std::string_view(secret.data(), secret.size()));
+    if (!key) {
+      call.respond = [&admission](HttpResponse res) { admission.refusal = std::move(res); };
+      call.Fail({401, "unauthorized", "missing or unknown X-API-Key"});
+      return admission;
+    }
+    call.key = std::move(*key);
+  }
+  admission.handle = [this, call = std::move(call), match = std::move(match)](
+                         HttpRequest req, Respond respond) mutable {
+    call.req = std::move(req);
+    call.respond = std::move(respond);
+    Handle(call, match);
+  };
+  return admission;
+}
 
+void Api::Handle(Call& call, const RouteMatch& match) {
   switch (match.route) {
     case Route::kHealthz:
       return call.Json(200, R"({"status":"ok"})");
@@ -126,10 +161,6 @@ void Api::Handle(HttpRequest req, Respond respond) {
       break;
   }
   if (!match.api) return call.Fail({404, "not_found", "no such route"});
-  auto secret = call.req["X-API-Key"];
-  auto key = keys_->Authenticate(std::string_view(secret.data(), secret.size()));
-  if (!key) return call.Fail({401, "unauthorized", "missing or unknown X-API-Key"});
-  call.key = std::move(*key);
   if (auto wait = keys_->Throttle(call.key)) {
     if (metrics_) metrics_->OnRateLimited();
     HttpResponse res = ErrorResponse({429, "rate_limited", "rate limit exceeded for this key"});

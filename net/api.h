@@ -53,7 +53,10 @@ class Api {
   // Starts the processor on every stream that has rules or a processed view.
   Api(Engine* engine, KeyStore* keys, ApiOptions options, boost::asio::any_io_executor timers);
   ~Api();
-  void Handle(HttpRequest req, Respond respond);
+  // The server's HttpAdmit: matches the route and checks the key from the
+  // header alone (401 without reading the body), gives the route's body
+  // limit, and hands back the rest of the request's handling.
+  Admission Admit(const HttpRequestHeader& header);
   // Waits for the work handed to the blocking pool (durable writes).
   void Drain() { blocking_.join(); }
   // Stops processing and answers the long-polls parked on processed
@@ -88,6 +91,10 @@ class Api {
     void Json(int status, std::string body) const { Reply(JsonResponse(status, std::move(body))); }
   };
 
+  // The largest body `route` takes (RouteFacts::body in bytes).
+  uint64_t BodyLimitOf(Route route) const;
+  // An admitted request with its body: throttles, then dispatches.
+  void Handle(Call& call, const RouteMatch& match);
   void Dispatch(Call& call, const RouteMatch& match);
   // Operations: /readyz and /metrics (api_metrics.cc).
   void Ready(Call& call);

@@ -25,7 +25,7 @@ using tcp = asio::ip::tcp;
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   HttpServerOptions options;
-  HttpHandler handler;
+  HttpAdmit admit;
   // One io_context per io thread, each run by that thread alone: a
   // connection lives on one context for its whole life, so its handlers
   // need no strand and the threads share no scheduler queue or lock (a
@@ -41,7 +41,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::signal_set signals{io, SIGINT, SIGTERM};
   std::atomic<size_t> connections{0};
   std::atomic<bool> stopping{false};
-  std::atomic<int> busy{0};  // requests handed to the handler, not yet written
+  std::atomic<int> busy{0};                      // requests handed to the handler, not yet written
+  std::atomic<uint64_t> inflight_body_bytes{0};  // reserved by sessions (ReserveBody)
   std::function<void()> on_stop;
   std::optional<asio::steady_timer> drain_timer;
   int drain_polls = 0;
@@ -49,6 +50,20 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   // Stops the io threads once no request is in flight (idle keep-alive
   // connections are dropped), or after 30 s whatever is left.
   void DrainThenStop();
+
+  // Counts `n` body bytes against options.max_inflight_body_bytes; false
+  // (nothing counted) past it, unless nothing else is counted.
+  bool ReserveBody(uint64_t n) {
+    if (n == 0) return true;
+    uint64_t now = inflight_body_bytes.load(std::memory_order_relaxed);
+    do {
+      if (now != 0 && now + n > options.max_inflight_body_bytes) return false;
+    } while (!inflight_body_bytes.compare_exchange_weak(now, now + n, std::memory_order_relaxed));
+    return true;
+  }
+  void ReleaseBody(uint64_t n) {
+    if (n != 0) inflight_body_bytes.fetch_sub(n, std::memory_order_relaxed);
+  }
 
   void Accept();
   void BeginStop();
@@ -89,7 +104,10 @@ class Session : public std::enable_shared_from_this<Session> {
         server_(std::move(server)) {
     ++server_->connections;
   }
-  ~Session() { --server_->connections; }
+  ~Session() {
+    --server_->connections;
+    ReleaseBody();
+  }
 
   void Start() { Read(/*first=*/true); }
 
@@ -130,7 +148,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void Read(bool first) {
     parser_.emplace();
     parser_->header_limit(server_->options.max_header_bytes);
-    parser_->body_limit(server_->options.max_body_bytes);
+    // The route's limit is set once the header is admitted (OnHeader); no
+    // limit before, so a Content-Length over it is answered by the route.
+    parser_->body_limit(boost::none);
     // A request must arrive within the header timeout from its first byte;
     // between requests of a keep-alive connection the idle timeout runs
     // until that byte. (Reading the header under the idle timeout let a
@@ -177,6 +197,9 @@ class Session : public std::enable_shared_from_this<Session> {
            h.count(http::field::content_length) > 0;
   }
 
+  // Everything decided from the header: framing, the application's
+  // admission (key, route), the route's body limit, Expect, and the
+  // in-flight body budget. Refusals here read no body.
   void OnHeader(beast::error_code ec) {
     if (ec) return OnReadError(ec);
     if (AmbiguousFraming(*parser_)) {
@@ -184,6 +207,52 @@ class Session : public std::enable_shared_from_this<Session> {
                              "Transfer-Encoding must be exactly \"chunked\", without "
                              "Content-Length"});
     }
+    const HttpRequestHeader& header = parser_->get();
+    Admission admission = server_->admit(header);
+    if (admission.refusal) return Refuse(std::move(*admission.refusal), /*counted=*/true);
+    handle_ = std::move(admission.handle);
+    const uint64_t limit = admission.body_limit;
+    body_limit_ = limit;
+    const auto length = parser_->content_length();
+    if (length && *length > limit) return Refuse(BodyTooLarge(limit));
+    parser_->body_limit(limit);
+    bool send_continue = false;
+    if (const auto expect = header[http::field::expect]; !expect.empty()) {
+      if (!beast::iequals(expect, "100-continue")) {
+        return Refuse(
+            ApiError{417, "expectation_failed", "the only expectation understood is 100-continue"});
+      }
+      // RFC 9110 section 10.1.1: an HTTP/1.0 request's expectation is ignored;
+      // a client that sent its body already needs no invitation.
+      send_continue = header.version() >= 11 && buffer_.size() == 0 && !parser_->is_done();
+    }
+    // Chunked bodies have no length to count: they are counted at the limit.
+    const uint64_t body_bytes = length ? *length : (parser_->chunked() ? limit : 0);
+    if (!server_->ReserveBody(body_bytes)) {
+      HttpResponse res = ErrorResponse(
+          ApiError{503, "overloaded", "too many request bodies are being read; retry shortly"});
+      res.set(http::field::retry_after, "1");
+      return Refuse(std::move(res));
+    }
+    reserved_body_bytes_ = body_bytes;
+    if (!send_continue) return ReadBody();
+    ExpiresAfter(server_->options.header_timeout_ms);
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(socket_, asio::buffer(kContinue.data(), kContinue.size()),
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec) return self->Close();
+                        self->ReadBody();
+                      });
+  }
+
+  ApiError BodyTooLarge(uint64_t limit) const {
+    return ApiError{
+        413, "body_too_large",
+        "request body is larger than " + std::to_string(limit) + " bytes, the limit of this route"};
+  }
+
+  void ReadBody() {
+    beast::error_code ec;
     // A small request usually arrives whole in the read that brought its
     // header: parse the body from the buffer here instead of starting a read
     // that would only post its completion back to this thread.
@@ -219,31 +288,27 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     // A malformed request gets one clear answer, then the connection closes:
     // after a framing error the rest of the stream cannot be trusted.
-    HttpResponse res;
     if (ec == http::error::header_limit) {
-      res =
-          ErrorResponse(ApiError{431, "header_too_large",
-                                 "request header is larger than " +
-                                     std::to_string(server_->options.max_header_bytes) + " bytes"});
-    } else if (ec == http::error::body_limit) {
-      res = ErrorResponse(ApiError{413, "body_too_large",
-                                   "request body is larger than " +
-                                       std::to_string(server_->options.max_body_bytes) + " bytes"});
-    } else if (ec == http::error::partial_message) {
-      return Close();  // the peer went away mid-request
-    } else {
-      res = ErrorResponse(ApiError{400, "bad_request", "malformed HTTP request: " + ec.message()});
+      return Refuse(ApiError{431, "header_too_large",
+                             "request header is larger than " +
+                                 std::to_string(server_->options.max_header_bytes) + " bytes"});
     }
-    Refuse(std::move(res));
+    if (ec == http::error::body_limit) {  // a chunked body past the route's limit
+      return Refuse(BodyTooLarge(body_limit_));
+    }
+    if (ec == http::error::partial_message) return Close();  // the peer went away mid-request
+    Refuse(ApiError{400, "bad_request", "malformed HTTP request: " + ec.message()});
   }
 
-  // Answers a request that could not be read, then closes the connection.
+  // Answers a request whose body is not (all) read, then closes the
+  // connection; `counted` when the application made (and counted) it.
   void Refuse(const ApiError& e) { Refuse(ErrorResponse(e)); }
-  void Refuse(HttpResponse res) {
+  void Refuse(HttpResponse res, bool counted = false) {
     res.keep_alive(false);
-    if (server_->options.on_refused) server_->options.on_refused(res.result_int());
+    if (!counted && server_->options.on_refused) server_->options.on_refused(res.result_int());
     // The request could not be read, so its trace is unknown: a new one.
-    res.set("traceparent", TraceContext::ForRequest("").Traceparent());
+    if (!counted) res.set("traceparent", TraceContext::ForRequest("").Traceparent());
+    unread_input_ = true;
     Write(std::move(res));
   }
 
@@ -257,7 +322,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const unsigned version = req.version();
     auto self = shared_from_this();
     counted_ = true;
-    server_->handler(std::move(req), [self, keep_alive, version](HttpResponse res) {
+    HttpHandler handle = std::move(handle_);
+    handle(std::move(req), [self, keep_alive, version](HttpResponse res) {
       res.version(version);
       res.keep_alive(keep_alive && res.keep_alive());
       // On the connection's own io thread (most answers) this writes at
@@ -287,7 +353,10 @@ class Session : public std::enable_shared_from_this<Session> {
                       [self = shared_from_this(), out, keep_alive](beast::error_code ec, size_t) {
                         if (self->counted_) --self->server_->busy;
                         self->counted_ = false;
-                        if (ec || !keep_alive) return self->Close();
+                        self->ReleaseBody();
+                        if (ec) return self->Close();
+                        if (!keep_alive)
+                          return self->unread_input_ ? self->Linger() : self->Close();
                         self->Read(/*first=*/false);
                       });
   }
@@ -329,9 +398,33 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
   }
 
+  // Closes after an answer given before the request was read whole (401,
+  // 413, 503): the answer is sent, then what the client still sends is read
+  // and dropped until it closes or kLingerMs pass. Closing with unread bytes
+  // would reset the connection, and a client still sending its body could
+  // lose the answer with it.
+  void Linger() {
+    Close();
+    if (!lingering_) {
+      lingering_ = true;
+      ExpiresAfter(std::min(kLingerMs, server_->options.header_timeout_ms));
+    }
+    buffer_.clear();
+    socket_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (!ec) self->Linger();
+                            });
+  }
+
+  void ReleaseBody() {
+    server_->ReleaseBody(reserved_body_bytes_);
+    reserved_body_bytes_ = 0;
+  }
+
   static constexpr size_t kFirstRead = 64 * 1024;  // Beast's own read size
   static constexpr uint64_t kSmallBody = 16 * 1024;
   static constexpr uint64_t kLargeRead = 256 * 1024;
+  static constexpr int kLingerMs = 2000;
   tcp::socket socket_;
   asio::steady_timer deadline_timer_;
   Clock::time_point deadline_ = Clock::time_point::max();
@@ -339,7 +432,12 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<HttpServer::Impl> server_;
-  bool counted_ = false;  // this session holds one count of server_->busy
+  bool counted_ = false;              // this session holds one count of server_->busy
+  HttpHandler handle_;                // the admitted request's handler, until its body is read
+  uint64_t body_limit_ = 0;           // the admitted route's
+  uint64_t reserved_body_bytes_ = 0;  // of server_->inflight_body_bytes
+  bool unread_input_ = false;         // answered before the request was read whole
+  bool lingering_ = false;
 };
 
 }  // namespace
@@ -394,7 +492,7 @@ HttpServer::HttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpServer::~HttpServer() = default;
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const HttpServerOptions& options,
-                                                     HttpHandler handler) {
+                                                     HttpAdmit admit) {
   // Each io_context sets up its ring (io_uring) or epoll instance here;
   // one the kernel refuses is an error of the start, not an exception later.
   std::shared_ptr<Impl> impl;
@@ -409,7 +507,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const HttpServerOptions& op
                            e.what() + kIoBackendHint);
   }
   impl->options = options;
-  impl->handler = std::move(handler);
+  impl->admit = std::move(admit);
   beast::error_code ec;
   const auto address = asio::ip::make_address(options.host, ec);
   if (ec) return Status::InvalidArgument("bad listen address '" + options.host + "'");

@@ -1,7 +1,10 @@
 // HttpServer: the HTTP/1.1 listener (Boost.Asio + Beast). A fixed pool of io
-// threads; one session per connection reads a request with a fresh parser
-// (header and body limits, a header timeout, an idle timeout), hands it to
-// the handler, and writes the response when the handler completes it, maybe
+// threads; one session per connection reads a request's header with a fresh
+// parser (header limit, header and idle timeouts), asks the application
+// whether to admit it (HttpAdmit: a refusal such as 401 is answered without
+// reading the body), reads the body within the route's limit and a global
+// in-flight budget (honouring Expect: 100-continue), hands the request to the
+// handler, and writes the response when the handler completes it, maybe
 // later from another thread. Pipelined requests are answered in order (the
 // next one is read only after the previous answer is written). SIGTERM and
 // SIGINT stop the listener; Run returns once in-flight requests are answered.
@@ -11,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "formats/status.h"
@@ -22,6 +26,20 @@ using HttpResponse = boost::beast::http::response<boost::beast::http::string_bod
 // Completes a request; callable from any thread, exactly once.
 using Respond = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(HttpRequest, Respond)>;
+using HttpRequestHeader = boost::beast::http::request_header<>;
+
+// What the application decides from a request's header, before any of its
+// body is read.
+struct Admission {
+  // Answer this at once, read no body, close the connection (401).
+  std::optional<HttpResponse> refusal;
+  // The largest body the request may carry: past it 413, without reading it
+  // when Content-Length says so.
+  uint64_t body_limit = 64 * 1024;
+  // Completes the request once its body is read (set unless refused).
+  HttpHandler handle;
+};
+using HttpAdmit = std::function<Admission(const HttpRequestHeader&)>;
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
@@ -30,10 +48,14 @@ struct HttpServerOptions {
   int header_timeout_ms = 10000;
   int idle_timeout_ms = 60000;
   uint32_t max_header_bytes = 16 * 1024;
-  uint64_t max_body_bytes = 16u << 20;
+  // Bodies being read or handled at once, by Content-Length (or, chunked,
+  // the route's limit): a request past it is answered 503 overloaded
+  // before its body is read. One request is always let in.
+  uint64_t max_inflight_body_bytes = 256u << 20;
   int max_connections = 20000;
   // Told the status of each answer the server gives itself to a request it
-  // could not read (431, 413, 400) before closing, for metrics.
+  // could not read or refused by its header (431, 413, 417, 400, 503) before
+  // closing, for metrics.
   std::function<void(int status)> on_refused;
 };
 
@@ -41,7 +63,7 @@ class HttpServer {
  public:
   // Binds the listener; port 0 picks a free one.
   static Result<std::unique_ptr<HttpServer>> Bind(const HttpServerOptions& options,
-                                                  HttpHandler handler);
+                                                  HttpAdmit admit);
   ~HttpServer();
   std::string host() const;
   unsigned short port() const;

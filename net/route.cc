@@ -75,6 +75,41 @@ std::string_view RouteName(Route r) {
   return kNames[static_cast<size_t>(r)];
 }
 
+const RouteFacts& FactsOf(Route r) {
+  using B = BodyLimit;
+  // In the order of enum Route.
+  static constexpr std::array<RouteFacts, kRouteCount> kFacts = {{
+      {false, B::kSmall},    // unmatched (needs a key under /api/v1: RouteMatch::api)
+      {false, B::kSmall},    // healthz
+      {false, B::kSmall},    // readyz
+      {false, B::kSmall},    // metrics
+      {true, B::kSmall},     // create_key
+      {true, B::kSmall},     // list_keys
+      {true, B::kSmall},     // revoke_key
+      {true, B::kSmall},     // admin_compact
+      {true, B::kSettings},  // create_stream
+      {true, B::kSmall},     // list_streams
+      {true, B::kSmall},     // get_stream
+      {true, B::kSettings},  // patch_stream
+      {true, B::kSmall},     // delete_stream
+      {true, B::kEvent},     // produce
+      {true, B::kBatch},     // produce_batch
+      {true, B::kSmall},     // replay
+      {true, B::kSmall},     // get_event
+      {true, B::kSmall},     // list_groups
+      {true, B::kSmall},     // get_group
+      {true, B::kSmall},     // delete_group
+      {true, B::kSmall},     // poll
+      {true, B::kSmall},     // commit_offset
+      {true, B::kSmall},     // seek
+      {true, B::kSmall},     // nack
+      {true, B::kSmall},     // list_dlq
+      {true, B::kSmall},     // retry_dlq
+      {true, B::kSmall},     // discard_dlq
+  }};
+  return kFacts[static_cast<size_t>(r)];
+}
+
 RouteMatch MatchRoute(http::verb method, std::string_view path) {
   RouteMatch match;
   const bool get = method == http::verb::get;

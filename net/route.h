@@ -59,4 +59,23 @@ struct RouteMatch {
 
 RouteMatch MatchRoute(boost::beast::http::verb method, std::string_view path);
 
+// The largest body a route takes, as a kind; ApiOptions turns it into bytes.
+enum class BodyLimit : uint8_t {
+  kSmall,     // 64 KiB: keys, offsets, seeks, nacks, and routes without a body
+  kSettings,  // 1 MiB: a stream's settings, schema included (create, PATCH)
+  kEvent,     // --max-event-bytes + 64 KiB for the envelope around the payload
+  kBatch,     // --max-batch-bytes
+};
+
+// What the server acts on from a request's method and path alone, before it
+// reads the body: whether it needs a key (401 without one) and how large a
+// body it may carry (413 past it). One row per route, in FactsOf.
+struct RouteFacts {
+  bool needs_key = true;
+  BodyLimit body = BodyLimit::kSmall;
+};
+// A route with no facts of its own (kUnmatched) gets the defaults; under
+// /api/v1 it still needs a key (MatchRoute's `api`).
+const RouteFacts& FactsOf(Route r);
+
 }  // namespace eventflow

@@ -205,10 +205,11 @@ TEST_F(HttpEdgeTest, ChunkedBodyOverTheLimitIs413AndStoresNothing) {
   ASSERT_TRUE(small.ok()) << small.first_line();
   const std::string key = std::string("X-API-Key: ") + kAdmin + "\r\n";
   ASSERT_EQ(small.Request("POST", "/api/v1/streams", R"({"name":"s"})", key).status, 201);
-  // No Content-Length to refuse it by: the limit is found while the chunks
-  // are parsed, all of them already in the server's buffer.
+  // No Content-Length to refuse it by: the produce route's limit (the
+  // event's 1024 bytes and 64 KiB for the envelope) is found while the
+  // chunks are parsed.
   const std::string body =
-      R"({"event_type":"T","payload":{"p":")" + std::string(3000, 'x') + "\"}}";
+      R"({"event_type":"T","payload":{"p":")" + std::string(70000, 'x') + "\"}}";
   char size[16];
   std::snprintf(size, sizeof size, "%zx", body.size());
   const std::string raw = std::string("POST /api/v1/streams/s/events HTTP/1.1\r\nHost: x\r\n") +
