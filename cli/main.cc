@@ -4,7 +4,9 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "cli/admin_commands.h"
@@ -42,18 +44,49 @@ struct ServeFlags {
   uint64_t min_free_bytes = 64u << 20;
 };
 
-// Raises the open-file limit so `max_connections` sockets fit beside the
-// data files; warns if the hard limit is lower.
+// Raises the open-file limit (before storage opens its files) toward what
+// `max_connections` sockets need beside storage.
 void RaiseFileLimit(int max_connections) {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-  const rlim_t want = static_cast<rlim_t>(max_connections) + 1024;
+  const rlim_t want =
+      static_cast<rlim_t>(max_connections) + eventflow::Index::kDefaultMaxOpenFiles + 4096;
   if (lim.rlim_cur >= want) return;
   lim.rlim_cur = std::min(want, lim.rlim_max);
-  if (setrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur < want) {
-    spdlog::warn("open-file limit is {}, below the {} that --max-connections {} needs",
-                 lim.rlim_cur, want, max_connections);
-  }
+  setrlimit(RLIMIT_NOFILE, &lim);  // else the connections are fitted to the old limit
+}
+
+// The open-file limit (after RaiseFileLimit).
+rlim_t FileLimit() {
+  rlimit lim{};
+  return getrlimit(RLIMIT_NOFILE, &lim) == 0 ? lim.rlim_cur : RLIM_INFINITY;
+}
+
+// The index's share of the open-file limit: an eighth, 32 to 512 table files.
+int IndexOpenFiles(rlim_t file_limit) {
+  return static_cast<int>(
+      std::clamp<rlim_t>(file_limit / 8, 32, eventflow::Index::kDefaultMaxOpenFiles));
+}
+
+// How many connections fit under the open-file limit: less the descriptors
+// open now (segments, RocksDB, the server's own), what the index may still
+// open (`index_open_files` at most) and room for new segments and streams
+// (a quarter of the limit, 64 to 1024). A connection past it is refused, so
+// running out of descriptors does not fail storage.
+int FitConnections(int max_connections, int index_open_files) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return max_connections;
+  const auto open_now = static_cast<rlim_t>(std::distance(
+      std::filesystem::directory_iterator("/proc/self/fd"), std::filesystem::directory_iterator()));
+  const rlim_t reserve = open_now + static_cast<rlim_t>(index_open_files) +
+                         std::clamp<rlim_t>(lim.rlim_cur / 4, 64, 1024);
+  const rlim_t fit = lim.rlim_cur > reserve ? lim.rlim_cur - reserve : 1;
+  if (fit >= static_cast<rlim_t>(max_connections)) return max_connections;
+  spdlog::info(
+      "serving at most {} connections (--max-connections {}): the open-file limit is {} and "
+      "storage keeps {} of it",
+      fit, max_connections, lim.rlim_cur, reserve);
+  return static_cast<int>(fit);
 }
 
 int Serve(const ServeFlags& flags) {
@@ -83,15 +116,15 @@ int Serve(const ServeFlags& flags) {
   http.header_timeout_ms = flags.header_timeout_ms;
   http.idle_timeout_ms = flags.idle_timeout_ms;
   http.max_header_bytes = flags.max_header_bytes;
-  http.max_inflight_body_bytes = flags.max_inflight_body_bytes;
-  http.max_connections = flags.max_connections;
   RaiseFileLimit(flags.max_connections);
+  http.max_inflight_body_bytes = flags.max_inflight_body_bytes;
 
   EngineOptions eo;
   eo.data_dir = flags.data_dir;
   eo.segment_bytes = flags.segment_bytes;
   eo.fsync = *fsync;
   eo.max_streams_per_org = flags.max_streams_per_org;
+  eo.index_max_open_files = IndexOpenFiles(FileLimit());
   eo.start_writers = false;  // after the server's own threads, below
   auto engine = Engine::Open(eo);
   if (!engine.ok()) {
@@ -123,6 +156,8 @@ int Serve(const ServeFlags& flags) {
   http.on_refused = [&api](int status) {
     if (api) api->CountRefused(status);
   };
+  // After the engine and the index have opened what they keep open.
+  http.max_connections = FitConnections(flags.max_connections, eo.index_max_open_files);
   auto server = HttpServer::Bind(
       http, [&api](const HttpRequestHeader& header) { return api->Admit(header); });
   if (!server.ok()) {

@@ -80,6 +80,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   EF_RETURN_IF_ERROR(MakeDirs(StreamsDir(options.data_dir)));
   Index::Options io;
   io.env = options.index_env;
+  io.max_open_files = options.index_max_open_files;
   auto index = Index::Open(IndexDir(options.data_dir), io);
   if (!index.ok()) return index.status();
   engine->index_ = std::move(*index);

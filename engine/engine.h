@@ -30,6 +30,8 @@ struct EngineOptions {
   FsyncPolicy fsync;
   FileOps* fops = FileOps::Posix();
   rocksdb::Env* index_env = nullptr;
+  // The most table files the index keeps open (its descriptors).
+  int index_max_open_files = Index::kDefaultMaxOpenFiles;
   size_t max_unindexed_events = StreamWriter::kDefaultMaxUnindexed;  // per stream
   // CreateStream refuses (QuotaExceeded) an org's stream past this many.
   size_t max_streams_per_org = 10'000;

@@ -162,6 +162,9 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const Option
   // a single writer anyway.
   db_opts.allow_concurrent_memtable_write = false;
   db_opts.keep_log_file_num = 4;
+  // Bounded (Options::max_open_files), so the descriptors the server leaves
+  // to connections and segments stay theirs (cli/main.cc FitConnections).
+  db_opts.max_open_files = options.max_open_files;
   // Event entries skip the WAL and live in two families with the checkpoint
   // in one of them: only flushes committed together for all families keep
   // "every entry up to the checkpoint is on disk" true after a crash.

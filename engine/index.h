@@ -55,12 +55,17 @@ struct IndexedEvent {
 
 class Index {
  public:
+  static constexpr int kDefaultMaxOpenFiles = 512;
   struct Options {
     bool read_only = false;
     rocksdb::Env* env = nullptr;  // tests inject faults through an Env wrapper
     // Send event entries through the WAL too (only to measure what skipping
     // it saves; see docs/benchmarks.md).
     bool event_wal = false;
+    // The most table files RocksDB keeps open at once (it opens them all
+    // by default): their descriptors are counted against the open-file
+    // limit beside connections and segments.
+    int max_open_files = kDefaultMaxOpenFiles;
   };
   static Result<std::unique_ptr<Index>> Open(const std::string& path, const Options& options);
   ~Index();

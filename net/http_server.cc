@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
+#include <cerrno>
 #include <exception>
 #include <optional>
 #include <system_error>
@@ -66,6 +68,15 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   }
 
   void Accept();
+  // Logs (at most every 10 s) and, when out of descriptors, waits before
+  // accepting again.
+  void AcceptFailed(beast::error_code ec);
+  static constexpr int kMinAcceptBackoffMs = 10;
+  static constexpr int kMaxAcceptBackoffMs = 1000;
+  int accept_backoff_ms = 0;
+  asio::steady_timer accept_timer{io};
+  std::chrono::steady_clock::time_point last_accept_warning{};
+  uint64_t accept_failures = 0;
   void BeginStop();
   void StopAll();
   asio::io_context& NextContext();
@@ -457,9 +468,9 @@ void HttpServer::Impl::Accept() {
   acceptor.async_accept(
       NextContext(), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
         if (ec == asio::error::operation_aborted || self->stopping) return;
-        if (ec) {
-          spdlog::warn("accept failed: {}", ec.message());
-        } else if (self->connections.load() >= static_cast<size_t>(self->options.max_connections)) {
+        if (ec) return self->AcceptFailed(ec);
+        self->accept_backoff_ms = 0;
+        if (self->connections.load() >= static_cast<size_t>(self->options.max_connections)) {
           beast::error_code ignored;
           s.close(ignored);  // over the limit: refuse at once rather than queue
         } else {
@@ -469,10 +480,36 @@ void HttpServer::Impl::Accept() {
       });
 }
 
+void HttpServer::Impl::AcceptFailed(beast::error_code ec) {
+  // Out of descriptors (or kernel memory) the connection stays queued and
+  // the listener is ready again at once: accepting again now would spin.
+  // Wait instead, longer each time, until a connection closes.
+  const bool out_of_resources = ec == asio::error::no_descriptors || ec.value() == ENFILE ||
+                                ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+  accept_backoff_ms =
+      out_of_resources ? std::clamp(accept_backoff_ms * 2, kMinAcceptBackoffMs, kMaxAcceptBackoffMs)
+                       : 0;
+  ++accept_failures;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_accept_warning >= std::chrono::seconds(10)) {
+    spdlog::warn("accept failed: {} ({} failure(s) since the last warning); retrying in {} ms",
+                 ec.message(), accept_failures, accept_backoff_ms);
+    last_accept_warning = now;
+    accept_failures = 0;
+  }
+  if (accept_backoff_ms == 0) return Accept();
+  accept_timer.expires_after(std::chrono::milliseconds(accept_backoff_ms));
+  accept_timer.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+    if (wait_ec || self->stopping) return;
+    self->Accept();
+  });
+}
+
 void HttpServer::Impl::BeginStop() {
   if (stopping.exchange(true)) return;
   beast::error_code ignored;
   acceptor.close(ignored);
+  accept_timer.cancel();
   signals.cancel(ignored);
   if (on_stop) on_stop();
   DrainThenStop();
