@@ -85,8 +85,9 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, uint64_
   std::shared_ptr<Segment> seg(new Segment(path, base_offset, capacity, fops));
   auto fd = fops->Open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
   if (!fd.ok()) return fd.status();
+  // Nothing is allocated until the first append (Grow): an org's thousands
+  // of empty streams take no disk.
   Status s = seg->MapFile(*fd, capacity);
-  if (s.ok()) s = seg->Grow(std::min(capacity, kMinGrowStep));
   if (s.ok() && sync_dir) s = fops->SyncDir(dir);
   if (!s.ok()) {
     // Leave no half-made file behind: the next roll creates the same name.
@@ -236,7 +237,9 @@ Status Segment::Grow(uint64_t needed_end) {
 
 void Segment::EnableZeroAhead() {
   zero_ahead_ = true;
-  StartZeroAhead();  // no appends seen yet: one job's worth of zeros at most
+  // An empty segment starts its zeros at its first append (Grow), so an
+  // empty stream takes no disk.
+  if (write_pos_ > 0) StartZeroAhead();
 }
 
 void Segment::StartZeroAhead() {

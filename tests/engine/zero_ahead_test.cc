@@ -129,10 +129,31 @@ TEST(ZeroAhead, LargeAppendsGetPlainPreallocation) {
   const WriteRecorder& recorder = log.recorder;
   // ~6 MB in 150 KB appends: steps of 1, 2 and 4 MiB after the first.
   const auto payloads = AppendMany(f, 40, 150000);
-  // Only the step zeroed when the segment was opened, before any append
-  // was seen; after that the appends are too large to be worth it.
+  // Only the step zeroed at the first append, before the appends' size was
+  // known; after that they are too large to be worth it.
   EXPECT_LE(recorder.zero_bytes(), 1u << 20);
   ExpectAllThere(*f.log, payloads);
+}
+
+TEST(ZeroAhead, EmptyStreamPreallocatedTwoMebibytes) {
+  RecordedLog log(64 << 20, /*zero_ahead=*/true);
+  const std::string dir = log.f.dir;
+  auto disk_bytes = [&] {
+    uint64_t bytes = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      if (e.path().extension() == ".seg") bytes += std::filesystem::file_size(e.path());
+    }
+    return bytes;
+  };
+  // Nothing allocated or zeroed until the first append (it was a fallocated
+  // MiB and a MiB of zeros per stream, ~20 GB for 10,000 empty streams).
+  EXPECT_EQ(disk_bytes(), 0u);
+  EXPECT_EQ(log.recorder.zero_bytes(), 0u);
+  ASSERT_TRUE(log.f.Reopen().ok());
+  EXPECT_EQ(disk_bytes(), 0u);
+  const auto payloads = AppendMany(log.f, 3, 100);
+  EXPECT_GE(disk_bytes(), 1u << 20);  // the first step, then zeros ahead of it
+  ExpectAllThere(*log.f.log, payloads);
 }
 
 TEST(ZeroAhead, IsOffUnlessAsked) {
@@ -202,13 +223,16 @@ TEST(ZeroAhead, SyncOfTheWritersDescriptorHidTheWritebackError) {
   ZeroSyncFails faults;
   LogFixture f(tmp.path(), 64 << 20, &faults);
   f.options.zero_ahead = true;
-  ASSERT_TRUE(f.Reopen().ok());  // the open starts the first zero-ahead job
+  ASSERT_TRUE(f.Reopen().ok());
+  // The first append starts the first zero-ahead job (an empty segment has
+  // none); its sync may fail before or after this append's own sync.
+  auto first = AppendSync(*f.writer, {Draft("{\"a\":0}")});
   for (int i = 0; i < 500 && !faults.failed(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_TRUE(faults.failed()) << "the zero-ahead job never synced";
   // The job's sync failed: no acknowledgement past it.
-  auto out = AppendSync(*f.writer, {Draft("{\"a\":1}")});
+  auto out = first.status.ok() ? AppendSync(*f.writer, {Draft("{\"a\":1}")}) : first;
   EXPECT_FALSE(out.status.ok()) << "acknowledged past a failed sync of the segment";
   EXPECT_EQ(out.status.code(), Status::Code::kIOError) << out.status.ToString();
   // The writer rewinds from what is known durable and takes appends again.
@@ -221,8 +245,11 @@ TEST(ZeroAhead, SyncOfTheWritersDescriptorHidTheWritebackError) {
   ASSERT_TRUE(again.status.ok()) << again.status.ToString();
   ASSERT_TRUE(f.Reopen().ok());
   const auto records = ReadAll(*f.log);
-  ASSERT_EQ(records.size(), 1u);
-  EXPECT_NE(records[0].payload.find("{\"a\":2}"), std::string::npos);
+  ASSERT_EQ(records.size(), first.status.ok() ? 2u : 1u);
+  if (first.status.ok()) {
+    EXPECT_NE(records[0].payload.find("{\"a\":0}"), std::string::npos);
+  }
+  EXPECT_NE(records.back().payload.find("{\"a\":2}"), std::string::npos);
 }
 
 }  // namespace
