@@ -1,5 +1,7 @@
 #include "formats/timestamp.h"
 
+#include <algorithm>
+
 #include <chrono>
 
 namespace eventflow::timestamp {
@@ -31,6 +33,7 @@ bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
 }  // namespace
 
 void FormatTo(int64_t ms, char* dst) {
+  ms = std::clamp(ms, kMinMs, kMaxMs);
   const chr::sys_time<chr::milliseconds> tp{chr::milliseconds(ms)};
   const auto day = chr::floor<chr::days>(tp);
   const chr::year_month_day ymd{day};
@@ -97,7 +100,9 @@ std::optional<int64_t> Parse(std::string_view s) {
   if (pos != s.size()) return std::nullopt;
   const int64_t days = chr::sys_days(ymd).time_since_epoch().count();
   const int64_t secs = days * 86400 + h * 3600 + mi * 60 + std::min(sec, 59) - offset_s;
-  return secs * 1000 + millis;
+  const int64_t ms = secs * 1000 + millis;
+  if (ms < kMinMs || ms > kMaxMs) return std::nullopt;
+  return ms;
 }
 
 }  // namespace eventflow::timestamp

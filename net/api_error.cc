@@ -46,7 +46,9 @@ HttpResponse ErrorResponse(const ApiError& e) {
   std::string body = "{\"error\":{\"code\":";
   json::AppendString(&body, e.code);
   body += ",\"message\":";
-  json::AppendString(&body, e.message);
+  // Messages quote what a request said (a path, a name), bytes that may not
+  // be UTF-8: never echoed raw into JSON.
+  json::AppendUntrustedString(&body, e.message);
   body += ",\"details\":" + e.details_json + "}}";
   return JsonResponse(e.status, std::move(body));
 }

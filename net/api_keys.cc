@@ -29,9 +29,13 @@ void Api::CreateKey(Call& call) {
       has_name = true;
     } else if (k == "rate_limit_per_s" || k == "burst") {
       if (v.is_null()) continue;
-      if (v.get(d) || !(d > 0) || d > 1e9) {
+      const double low = k == "burst" ? 1.0 : KeyStore::kMinRate;
+      if (v.get(d) || !(d >= low) || d > KeyStore::kMaxRate) {
         return call.Fail(
-            {400, "invalid_request", std::string(k) + " must be a number above 0 and at most 1e9"});
+            {400, "invalid_request",
+             std::string(k) +
+                 (k == "burst" ? " must be a number from 1" : " must be a number from 0.001") +
+                 " to 1e9"});
       }
       (k == "burst" ? key.burst : key.rate_limit_per_s) = d;
     } else if (k == "admin") {

@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -187,8 +188,9 @@ std::optional<ApiKey> KeyStore::Authenticate(std::string_view secret) const {
 }
 
 std::optional<int> KeyStore::Throttle(const ApiKey& key) {
-  const double rate = key.rate_limit_per_s.value_or(default_rate_);
+  double rate = key.rate_limit_per_s.value_or(default_rate_);
   if (rate <= 0) return std::nullopt;
+  rate = std::max(rate, kMinRate);
   const double burst = std::max(1.0, key.burst.value_or(rate));
   const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::steady_clock::now().time_since_epoch())
@@ -202,7 +204,8 @@ std::optional<int> KeyStore::Throttle(const ApiKey& key) {
     b.tokens -= 1.0;
     return std::nullopt;
   }
-  return std::max(1, static_cast<int>(std::ceil((1.0 - b.tokens) / rate)));
+  // At most 1000 s (kMinRate); computed in double, so nothing wraps.
+  return static_cast<int>(std::clamp(std::ceil((1.0 - b.tokens) / rate), 1.0, 1.0 / kMinRate));
 }
 
 }  // namespace eventflow

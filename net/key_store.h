@@ -46,8 +46,13 @@ class KeyStore {
   std::vector<ApiKey> List() const;
   // The key whose secret this is, if any (constant-time comparison).
   std::optional<ApiKey> Authenticate(std::string_view secret) const;
-  // Takes a token; on refusal returns the seconds to wait.
+  // Takes a token; on refusal returns the seconds to wait until one is
+  // there (rounded up: Retry-After must not invite a retry too early).
   std::optional<int> Throttle(const ApiKey& key);
+  // The range of a key's rate_limit_per_s (requests/s) and burst; a rate
+  // stored below kMinRate (by an older server) is throttled at kMinRate.
+  static constexpr double kMinRate = 0.001;
+  static constexpr double kMaxRate = 1e9;
 
  private:
   KeyStore(Index* index, double default_rate) : index_(index), default_rate_(default_rate) {}

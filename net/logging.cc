@@ -41,6 +41,15 @@ std::string TimeOf(const spdlog::details::log_msg& msg) {
       std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count());
 }
 
+// Printable ASCII and spaces only (most messages): written as they are.
+bool IsSafeText(std::string_view s) {
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
 void Append(spdlog::memory_buf_t& dest, std::string_view s) {
   dest.append(s.data(), s.data() + s.size());
 }
@@ -52,14 +61,16 @@ class JsonLineFormatter : public spdlog::formatter {
     std::string line = "{\"time\":\"" + TimeOf(msg) + "\",\"level\":\"";
     line += LevelName(msg.level);
     line += "\",\"msg\":";
-    json::AppendString(&line, std::string_view(msg.payload.data(), msg.payload.size()));
+    // Messages and values may carry a client's bytes: escaped, so a line
+    // is always one line of valid JSON.
+    json::AppendUntrustedString(&line, std::string_view(msg.payload.data(), msg.payload.size()));
     if (current_fields != nullptr) {
       for (const auto& f : current_fields->fields()) {
         line += ',';
         json::AppendString(&line, f.key);
         line += ':';
         if (f.quoted) {
-          json::AppendString(&line, f.value);
+          json::AppendUntrustedString(&line, f.value);
         } else {
           line += f.value;
         }
@@ -81,17 +92,25 @@ class TextFormatter : public spdlog::formatter {
     line += ' ';
     line += LevelName(msg.level);
     line += ' ';
-    line.append(msg.payload.data(), msg.payload.size());
+    // A client's bytes (a nack reason, a path) must not start a line of
+    // their own or drive the terminal: a message with a control character
+    // or invalid UTF-8, and any value that is not a plain token, is written
+    // as an escaped JSON string.
+    const std::string_view message(msg.payload.data(), msg.payload.size());
+    if (IsSafeText(message)) {
+      line.append(message);
+    } else {
+      json::AppendUntrustedString(&line, message);
+    }
     if (current_fields != nullptr) {
       for (const auto& f : current_fields->fields()) {
         line += ' ';
         line += f.key;
         line += '=';
-        const bool plain = !f.value.empty() && f.value.find_first_of(" \"=\\") == std::string::npos;
-        if (!f.quoted || plain) {
+        if (!f.quoted || json::IsPlainToken(f.value)) {
           line += f.value;
         } else {
-          json::AppendString(&line, f.value);
+          json::AppendUntrustedString(&line, f.value);
         }
       }
     }

@@ -98,6 +98,30 @@ TEST_F(ApiTest, RateLimitAnswers429WithRetryAfter) {
   EXPECT_EQ(Call("GET", "/api/v1/streams").status, 200);
 }
 
+TEST_F(ApiTest, RetryAfterWasOneForTinyRates) {
+  // One request per 5 s: the answer must not invite a retry sooner.
+  const std::string secret = MakeKey("slower", ",\"rate_limit_per_s\":0.2");
+  EXPECT_EQ(Call("GET", "/api/v1/streams", "", secret).status, 200);
+  auto limited = Call("GET", "/api/v1/streams", "", secret);
+  ASSERT_EQ(limited.status, 429);
+  const auto at = limited.head.find("Retry-After: ");
+  ASSERT_NE(at, std::string::npos) << limited.head;
+  const int wait = std::stoi(limited.head.substr(at + 13));
+  EXPECT_GE(wait, 4);
+  EXPECT_LE(wait, 5);
+  // A rate whose wait would not fit the header's integer is refused (it was
+  // taken, and answered Retry-After: 1).
+  for (const std::string bad : {"1e-300", "0.0001", "0"}) {
+    auto r = Call("POST", "/api/v1/admin/api-keys",
+                  R"({"org_id":"acme","name":"tiny","rate_limit_per_s":)" + bad + "}");
+    EXPECT_EQ(r.status, 400) << bad << " " << r.body;
+  }
+  EXPECT_EQ(Call("POST", "/api/v1/admin/api-keys",
+                 R"({"org_id":"acme","name":"tiny","rate_limit_per_s":1,"burst":0.5})")
+                .status,
+            400);
+}
+
 TEST_F(ApiTest, StreamsCreateGetListDelete) {
   auto created = Call(
       "POST", "/api/v1/streams",

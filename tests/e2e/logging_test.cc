@@ -208,5 +208,65 @@ TEST_F(LoggingTest, TraceparentRoundTrip) {
   EXPECT_EQ(TraceparentOf(server_->Request("GET", "/api/v1/streams")).size(), 55u);
 }
 
+// Dead-letters one event whose nack reason tries to start a log line of its
+// own and to drive the terminal (ESC and the C1 CSI).
+void DeadLetterWithAForgedReason(const ServerProcess& server, const std::string& key) {
+  auto call = [&](const std::string& method, const std::string& target, const std::string& body) {
+    return server.Request(method, target, body, key);
+  };
+  EXPECT_EQ(call("POST", "/api/v1/streams", R"({"name":"poison","max_deliveries":1})").status, 201);
+  auto produced =
+      call("POST", "/api/v1/streams/poison/events", R"({"event_type":"T","payload":{}})");
+  EXPECT_EQ(produced.status, 202);
+  const std::string reason =
+      R"(x\n2026-12-07T00:00:00.000Z\u0020error\u0020forged\u001b[2J\u009b2J)";
+  auto nack = call(
+      "POST", "/api/v1/streams/poison/consumer-groups/g/nack",
+      R"({"event_id":")" + Field(produced.body, "/event_id") + R"(","reason":")" + reason + "\"}");
+  EXPECT_EQ(Field(nack.body, "/dead_lettered"), "true") << nack.body;
+}
+
+TEST_F(LoggingTest, NackReasonForgedLogLinesAndTerminalEscapes) {
+  for (const std::string format : {"text", "json"}) {
+    SCOPED_TRACE(format);
+    TempDir dir;
+    const std::string log = dir.path() + "/server.log";
+    {
+      ServerProcess server(dir.path() + "/data",
+                           {"--bootstrap-key", kAdmin, "--log-format", format}, log);
+      ASSERT_TRUE(server.ok()) << server.first_line();
+      DeadLetterWithAForgedReason(server, kKey);
+      EXPECT_EQ(server.Terminate(), 0);
+    }
+    std::ifstream in(log);
+    const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(all.find("event dead-lettered"), std::string::npos) << all;
+    EXPECT_EQ(all.find("\n2026-12-07T00:00:00.000Z error forged"), std::string::npos) << all;
+    EXPECT_EQ(all.find('\x1b'), std::string::npos) << "a raw ESC reached the log";
+    EXPECT_EQ(all.find("\xc2\x9b"), std::string::npos) << "a raw CSI reached the log";
+    for (const auto& line : Lines(log)) {
+      if (line.find("dead-lettered") == std::string::npos) continue;
+      EXPECT_NE(line.find("forged"), std::string::npos) << "the reason is on the line: " << line;
+      if (format == "json") {
+        simdjson::dom::parser parser;
+        simdjson::dom::element e;
+        EXPECT_FALSE(parser.parse(line).get(e)) << line;
+      }
+    }
+  }
+}
+
+TEST_F(LoggingTest, InvalidUtf8WasEchoedRawIntoAJsonError) {
+  Start({});
+  // A stream name in the path with bytes that are not UTF-8: the 404's
+  // message names it, as valid JSON.
+  auto r = Call("GET", "/api/v1/streams/bad\xff\xfe\xc0name");
+  EXPECT_EQ(r.status, 404) << r.body;
+  simdjson::dom::parser parser;
+  simdjson::dom::element e;
+  EXPECT_FALSE(parser.parse(r.body).get(e)) << r.body;
+  EXPECT_EQ(r.body.find('\xff'), std::string::npos) << r.body;
+}
+
 }  // namespace
 }  // namespace eventflow

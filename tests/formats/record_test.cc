@@ -6,6 +6,7 @@
 #include <string>
 
 #include "formats/crc32c.h"
+#include "formats/json_writer.h"
 #include "formats/record.h"
 #include "formats/segment_name.h"
 #include "formats/stored_event.h"
@@ -147,6 +148,48 @@ TEST(Timestamp, FormatAndParse) {
   EXPECT_EQ(timestamp::Parse("2026-11-18T11:06:40Z"), 1795000000000);
   EXPECT_EQ(timestamp::Parse("2026-13-18T11:06:40Z"), std::nullopt);
   EXPECT_EQ(timestamp::Parse("yesterday"), std::nullopt);
+}
+
+TEST(Timestamp, YearZeroWithAnOffsetBecameYear7295) {
+  // 00:30 at +01:00 on the first day of year 0 is an instant of year -1,
+  // which four digits cannot show (it was formatted as 7295-...).
+  EXPECT_EQ(timestamp::Parse("0000-01-01T00:30:00+01:00"), std::nullopt);
+  EXPECT_EQ(timestamp::Parse("9999-12-31T23:30:00-01:00"), std::nullopt);
+  EXPECT_EQ(timestamp::Parse("0000-01-01T00:00:00Z"), timestamp::kMinMs);
+  EXPECT_EQ(timestamp::Parse("0000-01-01T01:00:00+01:00"), timestamp::kMinMs);
+  EXPECT_EQ(timestamp::Parse("9999-12-31T23:59:59.999Z"), timestamp::kMaxMs);
+  EXPECT_EQ(timestamp::Format(timestamp::kMinMs), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(timestamp::Format(timestamp::kMaxMs), "9999-12-31T23:59:59.999Z");
+  // Out of range is written as the nearer end, never as a wrapped year.
+  EXPECT_EQ(timestamp::Format(timestamp::kMinMs - 1), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(timestamp::Format(INT64_MAX), "9999-12-31T23:59:59.999Z");
+}
+
+TEST(JsonUntrustedString, InvalidUtf8AndControlsNeverPassRaw) {
+  auto quote = [](std::string_view s) {
+    std::string out;
+    json::AppendUntrustedString(&out, s);
+    return out;
+  };
+  EXPECT_EQ(quote("plain é ✓ 😀"), "\"plain é ✓ 😀\"");
+  EXPECT_EQ(quote("a\nb\r\tc\"\\"), R"("a\nb\r\tc\"\\")");
+  EXPECT_EQ(quote("\x1b[31mred"), R"("\u001b[31mred")");  // ESC
+  EXPECT_EQ(quote("\x7f"), R"("\u007f")");                // DEL
+  EXPECT_EQ(quote("\xc2\x9b"
+                  "2J"),
+            R"("\u009b2J")");  // C1 CSI
+  EXPECT_EQ(quote("\xff\xfe"), R"("\ufffd\ufffd")");
+  EXPECT_EQ(quote("\xc0\xaf"), R"("\ufffd\ufffd")");                      // overlong '/'
+  EXPECT_EQ(quote("\xed\xa0\x80"), R"("\ufffd\ufffd\ufffd")");            // a surrogate
+  EXPECT_EQ(quote("\xf4\x90\x80\x80"), R"("\ufffd\ufffd\ufffd\ufffd")");  // past U+10FFFF
+  EXPECT_EQ(quote("ok\xe2\x9c"), R"("ok\ufffd\ufffd")");                  // cut short
+  EXPECT_TRUE(json::IsPlainToken("route=x") == false);
+  EXPECT_TRUE(json::IsPlainToken("abc-123_/.:"));
+  EXPECT_FALSE(json::IsPlainToken("a b"));
+  EXPECT_FALSE(json::IsPlainToken("a\nb"));
+  EXPECT_FALSE(json::IsPlainToken("\x1b"));
+  EXPECT_FALSE(json::IsPlainToken("é"));
+  EXPECT_FALSE(json::IsPlainToken(""));
 }
 
 TEST(StoredEvent, RendersAndPeeks) {
