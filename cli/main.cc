@@ -30,6 +30,7 @@ struct ServeFlags {
   uint64_t max_batch_bytes = 16u << 20;
   uint64_t max_inflight_body_bytes = 256u << 20;
   uint32_t max_batch_events = 10000;
+  size_t max_parked_polls = 10000;
   uint32_t max_header_bytes = 16 * 1024;
   int header_timeout_ms = 10000;
   int idle_timeout_ms = 60000;
@@ -148,6 +149,7 @@ int Serve(const ServeFlags& flags) {
   ao.max_event_bytes = flags.max_event_bytes;
   ao.max_batch_bytes = flags.max_batch_bytes;
   ao.max_batch_events = flags.max_batch_events;
+  ao.max_parked_polls = flags.max_parked_polls;
   ao.metrics = !flags.no_metrics;
   ao.min_free_bytes = flags.min_free_bytes;
   // The handler is bound before the Api exists (it needs the server's
@@ -232,6 +234,11 @@ int main(int argc, char** argv) {
                    "Request bodies read or handled at once (503 past it)")
       ->envname("EVENTFLOW_MAX_INFLIGHT_BODY_BYTES")
       ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 40));
+  serve
+      ->add_option("--max-parked-polls", f.max_parked_polls,
+                   "Long-polls waiting at once (past it a poll answers at once)")
+      ->envname("EVENTFLOW_MAX_PARKED_POLLS")
+      ->check(CLI::Range(size_t{0}, size_t{1'000'000}));
   serve->add_option("--max-batch-events", f.max_batch_events, "Most events in a batch")
       ->envname("EVENTFLOW_MAX_BATCH_EVENTS")
       ->check(CLI::Range(1u, 1000000u));

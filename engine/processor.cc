@@ -262,6 +262,11 @@ Processor::Next Processor::ProcessBatch(const std::shared_ptr<Entry>& entry,
     }
     if (has_rules) {
       auto out = config.rules->Apply(event);
+      if (out.ok() && out->transformed && out->transformed->size() > config.max_output_bytes) {
+        out = Status::InvalidArgument(
+            "the transformed event is " + std::to_string(out->transformed->size()) +
+            " bytes, over the limit of " + std::to_string(config.max_output_bytes));
+      }
       if (!out.ok()) {
         const uint32_t attempt = (e.failing_offset == r.offset ? e.attempts : 0) + 1;
         if (attempt < config.max_attempts) {

@@ -29,6 +29,10 @@ struct ProcessingConfig {
   std::shared_ptr<const ProcessingRules> rules;  // null or empty: events pass as written
   uint32_t max_attempts = 5;                     // counting the first try
   int64_t backoff_ms = 100;                      // before the second try; doubles after
+  // A transformed event larger than this fails its rules (retried, then
+  // dead-lettered like any rule failure): rules cannot grow the log without
+  // bound.
+  uint64_t max_output_bytes = uint64_t{1} << 30;
 };
 
 // What the server reports about processing (logs, metrics). Called on the

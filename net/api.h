@@ -41,6 +41,8 @@ struct ApiOptions {
   uint64_t max_event_bytes = 1u << 20;
   uint64_t max_batch_bytes = 16u << 20;
   uint32_t max_batch_events = 10000;
+  // Long-polls waiting at once; past it a poll answers at once.
+  size_t max_parked_polls = 10000;
   bool metrics = true;  // GET /metrics (404 when off) and the series behind it
   // /readyz fails while the data dir's filesystem has less free space.
   uint64_t min_free_bytes = 64u << 20;
@@ -228,7 +230,8 @@ class Api {
     return group_mu_[std::hash<std::string>()(group_key) % group_mu_.size()];
   }
   std::array<std::mutex, 64> group_mu_;
-  ScanHints scan_hints_;  // filtered runs polls need not read again
+  ScanHints scan_hints_;                 // filtered runs polls need not read again
+  std::atomic<size_t> parked_polls_{0};  // ParkedPolls alive
   // Durable index writes (fsync) run here, never on an io thread. Threads
   // waiting on an fsync cost no CPU, and RocksDB syncs concurrent writers
   // together, so more threads than cores serve more groups at once.

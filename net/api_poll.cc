@@ -156,15 +156,20 @@ Result<Collected> Collect(Index& index, const DeliveryStore& store, const Stream
 class ParkedPoll : public std::enable_shared_from_this<ParkedPoll> {
  public:
   using Attempt = std::function<std::optional<ParkAt>(bool final)>;
+  // `parked` counts the polls alive (Api::parked_polls_), until this one is
+  // destroyed.
   ParkedPoll(asio::any_io_executor strand, CommitWaiters* waiters, Clock::time_point deadline,
-             Attempt attempt, Metrics* metrics)
+             Attempt attempt, Metrics* metrics, std::atomic<size_t>* parked)
       : timer_(std::move(strand)),
         waiters_(waiters),
         deadline_(deadline),
         attempt_(std::move(attempt)),
-        metrics_(metrics) {
+        metrics_(metrics),
+        parked_(parked) {
     if (metrics_) metrics_->OnPollParked();
+    parked_->fetch_add(1, std::memory_order_relaxed);
   }
+  ~ParkedPoll() { parked_->fetch_sub(1, std::memory_order_relaxed); }
 
   void Park(const ParkAt& at) {
     uint64_t gen;
@@ -234,6 +239,7 @@ class ParkedPoll : public std::enable_shared_from_this<ParkedPoll> {
   const Clock::time_point deadline_;
   const Attempt attempt_;
   Metrics* const metrics_;
+  std::atomic<size_t>* const parked_;
   std::mutex mu_;
   uint64_t gen_ = 0;
   bool done_ = false;
@@ -270,11 +276,16 @@ void Api::Poll(Call& call, const std::string& ref, const std::string& group) {
     shared->Json(200, std::move(c->body));
     return std::nullopt;
   };
-  auto again = attempt(*timeout == 0);
+  // Past --max-parked-polls a poll answers at once with what there is: each
+  // parked poll is collected again on every append to its stream.
+  const bool may_park =
+      *timeout > 0 && parked_polls_.load(std::memory_order_relaxed) < options_.max_parked_polls;
+  auto again = attempt(!may_park);
   if (!again) return;
   auto parked = std::make_shared<ParkedPoll>(
       asio::make_strand(HttpServer::ThisThreadExecutor(timers_)), &WaitersOf(*stream, view.get()),
-      Clock::now() + std::chrono::milliseconds(*timeout), std::move(attempt), shared->metrics);
+      Clock::now() + std::chrono::milliseconds(*timeout), std::move(attempt), shared->metrics,
+      &parked_polls_);
   parked->Park(*again);
 }
 

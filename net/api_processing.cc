@@ -99,6 +99,7 @@ Status Api::ConfigureProcessing(const std::shared_ptr<Stream>& stream,
   config.rules = settings.rules;
   config.max_attempts = static_cast<uint32_t>(settings.processing_max_attempts);
   config.backoff_ms = settings.processing_backoff_ms;
+  config.max_output_bytes = BodyLimitOf(Route::kProduce);  // what one produce may store
   return processor_->Configure(stream, std::move(config), from_start).status();
 }
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 #include <thread>
 #include <vector>
@@ -399,6 +400,47 @@ TEST(HostileInput, ExponentialSchemaValidationHungTheServer) {
   EXPECT_EQ(Field(batch.body, "/error/details/0/index"), "1") << batch.body;
   EXPECT_EQ(Field(batch.body, "/error/details/0/message"), "too costly to validate");
   EXPECT_EQ(server.Terminate(), 0);
+}
+
+TEST(HostileInput, ParkedLongPollsHadNoCap) {
+  TempDir tmp;
+  ServerProcess server(tmp.path(), {"--bootstrap-key", kAdmin, "--max-parked-polls", "2"});
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  ASSERT_EQ(Call(server, "POST", "/api/v1/streams", R"({"name":"s"})").status, 201);
+  auto poll = [&](const std::string& group) {
+    return Call(server, "GET",
+                "/api/v1/streams/s/consumer-groups/" + group + "/events?timeout=20000");
+  };
+  // Two polls park (each is collected again on every append).
+  auto first = std::async(std::launch::async, [&] { return poll("a"); });
+  auto second = std::async(std::launch::async, [&] { return poll("b"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(first.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  // A third is answered at once with what there is: nothing yet.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto third = poll("c");
+  EXPECT_EQ(third.status, 200) << third.body;
+  EXPECT_EQ(Field(third.body, "/events"), "[]");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  // The parked ones still get the next event.
+  ASSERT_EQ(
+      Call(server, "POST", "/api/v1/streams/s/events", R"({"event_type":"T","payload":{}})").status,
+      202);
+  const std::string got = first.get().body;
+  EXPECT_NE(got.find("\"event_type\":\"T\""), std::string::npos) << got;
+  EXPECT_NE(second.get().body.find("\"event_type\":\"T\""), std::string::npos);
+  // Their places are free again: group a, past the event, parks.
+  ASSERT_EQ(Call(server, "POST", "/api/v1/streams/s/consumer-groups/a/offsets",
+                 R"({"last_event_id":")" + Field(got, "/next_offset") + "\"}")
+                .status,
+            200);
+  auto parks_again = std::async(std::launch::async, [&] {
+    return Call(server, "GET", "/api/v1/streams/s/consumer-groups/a/events?timeout=1500");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(parks_again.wait_for(std::chrono::seconds(0)), std::future_status::timeout)
+      << "answered at once: the cap kept the finished polls";
+  EXPECT_EQ(parks_again.get().status, 200);
 }
 
 }  // namespace

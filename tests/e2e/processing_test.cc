@@ -260,6 +260,27 @@ TEST_F(ProcessingTest, FailingEventIsRetriedThenDeadLetteredWhileLaterEventsFlow
   EXPECT_EQ(Call("POST", "/api/v1/streams/pay/dlq/" + poison_id + "/retry").status, 404);
 }
 
+TEST_F(ProcessingTest, TransformGrewEventsPastTheEventLimit) {
+  // A transform may add at most what a stream's settings hold (1 MiB); the
+  // event it makes may be at most what one produce may store
+  // (--max-event-bytes + 64 KiB, 1,114,112 bytes here).
+  const std::string pad(950'000, 'x');
+  CreateStream("grow", R"([{"type":"transform","set":{"/payload/pad":")" + pad + "\"}}]",
+               R"(,"max_attempts":1)");
+  const std::string small = Produce("grow", R"({"v":1})");
+  const std::string big = Produce("grow", R"({"v":2,"fill":")" + std::string(200'000, 'y') + "\"}");
+  const std::string after = Produce("grow", R"({"v":3})");
+  std::vector<std::string> ids;
+  for (const std::string& e : Consume("grow", "g", 2)) ids.push_back(Field(e, "/event_id"));
+  EXPECT_EQ(ids, (std::vector<std::string>{small, after}));
+  auto dlq = Call("GET", "/api/v1/streams/grow/dlq?stage=processing");
+  ASSERT_EQ(dlq.status, 200);
+  EXPECT_EQ(Field(dlq.body, "/entries/0/event_id"), big);
+  EXPECT_NE(Field(dlq.body, "/entries/0/reason").find("over the limit of 1114112"),
+            std::string::npos)
+      << Field(dlq.body, "/entries/0/reason");
+}
+
 TEST_F(ProcessingTest, RulesPatchedOntoALiveStreamApplyToNewEventsOnly) {
   CreateStream("live", "[]");
   const std::string before = Produce("live", R"({"v":1})");
