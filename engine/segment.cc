@@ -127,6 +127,7 @@ Result<std::shared_ptr<Segment>> Segment::OpenSealed(const std::string& path, ui
   std::shared_ptr<Segment> seg(new Segment(path, base_offset, std::max(*size, kPage), fops));
   EF_RETURN_IF_ERROR(seg->MapFile(*fd, *size));
   seg->allocated_ = seg->write_pos_ = *size;
+  seg->sealed_bytes_.store(*size);
   seg->sealed_.store(true);
   return seg;
 }
@@ -342,6 +343,7 @@ Status Segment::Seal(bool sync) {
   EF_RETURN_IF_ERROR(fops_->Truncate(fd_, write_pos_, path_));
   allocated_ = write_pos_;
   if (sync) EF_RETURN_IF_ERROR(fops_->Sync(fd_, path_));
+  sealed_bytes_.store(write_pos_, std::memory_order_release);
   sealed_.store(true, std::memory_order_release);
   return Status::Ok();
 }

@@ -133,6 +133,11 @@ class Segment {
   // Scans a sealed segment's headers once; no-op for the active one.
   Status EnsureLoaded() const;
   uint64_t committed_bytes() const { return committed_end_.load(std::memory_order_acquire); }
+  // The bytes this segment takes for its records, without a scan: a sealed
+  // one's file size, the active one's published bytes (quotas).
+  uint64_t stored_bytes() const {
+    return sealed() ? sealed_bytes_.load(std::memory_order_acquire) : committed_bytes();
+  }
   // Last offset readers may see, or nullopt while empty.
   std::optional<uint64_t> last_offset() const;
   std::optional<uint64_t> first_offset() const;
@@ -198,6 +203,7 @@ class Segment {
   std::atomic<uint64_t> count_{0};
   std::atomic<int64_t> first_ts_{0}, last_ts_{0};
   std::atomic<bool> sealed_{false};
+  std::atomic<uint64_t> sealed_bytes_{0};  // the file's size once sealed
   mutable std::once_flag load_once_;
   mutable Status load_status_;
 };

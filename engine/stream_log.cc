@@ -307,4 +307,10 @@ uint64_t StreamLog::bytes() const {
   return total;
 }
 
+uint64_t StreamLog::stored_bytes() const {
+  uint64_t total = 0;
+  for (const auto& seg : *segments()) total += seg->stored_bytes();
+  return total;
+}
+
 }  // namespace eventflow

@@ -132,6 +132,9 @@ class StreamLog {
   const std::string& dir() const { return dir_; }
   FileOps* fops() const { return options_.fops; }
   uint64_t bytes() const;
+  // The same without scanning sealed segments (their file sizes): cheap
+  // enough for a quota check.
+  uint64_t stored_bytes() const;
 
  private:
   StreamLog(std::string dir, StreamLogOptions options) : dir_(std::move(dir)), options_(options) {}

@@ -43,6 +43,9 @@ struct ApiOptions {
   uint32_t max_batch_events = 10000;
   // Long-polls waiting at once; past it a poll answers at once.
   size_t max_parked_polls = 10000;
+  // Bytes an org's streams may store (0: unlimited); past it produce
+  // answers 507 storage_quota_exceeded.
+  uint64_t max_bytes_per_org = 0;
   bool metrics = true;  // GET /metrics (404 when off) and the series behind it
   // /readyz fails while the data dir's filesystem has less free space.
   uint64_t min_free_bytes = 64u << 20;
@@ -232,6 +235,16 @@ class Api {
   std::array<std::mutex, 64> group_mu_;
   ScanHints scan_hints_;                 // filtered runs polls need not read again
   std::atomic<size_t> parked_polls_{0};  // ParkedPolls alive
+  // Whether `adding` more bytes would take `org` past max_bytes_per_org; the
+  // org's stored bytes are at most kOrgBytesMaxAgeMs old.
+  bool OrgOverQuota(const std::string& org, uint64_t adding);
+  static constexpr int64_t kOrgBytesMaxAgeMs = 1000;
+  struct OrgBytes {
+    uint64_t bytes = 0;
+    int64_t at_ms = 0;
+  };
+  std::mutex org_bytes_mu_;
+  std::unordered_map<std::string, OrgBytes> org_bytes_;
   // Durable index writes (fsync) run here, never on an io thread. Threads
   // waiting on an fsync cost no CPU, and RocksDB syncs concurrent writers
   // together, so more threads than cores serve more groups at once.

@@ -115,9 +115,39 @@ std::optional<ApiError> Api::ParseProduce(const Call& call, bool batch, const Js
   return ParseEvent(call.req.body(), d, &(*drafts)[0]);
 }
 
+bool Api::OrgOverQuota(const std::string& org, uint64_t adding) {
+  if (options_.max_bytes_per_org == 0) return false;
+  const int64_t now = timestamp::NowMs();
+  uint64_t stored = 0;
+  {
+    std::lock_guard lock(org_bytes_mu_);
+    auto it = org_bytes_.find(org);
+    if (it != org_bytes_.end() && now - it->second.at_ms < kOrgBytesMaxAgeMs) {
+      stored = it->second.bytes;
+    } else {
+      // Summed from the segments' sizes (no disk reads), at most once per
+      // kOrgBytesMaxAgeMs per org; the map holds one entry per org.
+      for (const auto& s : engine_->ListStreams()) {
+        if (s->manifest.org_id == org && s->log) stored += s->log->stored_bytes();
+      }
+      it = org_bytes_.insert_or_assign(org, OrgBytes{stored, now}).first;
+    }
+    if (stored + adding > options_.max_bytes_per_org) return true;
+    // Counted at once, so that requests before the next sum see it.
+    it->second.bytes += adding;
+  }
+  return false;
+}
+
 void Api::Produce(Call& call, const std::string& ref, bool batch) {
   auto stream = FindStream(call, ref);
   if (!stream || !CheckJsonContentType(call)) return;
+  if (OrgOverQuota(call.key.org_id, call.req.body().size())) {
+    return call.Fail({507, "storage_quota_exceeded",
+                      "with this request the org's streams would store more than " +
+                          std::to_string(options_.max_bytes_per_org) +
+                          " bytes (--max-bytes-per-org)"});
+  }
   // The cache entry installs the stream's metrics before its first append.
   const std::shared_ptr<const StreamSettings> settings = CacheOf(*stream).settings;
   // The answer is built on the connection's io thread, not on the stream

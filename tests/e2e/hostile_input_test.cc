@@ -443,5 +443,44 @@ TEST(HostileInput, ParkedLongPollsHadNoCap) {
   EXPECT_EQ(parks_again.get().status, 200);
 }
 
+TEST(HostileInput, OrgStorageHadNoQuota) {
+  TempDir tmp;
+  ServerProcess server(tmp.path(), {"--bootstrap-key", kAdmin, "--max-bytes-per-org", "20000"});
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  ASSERT_EQ(Call(server, "POST", "/api/v1/streams", R"({"name":"s"})").status, 201);
+  const std::string event =
+      R"({"event_type":"T","payload":{"p":")" + std::string(1000, 'x') + "\"}}";
+  int accepted = 0;
+  HttpReply refused;
+  for (int i = 0; i < 100; ++i) {
+    auto r = Call(server, "POST", "/api/v1/streams/s/events", event);
+    if (r.status != 202) {
+      refused = r;
+      break;
+    }
+    ++accepted;
+  }
+  EXPECT_EQ(refused.status, 507) << refused.body;
+  EXPECT_EQ(Field(refused.body, "/error/code"), "storage_quota_exceeded");
+  // ~1 KB each under 20,000 bytes: not one event more than fits.
+  EXPECT_GE(accepted, 10);
+  EXPECT_LE(accepted, 20);
+  // Another org is not held back by this one's quota.
+  auto key = Call(server, "POST", "/api/v1/admin/api-keys", R"({"org_id":"other","name":"o"})");
+  ASSERT_EQ(key.status, 201) << key.body;
+  const std::string other = "X-API-Key: " + Field(key.body, "/api_key") + "\r\n";
+  ASSERT_EQ(server.Request("POST", "/api/v1/streams", R"({"name":"s"})", other).status, 201);
+  EXPECT_EQ(server.Request("POST", "/api/v1/streams/s/events", event, other).status, 202);
+  // Space freed (the stream deleted) is counted within a second.
+  ASSERT_EQ(Call(server, "DELETE", "/api/v1/streams/s").status, 204);
+  ASSERT_EQ(Call(server, "POST", "/api/v1/streams", R"({"name":"t"})").status, 201);
+  int status = 0;
+  for (int i = 0; i < 30 && status != 202; ++i) {
+    status = Call(server, "POST", "/api/v1/streams/t/events", event).status;
+    if (status != 202) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_EQ(status, 202);
+}
+
 }  // namespace
 }  // namespace eventflow
