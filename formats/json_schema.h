@@ -66,6 +66,12 @@ class JsonSchema {
   // "http://json-schema.org/draft-07/schema"), a $ref cycle that never reaches
   // a keyword consuming the instance, and a "$schema" other than draft-07.
   static Result<std::shared_ptr<const JsonSchema>> Compile(std::string_view schema_json);
+  // The same, for a schema stored before kMaxInPlacePaths existed: one over
+  // it compiles, with cost_warning() saying why it would be refused now, and
+  // serves under the per-event step budget.
+  static Result<std::shared_ptr<const JsonSchema>> CompileStored(std::string_view schema_json);
+  // Empty unless CompileStored let a schema past kMaxInPlacePaths.
+  const std::string& cost_warning() const;
 
   // True when `instance` is valid. On failure appends between 1 and
   // `max_errors` errors to `errors` (when it is not null; null is fastest);
@@ -90,6 +96,8 @@ class JsonSchema {
 
  private:
   explicit JsonSchema(std::unique_ptr<const json_schema::Program> program);
+  static Result<std::shared_ptr<const JsonSchema>> Build(std::string_view schema_json,
+                                                         bool enforce_cost_bound);
 
   std::unique_ptr<const json_schema::Program> program_;
 };

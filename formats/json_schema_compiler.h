@@ -28,7 +28,10 @@ std::string EcmaToRe2(std::string_view pattern);
 
 class Compiler {
  public:
-  explicit Compiler(Program* program) : program_(program) {}
+  // Without `enforce_cost_bound`, a schema past JsonSchema::kMaxInPlacePaths
+  // compiles and program->cost_warning says so.
+  explicit Compiler(Program* program, bool enforce_cost_bound = true)
+      : program_(program), enforce_cost_bound_(enforce_cost_bound) {}
   Compiler(const Compiler&) = delete;
   Compiler& operator=(const Compiler&) = delete;
 
@@ -89,6 +92,7 @@ class Compiler {
   Status CheckInPlaceCycles();
 
   Program* program_;
+  bool enforce_cost_bound_;
   std::vector<Location> locs_;
   std::unordered_map<std::pair<uint32_t, std::string>, uint32_t, LocKeyHash> loc_ids_;
   std::vector<Base> bases_;

@@ -125,6 +125,9 @@ struct Program {
   // Owns the schema text's DOM: enum and const values point into it. (The
   // meta-schema's DOM is a process-wide constant.)
   simdjson::dom::document document;
+  // Why the cost bound would refuse this schema, when compiled without
+  // enforcing it (JsonSchema::CompileStored); else empty.
+  std::string cost_warning;
 };
 
 // The draft-07 meta-schema text (formats/json_schema_metaschema.cc).

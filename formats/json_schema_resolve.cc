@@ -262,11 +262,13 @@ Status Compiler::CheckInPlaceCycles() {
       height[v] = h + 1;
       paths[v] = p;
       if (p > JsonSchema::kMaxInPlacePaths) {
-        return Bad(node_locs_[v], "applies more than " +
-                                      std::to_string(JsonSchema::kMaxInPlacePaths) +
-                                      " subschemas to the same value (through allOf, anyOf, "
-                                      "oneOf, not, if/then/else, dependencies and $ref): too "
-                                      "costly to validate");
+        Status over =
+            Bad(node_locs_[v], "applies more than " + std::to_string(JsonSchema::kMaxInPlacePaths) +
+                                   " subschemas to the same value (through allOf, anyOf, "
+                                   "oneOf, not, if/then/else, dependencies and $ref): "
+                                   "too costly to validate");
+        if (enforce_cost_bound_) return over;
+        if (program_->cost_warning.empty()) program_->cost_warning = over.message();
       }
       if (height[v] > JsonSchema::kMaxSchemaDepth) {
         return Bad(node_locs_[v], "more than " + std::to_string(JsonSchema::kMaxSchemaDepth) +
@@ -281,11 +283,22 @@ Status Compiler::CheckInPlaceCycles() {
 
 }  // namespace json_schema
 
-Result<std::shared_ptr<const JsonSchema>> JsonSchema::Compile(std::string_view schema_json) {
+Result<std::shared_ptr<const JsonSchema>> JsonSchema::Build(std::string_view schema_json,
+                                                            bool enforce_cost_bound) {
   auto program = std::make_unique<json_schema::Program>();
-  json_schema::Compiler compiler(program.get());
+  json_schema::Compiler compiler(program.get(), enforce_cost_bound);
   EF_RETURN_IF_ERROR(compiler.Run(schema_json));
   return std::shared_ptr<const JsonSchema>(new JsonSchema(std::move(program)));
 }
+
+Result<std::shared_ptr<const JsonSchema>> JsonSchema::Compile(std::string_view schema_json) {
+  return Build(schema_json, /*enforce_cost_bound=*/true);
+}
+
+Result<std::shared_ptr<const JsonSchema>> JsonSchema::CompileStored(std::string_view schema_json) {
+  return Build(schema_json, /*enforce_cost_bound=*/false);
+}
+
+const std::string& JsonSchema::cost_warning() const { return program_->cost_warning; }
 
 }  // namespace eventflow

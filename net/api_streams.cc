@@ -21,6 +21,14 @@ std::string StreamJson(const Stream& s, const StreamSettings& settings, bool wit
   json::AppendString(&out, m.org_id);
   out += ",\"created_at\":\"" + timestamp::Format(m.created_at_ms) + "\"";
   out += settings.ToJsonMembers();
+  if (!settings.warnings.empty()) {
+    out += ",\"warnings\":[";
+    for (size_t i = 0; i < settings.warnings.size(); ++i) {
+      if (i > 0) out += ',';
+      json::AppendString(&out, settings.warnings[i]);
+    }
+    out += "]";
+  }
   if (with_stats) {
     if (s.log) {
       const uint64_t next = s.log->committed_next();
@@ -57,6 +65,9 @@ Api::StreamCache Api::CacheOf(Stream& stream) {
       StreamSettings::FromManifestJson(stream.settings_json(), &clamped));
   for (const std::string& what : clamped) {
     spdlog::warn("stream {}: stored setting {} (out of its range)", id.ToString(), what);
+  }
+  for (const std::string& what : built->warnings) {
+    spdlog::warn("stream {}: {}", id.ToString(), what);
   }
   std::unique_lock lock(settings_mu_);
   StreamCache& entry = settings_[id];

@@ -62,6 +62,7 @@ std::optional<ApiError> ApplySettings(simdjson::dom::object body, StreamSettings
   for (auto [key, value] : body) {
     if (key == "name") continue;
     if (key == "schema") {
+      out->warnings.clear();  // they are all about the schema
       if (value.is_null()) {
         out->schema_json.clear();
         out->schema.reset();
@@ -71,8 +72,15 @@ std::optional<ApiError> ApplySettings(simdjson::dom::object body, StreamSettings
         return Invalid("schema must be a JSON Schema (an object or a boolean) or null");
       }
       std::string text = simdjson::minify(value);
-      auto compiled = JsonSchema::Compile(text);
+      // A stored schema (clamped set: read from a manifest) may predate the
+      // cost bound: it keeps serving under the per-event step budget, flagged.
+      auto compiled = clamped ? JsonSchema::CompileStored(text) : JsonSchema::Compile(text);
       if (!compiled.ok()) return Invalid("schema: " + compiled.status().message());
+      if (const std::string& why = (*compiled)->cost_warning(); !why.empty()) {
+        out->warnings.push_back("schema: " + why +
+                                "; kept as stored, each event is validated under the step "
+                                "budget (a PATCH must replace it with a cheaper one)");
+      }
       out->schema_json = std::move(text);
       out->schema = std::move(*compiled);
     } else if (key == "retention") {

@@ -34,6 +34,9 @@ inline constexpr SettingRange kProcessingBackoffMs{"processing.backoff_ms", 0, 3
 struct StreamSettings {
   std::string schema_json;                   // minified; empty when there is none
   std::shared_ptr<const JsonSchema> schema;  // schema_json, compiled
+  // What GET /streams/{id} flags about these settings (a stored schema past
+  // today's cost bound); empty for settings a request made.
+  std::vector<std::string> warnings;
   std::optional<int64_t> retention_max_age_s;
   std::optional<int64_t> retention_max_bytes;
   std::string cleanup_policy = "delete";
