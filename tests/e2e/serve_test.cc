@@ -8,8 +8,10 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstddef>
+#include <filesystem>
 
 #include "tests/e2e/server_process.h"
 #include "tests/engine/test_util.h"
@@ -161,6 +163,44 @@ TEST(Serve, FlagsComeFromConfigFileAndEnvironment) {
                          "{\"events\":[" + ev + "," + ev + "]}", key)
                 .status,
             202);
+}
+
+// scripts/run.sh ends by starting the server: run that line (with the
+// binary under test) and check the documented EVENTFLOW_LISTEN and
+// EVENTFLOW_DATA_DIR reach it (the script used to pass --listen and
+// --data-dir itself, which overrode them).
+TEST(Serve, RunScriptIgnoredListenAndDataDirFromTheEnvironment) {
+  const std::string script = ReadFile(std::string(EVENTFLOW_SOURCE_DIR) + "/scripts/run.sh");
+  const auto at = script.find("exec ./build/release/cli/eventflow");
+  ASSERT_NE(at, std::string::npos) << script;
+  std::string line = script.substr(at, script.find('\n', at) - at);
+  line.replace(0, std::string("exec ./build/release/cli/eventflow").size(),
+               "exec '" + testing::EventflowBinary() + "'");
+  TempDir tmp;
+  const std::string data = tmp.path() + "/from-env";
+  const std::string cmd = "cd '" + tmp.path() + "' && EVENTFLOW_LISTEN=127.0.0.1:0 " +
+                          "EVENTFLOW_DATA_DIR='" + data + "' bash -c '" + line +
+                          "' 2>/dev/null & echo $!; wait";
+  FILE* out = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(out, nullptr);
+  // Two lines, in either order: the server's pid, and its first line.
+  pid_t pid = 0;
+  std::string first;
+  char buf[256];
+  for (int i = 0; i < 2 && std::fgets(buf, sizeof buf, out) != nullptr; ++i) {
+    if (std::isdigit(static_cast<unsigned char>(buf[0]))) {
+      pid = static_cast<pid_t>(std::atoi(buf));
+    } else {
+      first = buf;
+    }
+  }
+  ASSERT_GT(pid, 0);
+  ::kill(pid, SIGTERM);
+  ::pclose(out);
+  EXPECT_EQ(first.rfind("listening on 127.0.0.1:", 0), 0u) << first;
+  EXPECT_EQ(first.find(":8080"), std::string::npos) << first;
+  EXPECT_TRUE(std::filesystem::exists(data + "/streams")) << "the data dir from the environment";
+  EXPECT_FALSE(std::filesystem::exists(tmp.path() + "/data"));
 }
 
 }  // namespace
