@@ -32,6 +32,7 @@ struct ServeFlags {
   uint32_t max_batch_events = 10000;
   size_t max_parked_polls = 10000;
   uint64_t max_bytes_per_org = 0;
+  size_t max_groups_per_stream = 1000;
   uint32_t max_header_bytes = 16 * 1024;
   int header_timeout_ms = 10000;
   int idle_timeout_ms = 60000;
@@ -152,6 +153,7 @@ int Serve(const ServeFlags& flags) {
   ao.max_batch_events = flags.max_batch_events;
   ao.max_parked_polls = flags.max_parked_polls;
   ao.max_bytes_per_org = flags.max_bytes_per_org;
+  ao.max_groups_per_stream = flags.max_groups_per_stream;
   ao.metrics = !flags.no_metrics;
   ao.min_free_bytes = flags.min_free_bytes;
   // The handler is bound before the Api exists (it needs the server's
@@ -241,6 +243,11 @@ int main(int argc, char** argv) {
                    "Long-polls waiting at once (past it a poll answers at once)")
       ->envname("EVENTFLOW_MAX_PARKED_POLLS")
       ->check(CLI::Range(size_t{0}, size_t{1'000'000}));
+  serve
+      ->add_option("--max-groups-per-stream", f.max_groups_per_stream,
+                   "Consumer groups per stream (403 quota_exceeded past it)")
+      ->envname("EVENTFLOW_MAX_GROUPS_PER_STREAM")
+      ->check(CLI::Range(size_t{1}, size_t{1'000'000}));
   serve
       ->add_option("--max-bytes-per-org", f.max_bytes_per_org,
                    "Bytes an org's streams may store (0: unlimited; 507 past it)")

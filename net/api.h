@@ -43,6 +43,9 @@ struct ApiOptions {
   uint32_t max_batch_events = 10000;
   // Long-polls waiting at once; past it a poll answers at once.
   size_t max_parked_polls = 10000;
+  // Consumer groups one stream may have (polls, commits, seeks and nacks
+  // make them); one more is 403 quota_exceeded.
+  size_t max_groups_per_stream = 1000;
   // Bytes an org's streams may store (0: unlimited); past it produce
   // answers 507 storage_quota_exceeded.
   uint64_t max_bytes_per_org = 0;
@@ -235,6 +238,17 @@ class Api {
   std::array<std::mutex, 64> group_mu_;
   ScanHints scan_hints_;                 // filtered runs polls need not read again
   std::atomic<size_t> parked_polls_{0};  // ParkedPolls alive
+  // Takes a place for one more group of `stream` (a use of a group that
+  // has no position yet): QuotaExceeded past max_groups_per_stream. Call
+  // under the new group's GroupLock, then store its position.
+  Status AdmitNewGroup(const Stream& stream);
+  // Makes `group` exist (a position with nothing committed) if it does not:
+  // a group exists from its first poll.
+  Status EnsureGroup(const Stream& stream, const std::string& group);
+  // Forgets the count of a stream's groups (a group or the stream deleted).
+  void ForgetGroupCount(const Stream& stream);
+  std::mutex group_counts_mu_;
+  std::unordered_map<std::string, size_t> group_counts_;  // by stream id, counted lazily
   // Whether `adding` more bytes would take `org` past max_bytes_per_org; the
   // org's stored bytes are at most kOrgBytesMaxAgeMs old.
   bool OrgOverQuota(const std::string& org, uint64_t adding);

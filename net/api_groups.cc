@@ -29,6 +29,40 @@ std::string EventIdAt(const Stream& s, uint64_t offset) {
 
 }  // namespace
 
+Status Api::AdmitNewGroup(const Stream& stream) {
+  const std::string sid = stream.manifest.stream_id.ToString();
+  std::lock_guard lock(group_counts_mu_);
+  auto it = group_counts_.find(sid);
+  if (it == group_counts_.end()) {
+    auto rows = engine_->index().ScanState(GroupKey(stream, ""));
+    if (!rows.ok()) return rows.status();
+    it = group_counts_.emplace(sid, rows->size()).first;
+  }
+  if (it->second >= options_.max_groups_per_stream) {
+    return Status::QuotaExceeded("stream '" + stream.manifest.name + "' has " +
+                                 std::to_string(it->second) +
+                                 " consumer groups, the most --max-groups-per-stream allows");
+  }
+  ++it->second;  // over by one if the position is then not stored: a recount fixes it
+  return Status::Ok();
+}
+
+Status Api::EnsureGroup(const Stream& stream, const std::string& group) {
+  const std::string key = GroupKey(stream, group);
+  auto pos = LoadPosition(engine_->index(), key);
+  if (!pos.ok() || pos->has_value()) return pos.status();
+  std::lock_guard lock(GroupLock(key));
+  pos = LoadPosition(engine_->index(), key);
+  if (!pos.ok() || pos->has_value()) return pos.status();
+  EF_RETURN_IF_ERROR(AdmitNewGroup(stream));
+  return engine_->index().PutState(key, EncodePosition(GroupPosition{}));
+}
+
+void Api::ForgetGroupCount(const Stream& stream) {
+  std::lock_guard lock(group_counts_mu_);
+  group_counts_.erase(stream.manifest.stream_id.ToString());
+}
+
 void Api::CommitOffset(Call& call, const std::string& ref, const std::string& group) {
   auto stream = FindGroupStream(call, ref, group);
   if (!stream) return;
@@ -51,6 +85,9 @@ void Api::CommitOffset(Call& call, const std::string& ref, const std::string& gr
     std::lock_guard lock(GroupLock(key));
     auto pos = LoadPosition(engine_->index(), key);
     if (!pos.ok()) return call.Fail(FromStatus(pos.status()));
+    if (!pos->has_value()) {
+      if (Status s = AdmitNewGroup(*stream); !s.ok()) return call.Fail(FromStatus(s));
+    }
     GroupPosition p = pos->value_or(GroupPosition{});
     const uint64_t offset = (*loc)->offset;
     const Uuid& sid = stream->manifest.stream_id;
@@ -133,6 +170,11 @@ void Api::Seek(Call& call, const std::string& ref, const std::string& group) {
   Offload(call, [this, stream, group, p](Call& call) {
     const std::string key = GroupKey(*stream, group);
     std::lock_guard lock(GroupLock(key));
+    auto pos = LoadPosition(engine_->index(), key);
+    if (!pos.ok()) return call.Fail(FromStatus(pos.status()));
+    if (!pos->has_value()) {
+      if (Status s = AdmitNewGroup(*stream); !s.ok()) return call.Fail(FromStatus(s));
+    }
     if (Status s = engine_->index().PutState(key, EncodePosition(p)); !s.ok()) {
       return call.Fail(FromStatus(s));
     }
@@ -187,6 +229,7 @@ void Api::DeleteGroup(Call& call, const std::string& ref, const std::string& gro
       return call.Fail(FromStatus(s));
     }
     if (Status s = engine_->index().DeleteState(key); !s.ok()) return call.Fail(FromStatus(s));
+    ForgetGroupCount(*stream);
     LogFields f = call.Fields();
     f.Add("group", group);
     LogWith(spdlog::level::info, f, "consumer group deleted");

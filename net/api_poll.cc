@@ -259,6 +259,9 @@ void Api::Poll(Call& call, const std::string& ref, const std::string& group) {
     return call.Fail({400, "invalid_request",
                       "limit must be 1..10000, timeout 0..60000 ms, max_bytes 1..67108864"});
   }
+  // A group exists from its first poll (its first one writes a position
+  // with nothing committed, on this thread; later polls only read it).
+  if (Status s = EnsureGroup(*stream, group); !s.ok()) return call.Fail(FromStatus(s));
   auto shared = std::make_shared<Call>(std::move(call));
   const PollLimits lim{*limit, *max_bytes};
   // Streams with rules deliver from their processed view and park on its

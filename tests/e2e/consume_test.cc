@@ -258,5 +258,57 @@ TEST_F(ConsumeTest, KillNineKeepsCommittedPositions) {
   EXPECT_EQ(CountEvents(r.body), 3u);
 }
 
+TEST_F(ConsumeTest, GroupWasNotFoundAfterItsFirstPoll) {
+  ASSERT_EQ(Call("POST", "/api/v1/streams", R"({"name":"s"})").status, 201);
+  Produce(2);
+  EXPECT_EQ(Call("GET", base_ + "fresh").status, 404);
+  auto polled = Call("GET", base_ + "fresh/events?limit=1");
+  ASSERT_EQ(polled.status, 200) << polled.body;
+  auto group = Call("GET", base_ + "fresh");
+  ASSERT_EQ(group.status, 200) << group.body;
+  EXPECT_EQ(Field(group.body, "/committed_offset"), "null");
+  EXPECT_EQ(Field(group.body, "/lag"), "2");
+  EXPECT_EQ(
+      Field(Call("GET", "/api/v1/streams/s/consumer-groups").body, "/consumer_groups/0/group_id"),
+      "fresh");
+  // Its first commit moves it as before.
+  ASSERT_EQ(Call("POST", base_ + "fresh/offsets",
+                 R"({"last_event_id":")" + Field(polled.body, "/next_offset") + "\"}")
+                .status,
+            200);
+  EXPECT_EQ(Field(Call("GET", base_ + "fresh").body, "/committed_offset"), "0");
+}
+
+TEST(ConsumerGroupQuota, GroupsPerStreamAreCapped) {
+  TempDir tmp;
+  ServerProcess server(tmp.path(), {"--bootstrap-key", kAdmin, "--max-groups-per-stream", "3"});
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  const std::string key = std::string("X-API-Key: ") + kAdmin + "\r\n";
+  auto call = [&](const std::string& method, const std::string& target,
+                  const std::string& body = "") {
+    return server.Request(method, target, body, key);
+  };
+  ASSERT_EQ(call("POST", "/api/v1/streams", R"({"name":"s"})").status, 201);
+  auto produced = call("POST", "/api/v1/streams/s/events", R"({"event_type":"T","payload":{}})");
+  const std::string id = Field(produced.body, "/event_id");
+  const std::string groups = "/api/v1/streams/s/consumer-groups/";
+  for (const char* g : {"a", "b", "c"}) EXPECT_EQ(call("GET", groups + g + "/events").status, 200);
+  // Every use that would make a fourth group is refused; nothing is made.
+  auto polled = call("GET", groups + "d/events");
+  EXPECT_EQ(polled.status, 403) << polled.body;
+  EXPECT_EQ(Field(polled.body, "/error/code"), "quota_exceeded");
+  EXPECT_EQ(call("POST", groups + "e/offsets", R"({"last_event_id":")" + id + "\"}").status, 403);
+  EXPECT_EQ(call("POST", groups + "f/seek", R"({"position":"latest"})").status, 403);
+  EXPECT_EQ(call("POST", groups + "g/nack", R"({"event_id":")" + id + "\"}").status, 403);
+  EXPECT_EQ(call("GET", groups + "d").status, 404);
+  // The groups there still work, and deleting one frees its place.
+  EXPECT_EQ(call("POST", groups + "a/offsets", R"({"last_event_id":")" + id + "\"}").status, 200);
+  EXPECT_EQ(call("DELETE", groups + "b").status, 204);
+  EXPECT_EQ(call("GET", groups + "d/events").status, 200);
+  // Per stream: another stream has its own places.
+  ASSERT_EQ(call("POST", "/api/v1/streams", R"({"name":"t"})").status, 201);
+  EXPECT_EQ(call("GET", "/api/v1/streams/t/consumer-groups/x/events").status, 200);
+}
+
 }  // namespace
 }  // namespace eventflow
