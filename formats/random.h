@@ -1,5 +1,6 @@
-// Random bits for ids that must be unique, not secret (UUIDs, trace and span
-// ids): one generator per thread, seeded once from the OS (in uuid.cc).
+// Random bits for ids other tenants see (UUIDs, trace and span ids): from a
+// CSPRNG (OpenSSL's), buffered per thread (in uuid.cc), so no id tells what
+// the next one will be.
 #pragma once
 
 #include <cstdint>
