@@ -84,14 +84,25 @@ std::optional<ApiError> ApplySettings(simdjson::dom::object body, StreamSettings
       out->schema_json = std::move(text);
       out->schema = std::move(*compiled);
     } else if (key == "retention") {
-      if (value.is_null()) continue;
+      // RFC 7396 (CONTRACT, PATCH): null resets a member, or the whole
+      // object, to its default; absent members keep their value.
+      const StreamSettings defaults;
+      if (value.is_null()) {
+        out->retention_max_age_s = defaults.retention_max_age_s;
+        out->retention_max_bytes = defaults.retention_max_bytes;
+        continue;
+      }
       simdjson::dom::object r;
       if (value.get(r)) return Invalid("retention must be an object");
       for (auto [rk, rv] : r) {
         int64_t n = 0;
         if (rk == "max_age_s" || rk == "max_bytes") {
-          if (rv.is_null()) continue;
           const bool age = rk == "max_age_s";
+          if (rv.is_null()) {
+            (age ? out->retention_max_age_s : out->retention_max_bytes) =
+                age ? defaults.retention_max_age_s : defaults.retention_max_bytes;
+            continue;
+          }
           if (auto e = ReadSetting(rv, age ? kRetentionMaxAgeS : kRetentionMaxBytes, &n, clamped)) {
             return e;
           }
@@ -101,17 +112,44 @@ std::optional<ApiError> ApplySettings(simdjson::dom::object body, StreamSettings
         }
       }
     } else if (key == "cleanup_policy") {
+      if (value.is_null()) {
+        out->cleanup_policy = StreamSettings{}.cleanup_policy;
+        continue;
+      }
       std::string_view p;
       if (value.get(p) || (p != "delete" && p != "compact")) {
         return Invalid("cleanup_policy must be \"delete\" or \"compact\"");
       }
       out->cleanup_policy = p;
     } else if (key == "max_deliveries") {
+      if (value.is_null()) {
+        out->max_deliveries = StreamSettings{}.max_deliveries;
+        continue;
+      }
       if (auto e = ReadSetting(value, kMaxDeliveries, &out->max_deliveries, clamped)) return e;
     } else if (key == "processing") {
+      const StreamSettings defaults;
+      if (value.is_null()) {
+        out->rules = defaults.rules;
+        out->processing_max_attempts = defaults.processing_max_attempts;
+        out->processing_backoff_ms = defaults.processing_backoff_ms;
+        continue;
+      }
       simdjson::dom::object p;
       if (value.get(p)) return Invalid("processing must be an object");
       for (auto [pk, pv] : p) {
+        if (pv.is_null()) {  // a member back to its default
+          if (pk == "rules") {
+            out->rules = defaults.rules;
+          } else if (pk == "max_attempts") {
+            out->processing_max_attempts = defaults.processing_max_attempts;
+          } else if (pk == "backoff_ms") {
+            out->processing_backoff_ms = defaults.processing_backoff_ms;
+          } else {
+            return Invalid("unknown field processing." + std::string(pk));
+          }
+          continue;
+        }
         if (pk == "rules") {
           if (!pv.is_array()) return Invalid("processing.rules must be an array");
           auto rules = ProcessingRules::Compile(pv);

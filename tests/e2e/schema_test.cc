@@ -125,6 +125,49 @@ TEST_F(SchemaTest, BadSchemasAreRefusedWhenTheStreamIsCreated) {
   EXPECT_EQ(Produce("schemas", R"({"type":"nonsense"})").status, 422);
 }
 
+TEST_F(SchemaTest, PatchIgnoredNullsThatRfc7396MakesResets) {
+  ASSERT_EQ(Call("POST", "/api/v1/streams",
+                 R"({"name":"t","schema":{"type":"object","required":["a"]},)"
+                 R"("retention":{"max_age_s":3600,"max_bytes":1000000},"max_deliveries":9,)"
+                 R"("cleanup_policy":"compact",)"
+                 R"("processing":{"rules":[{"type":"transform","set":{"/payload/x":1}}],)"
+                 R"("max_attempts":7,"backoff_ms":500}})")
+                .status,
+            201);
+  // A member's null turns it back to its default; its siblings stay.
+  auto r = Call("PATCH", "/api/v1/streams/t", R"({"retention":{"max_age_s":null}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Field(r.body, "/retention/max_age_s"), "null");
+  EXPECT_EQ(Field(r.body, "/retention/max_bytes"), "1000000");
+  r = Call("PATCH", "/api/v1/streams/t", R"({"processing":{"max_attempts":null}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Field(r.body, "/processing/max_attempts"), "5");
+  EXPECT_EQ(Field(r.body, "/processing/backoff_ms"), "500");
+  EXPECT_EQ(Field(r.body, "/processing/rules/0/type"), "transform");
+  // An object setting's null resets all of it; a scalar's, that one.
+  r = Call("PATCH", "/api/v1/streams/t",
+           R"({"retention":null,"processing":null,"max_deliveries":null,"cleanup_policy":null})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Field(r.body, "/retention"), R"({"max_age_s":null,"max_bytes":null})");
+  EXPECT_EQ(Field(r.body, "/processing"), R"({"rules":[],"max_attempts":5,"backoff_ms":100})");
+  EXPECT_EQ(Field(r.body, "/max_deliveries"), "5");
+  EXPECT_EQ(Field(r.body, "/cleanup_policy"), "delete");
+  // The schema is replaced whole, never merged; one holding a null is set
+  // as written.
+  r = Call("PATCH", "/api/v1/streams/t",
+           R"({"schema":{"type":"object","properties":{"v":{"const":null}}}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Field(r.body, "/schema"), R"({"type":"object","properties":{"v":{"const":null}}})");
+  EXPECT_EQ(Produce("t", R"({"v":null})").status, 202);
+  EXPECT_EQ(Produce("t", R"({"v":1})").status, 422);
+  // It survives a restart as patched.
+  ASSERT_EQ(server_->Terminate(), 0);
+  Start();
+  auto got = Call("GET", "/api/v1/streams/t");
+  EXPECT_EQ(Field(got.body, "/retention/max_bytes"), "null") << got.body;
+  EXPECT_EQ(Field(got.body, "/max_deliveries"), "5");
+}
+
 TEST_F(SchemaTest, PatchReplacesSettingsDurably) {
   ASSERT_EQ(
       Call("POST", "/api/v1/streams",
