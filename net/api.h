@@ -177,6 +177,12 @@ class Api {
   // A processing-stage retry: appends the entry's raw event again, with a
   // new id and metadata.retry_of, and waits for its ack (blocking pool).
   Result<Uuid> AppendRetry(const std::shared_ptr<Stream>& stream, const DlqEntry& entry);
+  // The data dir's key for retry ids (32 random bytes in the index's
+  // state, made on first use).
+  Result<std::string> RetrySecret();
+  static constexpr char kRetrySecretKey[] = "secret/retry-ids";
+  std::mutex retry_secret_mu_;
+  std::string retry_secret_;
   class ProcessingReporter;
   // Events
   void Produce(Call& call, const std::string& ref, bool batch);

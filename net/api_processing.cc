@@ -3,9 +3,11 @@
 #include <cstring>
 #include <future>
 
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include "formats/json_edit.h"
 #include "formats/json_writer.h"
-#include "formats/key_hash.h"
+
 #include "net/api.h"
 #include "net/dead_letter_log.h"
 
@@ -103,6 +105,27 @@ Status Api::ConfigureProcessing(const std::shared_ptr<Stream>& stream,
   return processor_->Configure(stream, std::move(config), from_start).status();
 }
 
+Result<std::string> Api::RetrySecret() {
+  std::lock_guard lock(retry_secret_mu_);
+  if (!retry_secret_.empty()) return retry_secret_;
+  auto stored = engine_->index().GetState(kRetrySecretKey);
+  if (!stored.ok()) return stored.status();
+  if (stored->has_value()) {
+    retry_secret_ = **stored;
+    return retry_secret_;
+  }
+  // Made once per data dir; the index's state write is durable before the
+  // first retry id is derived from it.
+  std::string secret(32, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()),
+                 static_cast<int>(secret.size())) != 1) {
+    return Status::IOError("no random bytes for the retry-id secret");
+  }
+  EF_RETURN_IF_ERROR(engine_->index().PutState(kRetrySecretKey, secret));
+  retry_secret_ = secret;
+  return retry_secret_;
+}
+
 Result<Uuid> Api::AppendRetry(const std::shared_ptr<Stream>& stream, const DlqEntry& entry) {
   simdjson::dom::parser parser;
   simdjson::dom::object event;
@@ -120,11 +143,23 @@ Result<Uuid> Api::AppendRetry(const std::shared_ptr<Stream>& stream, const DlqEn
   EventDraft draft;
   // The id is derived from the entry, so a retry repeated after a crash
   // between the append and the entry's removal is a duplicate, not a
-  // second copy.
-  const KeyHash h = HashKey("retry\n" + entry.event_id + "\n" + std::to_string(entry.failed_at_ms));
-  std::string bytes(16, '\0');
-  std::memcpy(bytes.data(), &h.low, 8);
-  std::memcpy(bytes.data() + 8, &h.high, 8);
+  // second copy; keyed by the data dir's secret, so that no client can work
+  // it out from the DLQ listing and take it first (a plain hash of the
+  // listed event id and failed_at could be: the retry then answered
+  // DUPLICATE and the event was lost).
+  auto secret = RetrySecret();
+  if (!secret.ok()) return secret.status();
+  const std::string message =
+      "retry\n" + entry.event_id + "\n" + std::to_string(entry.failed_at_ms);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  if (HMAC(EVP_sha256(), secret->data(), static_cast<int>(secret->size()),
+           reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac,
+           &mac_len) == nullptr ||
+      mac_len < 16) {
+    return Status::IOError("HMAC of the retry id failed");
+  }
+  std::string bytes(reinterpret_cast<const char*>(mac), 16);
   bytes[6] = static_cast<char>((bytes[6] & 0x0f) | 0x40);  // version 4 (random-looking)
   bytes[8] = static_cast<char>((bytes[8] & 0x3f) | 0x80);  // RFC 4122 variant
   draft.event_id = Uuid::FromBytes(bytes);

@@ -4,12 +4,17 @@
 // max_deliveries, the DLQ's list/retry/discard, long-polls woken by a due
 // redelivery, and attempts and entries surviving SIGTERM and kill -9.
 #include <gtest/gtest.h>
+
 #include <simdjson.h>
+#include <cstring>
 
 #include <chrono>
 #include <future>
 #include <thread>
 
+#include "formats/key_hash.h"
+#include "formats/timestamp.h"
+#include "formats/uuid.h"
 #include "tests/e2e/admin_server_test.h"
 
 namespace eventflow {
@@ -331,6 +336,51 @@ TEST_F(DlqTest, ParkedLongPollWakesWhenANackMakesItsEventDueSooner) {
   auto [reply, took] = parked.get();
   EXPECT_EQ(EventIds(reply.body), std::vector<std::string>{ids[0]}) << reply.body;
   EXPECT_LT(took, 15.0);
+}
+
+TEST_F(DlqTest, RetryIdCouldBeTakenFirstFromTheDlqListing) {
+  // Processing dead-letters the event (a type mismatch); its retry is a new
+  // event whose id is derived from the DLQ entry.
+  CreateStream(R"(,"processing":{"rules":[{"type":"filter","where":{"field":"/payload/amount",)"
+               R"("op":"gt","value":0}}],"max_attempts":1})");
+  auto produced =
+      Call("POST", "/api/v1/streams/s/events", R"({"event_type":"T","payload":{"amount":"lots"}})");
+  ASSERT_EQ(produced.status, 202) << produced.body;
+  const std::vector<std::string> ids = {Field(produced.body, "/event_id")};
+  HttpReply dlq;
+  for (int i = 0; i < 100; ++i) {
+    dlq = Call("GET", "/api/v1/streams/s/dlq?stage=processing");
+    if (Field(dlq.body, "/entries/0/event_id") == ids[0]) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(Field(dlq.body, "/entries/0/event_id"), ids[0]) << dlq.body;
+  const auto failed_at = timestamp::Parse(Field(dlq.body, "/entries/0/failed_at"));
+  ASSERT_TRUE(failed_at.has_value());
+  // What the retry id used to be: a plain hash of what the listing shows.
+  const KeyHash h = HashKey("retry\n" + ids[0] + "\n" + std::to_string(*failed_at));
+  std::string bytes(16, '\0');
+  std::memcpy(bytes.data(), &h.low, 8);
+  std::memcpy(bytes.data() + 8, &h.high, 8);
+  bytes[6] = static_cast<char>((bytes[6] & 0x0f) | 0x40);
+  bytes[8] = static_cast<char>((bytes[8] & 0x3f) | 0x80);
+  const std::string guessed = Uuid::FromBytes(bytes).ToString();
+  // Another client of the org takes that id first.
+  auto taken = Call("POST", "/api/v1/streams/s/events",
+                    R"({"event_id":")" + guessed + R"(","event_type":"T","payload":{"fake":1}})");
+  ASSERT_EQ(taken.status, 202) << taken.body;
+  // Fixed rules, then the retry: stored under an id nobody could guess.
+  ASSERT_EQ(Call("PATCH", "/api/v1/streams/s",
+                 R"({"processing":{"rules":[{"type":"transform","set":{"/payload/fixed":true}}]}})")
+                .status,
+            200);
+  auto retry = Call("POST", "/api/v1/streams/s/dlq/" + ids[0] + "/retry");
+  ASSERT_EQ(retry.status, 202) << retry.body;
+  const std::string retry_id = Field(retry.body, "/retried/0/retry_event_id");
+  EXPECT_NE(retry_id, guessed);
+  auto stored = Call("GET", "/api/v1/streams/s/events/" + retry_id);
+  ASSERT_EQ(stored.status, 200) << stored.body;
+  EXPECT_EQ(Field(stored.body, "/metadata/retry_of"), ids[0]);
+  EXPECT_EQ(Field(stored.body, "/payload/amount"), "lots");
 }
 
 }  // namespace
