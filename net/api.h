@@ -16,6 +16,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <simdjson.h>
 
@@ -244,17 +245,21 @@ class Api {
   std::array<std::mutex, 64> group_mu_;
   ScanHints scan_hints_;                 // filtered runs polls need not read again
   std::atomic<size_t> parked_polls_{0};  // ParkedPolls alive
-  // Takes a place for one more group of `stream` (a use of a group that
-  // has no position yet): QuotaExceeded past max_groups_per_stream. Call
-  // under the new group's GroupLock, then store its position.
-  Status AdmitNewGroup(const Stream& stream);
+  // Takes a place for `group` of `stream` if it has none (a use of a group
+  // with no position yet): QuotaExceeded past max_groups_per_stream. Call
+  // under the group's GroupLock, then store its position.
+  Status AdmitNewGroup(const Stream& stream, const std::string& group);
   // Makes `group` exist (a position with nothing committed) if it does not:
   // a group exists from its first poll.
   Status EnsureGroup(const Stream& stream, const std::string& group);
-  // Forgets the count of a stream's groups (a group or the stream deleted).
-  void ForgetGroupCount(const Stream& stream);
-  std::mutex group_counts_mu_;
-  std::unordered_map<std::string, size_t> group_counts_;  // by stream id, counted lazily
+  // A group deleted; a stream deleted with all its groups.
+  void ForgetGroup(const Stream& stream, const std::string& group);
+  void ForgetGroups(const Stream& stream);
+  // The names of `stream`'s groups, read from the index on first use (a
+  // prefix scan) and kept up to date after; under group_names_mu_.
+  Result<std::unordered_set<std::string>*> GroupNamesOf(const Stream& stream);
+  std::mutex group_names_mu_;
+  std::unordered_map<std::string, std::unordered_set<std::string>> group_names_;  // by stream id
   // Whether `adding` more bytes would take `org` past max_bytes_per_org; the
   // org's stored bytes are at most kOrgBytesMaxAgeMs old.
   bool OrgOverQuota(const std::string& org, uint64_t adding);

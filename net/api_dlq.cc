@@ -132,7 +132,7 @@ void Api::Nack(Call& call, const std::string& ref, const std::string& group) {
     }
     // A nack is a use of the group: it exists from now on.
     if (!pos->has_value()) {
-      if (Status s = AdmitNewGroup(*stream); !s.ok()) return call.Fail(FromStatus(s));
+      if (Status s = AdmitNewGroup(*stream, group); !s.ok()) return call.Fail(FromStatus(s));
       if (Status s = engine_->index().PutState(key, EncodePosition(p)); !s.ok()) {
         return call.Fail(FromStatus(s));
       }

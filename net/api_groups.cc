@@ -3,6 +3,7 @@
 // (net/group_position.h), written with sync on the blocking pool.
 #include <algorithm>
 #include <mutex>
+#include <unordered_set>
 
 #include "formats/json_writer.h"
 #include "formats/timestamp.h"
@@ -29,38 +30,59 @@ std::string EventIdAt(const Stream& s, uint64_t offset) {
 
 }  // namespace
 
-Status Api::AdmitNewGroup(const Stream& stream) {
+Result<std::unordered_set<std::string>*> Api::GroupNamesOf(const Stream& stream) {
   const std::string sid = stream.manifest.stream_id.ToString();
-  std::lock_guard lock(group_counts_mu_);
-  auto it = group_counts_.find(sid);
-  if (it == group_counts_.end()) {
-    auto rows = engine_->index().ScanState(GroupKey(stream, ""));
+  auto it = group_names_.find(sid);
+  if (it == group_names_.end()) {
+    const std::string prefix = GroupKey(stream, "");
+    auto rows = engine_->index().ScanState(prefix);
     if (!rows.ok()) return rows.status();
-    it = group_counts_.emplace(sid, rows->size()).first;
+    std::unordered_set<std::string> names;
+    for (const auto& row : *rows) names.insert(row.first.substr(prefix.size()));
+    it = group_names_.emplace(sid, std::move(names)).first;
   }
-  if (it->second >= options_.max_groups_per_stream) {
+  return &it->second;
+}
+
+Status Api::AdmitNewGroup(const Stream& stream, const std::string& group) {
+  std::lock_guard lock(group_names_mu_);
+  auto names = GroupNamesOf(stream);
+  if (!names.ok()) return names.status();
+  if ((*names)->contains(group)) return Status::Ok();
+  if ((*names)->size() >= options_.max_groups_per_stream) {
     return Status::QuotaExceeded("stream '" + stream.manifest.name + "' has " +
-                                 std::to_string(it->second) +
+                                 std::to_string((*names)->size()) +
                                  " consumer groups, the most --max-groups-per-stream allows");
   }
-  ++it->second;  // over by one if the position is then not stored: a recount fixes it
+  (*names)->insert(group);  // one too many if the position is then not stored: harmless
   return Status::Ok();
 }
 
 Status Api::EnsureGroup(const Stream& stream, const std::string& group) {
+  {
+    // Known groups (every poll after the first) cost no index read.
+    std::lock_guard lock(group_names_mu_);
+    auto names = GroupNamesOf(stream);
+    if (!names.ok()) return names.status();
+    if ((*names)->contains(group)) return Status::Ok();
+  }
   const std::string key = GroupKey(stream, group);
+  std::lock_guard lock(GroupLock(key));
   auto pos = LoadPosition(engine_->index(), key);
   if (!pos.ok() || pos->has_value()) return pos.status();
-  std::lock_guard lock(GroupLock(key));
-  pos = LoadPosition(engine_->index(), key);
-  if (!pos.ok() || pos->has_value()) return pos.status();
-  EF_RETURN_IF_ERROR(AdmitNewGroup(stream));
+  EF_RETURN_IF_ERROR(AdmitNewGroup(stream, group));
   return engine_->index().PutState(key, EncodePosition(GroupPosition{}));
 }
 
-void Api::ForgetGroupCount(const Stream& stream) {
-  std::lock_guard lock(group_counts_mu_);
-  group_counts_.erase(stream.manifest.stream_id.ToString());
+void Api::ForgetGroup(const Stream& stream, const std::string& group) {
+  std::lock_guard lock(group_names_mu_);
+  auto it = group_names_.find(stream.manifest.stream_id.ToString());
+  if (it != group_names_.end()) it->second.erase(group);
+}
+
+void Api::ForgetGroups(const Stream& stream) {
+  std::lock_guard lock(group_names_mu_);
+  group_names_.erase(stream.manifest.stream_id.ToString());
 }
 
 void Api::CommitOffset(Call& call, const std::string& ref, const std::string& group) {
@@ -86,7 +108,7 @@ void Api::CommitOffset(Call& call, const std::string& ref, const std::string& gr
     auto pos = LoadPosition(engine_->index(), key);
     if (!pos.ok()) return call.Fail(FromStatus(pos.status()));
     if (!pos->has_value()) {
-      if (Status s = AdmitNewGroup(*stream); !s.ok()) return call.Fail(FromStatus(s));
+      if (Status s = AdmitNewGroup(*stream, group); !s.ok()) return call.Fail(FromStatus(s));
     }
     GroupPosition p = pos->value_or(GroupPosition{});
     const uint64_t offset = (*loc)->offset;
@@ -173,7 +195,7 @@ void Api::Seek(Call& call, const std::string& ref, const std::string& group) {
     auto pos = LoadPosition(engine_->index(), key);
     if (!pos.ok()) return call.Fail(FromStatus(pos.status()));
     if (!pos->has_value()) {
-      if (Status s = AdmitNewGroup(*stream); !s.ok()) return call.Fail(FromStatus(s));
+      if (Status s = AdmitNewGroup(*stream, group); !s.ok()) return call.Fail(FromStatus(s));
     }
     if (Status s = engine_->index().PutState(key, EncodePosition(p)); !s.ok()) {
       return call.Fail(FromStatus(s));
@@ -229,7 +251,7 @@ void Api::DeleteGroup(Call& call, const std::string& ref, const std::string& gro
       return call.Fail(FromStatus(s));
     }
     if (Status s = engine_->index().DeleteState(key); !s.ok()) return call.Fail(FromStatus(s));
-    ForgetGroupCount(*stream);
+    ForgetGroup(*stream, group);
     LogFields f = call.Fields();
     f.Add("group", group);
     LogWith(spdlog::level::info, f, "consumer group deleted");

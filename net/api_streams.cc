@@ -191,7 +191,7 @@ void Api::DeleteStream(Call& call, const std::string& ref) {
     }
     if (st = DropGroupPositions(engine_->index(), *s); !st.ok()) return call.Fail(FromStatus(st));
     scan_hints_.ForgetPrefix(GroupKey(*s, ""));
-    ForgetGroupCount(*s);
+    ForgetGroups(*s);
     {
       std::unique_lock lock(settings_mu_);
       settings_.erase(s->manifest.stream_id);

@@ -18,6 +18,7 @@
 namespace eventflow {
 namespace {
 
+using testing::ConnectLoopback;
 using testing::Field;
 using testing::ServerProcess;
 using testing::TempDir;
@@ -29,19 +30,6 @@ const std::string kAuth = std::string("X-API-Key: ") + kAdmin + "\r\n";
 void LowFileLimit() {
   const rlimit lim{256, 256};
   ::setrlimit(RLIMIT_NOFILE, &lim);
-}
-
-int Connect(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
 }
 
 // One produce on the keep-alive connection `fd`; its status, 0 if none came
@@ -105,14 +93,14 @@ TEST(DescriptorLimit, AcceptSpunWhenDescriptorsRanOut) {
   for (int i = 0; i < 100; ++i) {
     server.Request("POST", "/api/v1/streams", R"({"name":"x)" + std::to_string(i) + "\"}", kAuth);
   }
-  const int producer = Connect(server.port());
+  const int producer = ConnectLoopback(server.port());
   ASSERT_GE(producer, 0);
   ASSERT_EQ(ProduceOn(producer), 202);
 
   // More connections than descriptors: they wait in the listen queue.
   std::vector<int> flood;
   for (int i = 0; i < 300; ++i) {
-    const int fd = Connect(server.port());
+    const int fd = ConnectLoopback(server.port());
     if (fd >= 0) flood.push_back(fd);
   }
   ASSERT_GT(flood.size(), 200u);

@@ -35,18 +35,11 @@ using Clock = std::chrono::steady_clock;
 constexpr char kAdmin[] = "admin-secret-for-tests";
 
 int Connect(int port, int timeout_ms) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int fd = testing::ConnectLoopback(port);
+  if (fd < 0) return fd;
   timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
   return fd;
 }
 
@@ -56,12 +49,7 @@ HttpReply Exchange(int port, const std::string& raw, int timeout_ms) {
   HttpReply reply;
   const int fd = Connect(port, timeout_ms);
   if (fd < 0) return reply;
-  size_t sent = 0;
-  while (sent < raw.size()) {
-    const ssize_t n = ::send(fd, raw.data() + sent, raw.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
+  testing::SendAll(fd, raw);
   std::string got;
   char buf[65536];
   for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)

@@ -16,25 +16,13 @@
 namespace eventflow {
 namespace {
 
+using testing::ConnectLoopback;
 using testing::Field;
 using testing::ServerProcess;
 using testing::TempDir;
 using Clock = std::chrono::steady_clock;
 
 constexpr char kAdmin[] = "admin-secret-for-tests";
-
-int Connect(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 std::string ReadAllFrom(int fd) {
   std::string out;
@@ -67,7 +55,7 @@ class HttpEdgeTest : public ::testing::Test {
 };
 
 TEST_F(HttpEdgeTest, SlowlorisIsCutOffWhileOthersAreServed) {
-  const int fd = Connect(server_->port());
+  const int fd = ConnectLoopback(server_->port());
   ASSERT_GE(fd, 0);
   const auto t0 = Clock::now();
   const std::string start = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
@@ -107,7 +95,7 @@ TEST_F(HttpEdgeTest, ChunkedBodyIsAccepted) {
 }
 
 TEST_F(HttpEdgeTest, BodyShorterThanContentLengthStoresNothing) {
-  const int fd = Connect(server_->port());
+  const int fd = ConnectLoopback(server_->port());
   ASSERT_GE(fd, 0);
   const std::string raw = std::string("POST /api/v1/streams/s/events HTTP/1.1\r\nHost: x\r\n") +
                           "X-API-Key: " + kAdmin +
@@ -285,7 +273,7 @@ TEST(HttpTimeoutTest, KeepAliveRequestGotTheIdleTimeoutInsteadOfTheHeaderTimeout
   ServerProcess server(tmp.path(), {"--bootstrap-key", kAdmin, "--header-timeout-ms", "500",
                                     "--idle-timeout-ms", "60000"});
   ASSERT_TRUE(server.ok()) << server.first_line();
-  const int fd = Connect(server.port());
+  const int fd = ConnectLoopback(server.port());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(HealthzOn(fd));
   // The next request starts and never ends: it has the header timeout
@@ -301,7 +289,7 @@ TEST(HttpTimeoutTest, KeepAliveRequestGotTheIdleTimeoutInsteadOfTheHeaderTimeout
   ::close(fd);
   // A keep-alive connection that sends nothing is not cut at the header
   // timeout.
-  const int idle = Connect(server.port());
+  const int idle = ConnectLoopback(server.port());
   ASSERT_TRUE(HealthzOn(idle));
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   EXPECT_TRUE(HealthzOn(idle)) << "an idle connection was closed at the header timeout";
@@ -315,8 +303,8 @@ TEST(HttpTimeoutTest, IdleKeepAliveConnectionIsClosedWhileABusyOneStays) {
   ServerProcess server(tmp.path(), {"--bootstrap-key", kAdmin, "--header-timeout-ms", "1000",
                                     "--idle-timeout-ms", "1500"});
   ASSERT_TRUE(server.ok()) << server.first_line();
-  const int idle = Connect(server.port());
-  const int busy = Connect(server.port());
+  const int idle = ConnectLoopback(server.port());
+  const int busy = ConnectLoopback(server.port());
   ASSERT_GE(idle, 0);
   ASSERT_GE(busy, 0);
   ASSERT_TRUE(HealthzOn(idle));

@@ -18,36 +18,15 @@
 namespace eventflow {
 namespace {
 
+using testing::ConnectLoopback;
 using testing::Field;
 using testing::HttpReply;
+using testing::SendAll;
 using testing::ServerProcess;
 using testing::TempDir;
 
 constexpr char kAdmin[] = "admin-secret-for-tests";
 const std::string kAuth = std::string("X-API-Key: ") + kAdmin + "\r\n";
-
-int Connect(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool SendAll(int fd, const std::string& bytes) {
-  size_t sent = 0;
-  while (sent < bytes.size()) {
-    const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    sent += static_cast<size_t>(n);
-  }
-  return true;
-}
 
 // Reads until the reply holds a whole header (and `body_bytes` after it when
 // it says Content-Length), the peer closes, or `ms` pass.
@@ -108,7 +87,7 @@ class RequestAdmissionTest : public ::testing::Test {
 TEST_F(RequestAdmissionTest, UnauthenticatedBodyWasBufferedBeforeTheKeyWasChecked) {
   Start();
   for (const std::string key : {"", "X-API-Key: not-a-key\r\n"}) {
-    const int fd = Connect(server_->port());
+    const int fd = ConnectLoopback(server_->port());
     ASSERT_GE(fd, 0);
     // 16 MiB announced, none sent: the answer cannot wait for the body.
     ASSERT_TRUE(
@@ -147,7 +126,7 @@ TEST_F(RequestAdmissionTest, SmallRoutesTookBatchSizedBodies) {
       {"POST", "/api/v1/streams/s/events", 4096 + 64 * 1024 + 1},
   };
   for (const Case& c : cases) {
-    const int fd = Connect(server_->port());
+    const int fd = ConnectLoopback(server_->port());
     ASSERT_GE(fd, 0);
     ASSERT_TRUE(SendAll(fd, c.method + " " + c.target + " HTTP/1.1\r\nHost: x\r\n" + kAuth +
                                 "Content-Type: application/json\r\nContent-Length: " +
@@ -171,7 +150,7 @@ TEST_F(RequestAdmissionTest, SmallRoutesTookBatchSizedBodies) {
 TEST_F(RequestAdmissionTest, ExpectContinueWasNeverAnswered) {
   Start();
   const std::string body = EventOf(10);
-  const int fd = Connect(server_->port());
+  const int fd = ConnectLoopback(server_->port());
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(SendAll(fd, "POST /api/v1/streams/s/events HTTP/1.1\r\nHost: x\r\n" + kAuth +
                               "Content-Type: application/json\r\nExpect: 100-continue\r\n"
@@ -186,7 +165,7 @@ TEST_F(RequestAdmissionTest, ExpectContinueWasNeverAnswered) {
   EXPECT_EQ(EventCount(), "1");
 
   // Refused by its header: the final answer instead of the invitation.
-  const int refused = Connect(server_->port());
+  const int refused = ConnectLoopback(server_->port());
   ASSERT_TRUE(SendAll(refused,
                       "POST /api/v1/streams/s/events HTTP/1.1\r\nHost: x\r\nX-API-Key: wrong\r\n"
                       "Expect: 100-continue\r\nContent-Length: 100\r\n\r\n"));
@@ -211,12 +190,12 @@ TEST_F(RequestAdmissionTest, InFlightBodiesHadNoBudget) {
       "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
       "\r\n\r\n";
   // The first request's body arrives slowly: its bytes stay counted.
-  const int first = Connect(server_->port());
+  const int first = ConnectLoopback(server_->port());
   ASSERT_GE(first, 0);
   ASSERT_TRUE(SendAll(first, head + body.substr(0, 1000)));
   // Give the server time to read the first header before the second comes.
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  const int second = Connect(server_->port());
+  const int second = ConnectLoopback(server_->port());
   ASSERT_TRUE(SendAll(second, head));
   auto refused = ServerProcess::ParseReply(ReadReply(second));
   EXPECT_EQ(refused.status, 503) << refused.head;

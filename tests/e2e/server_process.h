@@ -18,6 +18,31 @@
 
 namespace eventflow::testing {
 
+// A TCP connection to 127.0.0.1:`port`, or -1.
+inline int ConnectLoopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Writes all of `bytes` to `fd`; false if the peer stopped taking them.
+inline bool SendAll(int fd, const std::string& bytes) {
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 inline std::string EventflowBinary() {
   if (const char* env = std::getenv("EVENTFLOW_BIN")) return env;
   return EVENTFLOW_BIN_DEFAULT;  // set by tests/CMakeLists.txt
@@ -109,23 +134,13 @@ class ServerProcess {
 
   // Writes raw bytes on a new connection, reads until the server closes it.
   std::string SendRaw(const std::string& bytes) const {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port_));
-    ::inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
     std::string reply;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-      size_t sent = 0;
-      while (sent < bytes.size()) {
-        const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-        if (n <= 0) break;
-        sent += static_cast<size_t>(n);
-      }
-      char buf[65536];
-      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
-        reply.append(buf, static_cast<size_t>(n));
-    }
+    const int fd = ConnectLoopback(port_);
+    if (fd < 0) return reply;
+    SendAll(fd, bytes);
+    char buf[65536];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;)
+      reply.append(buf, static_cast<size_t>(n));
     ::close(fd);
     return reply;
   }
