@@ -45,10 +45,19 @@ void VerifyFile(const SegmentFile& f, FileBytes& bytes, Totals* t) {
       ++t->warnings;
       std::printf(
           "WARNING %s: torn tail: %.*s; %llu bytes from byte %llu are what a crash leaves in the "
-          "last segment: recovery truncates them (not a failure)\n",
+          "last segment: recovery truncates them (not a failure)",
           Describe(f, bad).c_str(), static_cast<int>(scan.bad_reason.size()),
           scan.bad_reason.data(), static_cast<unsigned long long>(bytes.size() - scan.valid_end),
           static_cast<unsigned long long>(scan.valid_end));
+      if (scan.resync_pos > 0) {
+        std::printf(
+            "; valid records follow at byte %llu, but no completed sync had reached "
+            "offset %llu (rule 8.9): %llu record(s) dropped",
+            static_cast<unsigned long long>(scan.resync_pos),
+            static_cast<unsigned long long>(scan.damage_offset),
+            static_cast<unsigned long long>(scan.dropped_records));
+      }
+      std::printf("\n");
       return;
     }
     ++t->problems;
@@ -57,6 +66,10 @@ void VerifyFile(const SegmentFile& f, FileBytes& bytes, Totals* t) {
     if (scan.corruption) {
       std::printf("; a valid record follows at byte %llu: corruption, not a torn write",
                   static_cast<unsigned long long>(scan.resync_pos));
+      if (scan.synced_before) {
+        std::printf(" (a completed sync had covered offsets below %llu, rule 8.9)",
+                    static_cast<unsigned long long>(*scan.synced_before));
+      }
     } else if (f.state == SegmentState::kSealed) {
       std::printf("; the segment is sealed: corruption");
     }

@@ -78,6 +78,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   if (!lock.ok()) return lock.status();
   engine->lock_fd_ = *lock;
   EF_RETURN_IF_ERROR(MakeDirs(StreamsDir(options.data_dir)));
+  // What a previous run wrote but never synced (it was killed) may still be
+  // only in the page cache; recovery reads it as the log. Make it durable
+  // first, so each log's durable frontier starts at its end
+  // (StreamLog::durable_next).
+  EF_RETURN_IF_ERROR(options.fops->SyncFilesystem(options.data_dir));
   Index::Options io;
   io.env = options.index_env;
   io.max_open_files = options.index_max_open_files;
@@ -179,6 +184,16 @@ Status Engine::OpenStream(Manifest manifest, const std::string& dir, bool start_
   if (stream->recovery.truncated_bytes > 0) {
     spdlog::warn("stream {}: truncated a torn tail of {} bytes ({})", id,
                  stream->recovery.truncated_bytes, stream->recovery.reason);
+  }
+  if (const TailRecovery& r = stream->recovery; r.dropped_records > 0) {
+    // Rule 8.9: records past the tear were never covered by a completed
+    // sync; under --fsync always none was acknowledged unless the disk
+    // damaged bytes inside the last flush window.
+    spdlog::error(
+        "stream {}: dropped {} record(s) of a torn tail, offsets {} to {}: they were written "
+        "after the last completed sync and the power loss or crash tore their batch or one "
+        "before it",
+        id, r.dropped_records, r.dropped_first_offset, r.dropped_last_offset);
   }
   if (Status s = CatchUpIndex(*stream, *checkpoint); !s.ok()) {
     stream->open_status = s;

@@ -33,6 +33,16 @@ const char* FileOpName(FileOp op) {
   return "?";
 }
 
+Status FileOps::SyncFilesystem(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open dir", path);
+  const int rc = ::syncfs(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status::FromErrno(err, "syncfs", path);
+  return Status::Ok();
+}
+
 namespace {
 
 class PosixFileOps final : public FileOps {

@@ -58,6 +58,10 @@ class FileOps {
   // Advisory: it makes nothing durable, and the Sync after it reports any
   // error. Does nothing unless overridden.
   virtual void StartWriteback(int /*fd*/, uint64_t /*pos*/, uint64_t /*len*/) {}
+  // syncfs(2) of the filesystem holding `path`: after OK, everything any
+  // process wrote there before the call is durable (one call at start-up
+  // instead of a sync per file a previous run may have left unsynced).
+  virtual Status SyncFilesystem(const std::string& path);
 
   // The process-wide POSIX implementation.
   static FileOps* Posix();

@@ -67,7 +67,7 @@ struct StreamRepair {
   // Writes the good records of `source` as the live segment `base`. When
   // `source` is the live file itself, it is renamed *.quarantined first.
   Status SalvageInto(uint64_t base, const std::string& source, std::optional<uint64_t> next_base,
-                     bool is_tail, const std::string& why) {
+                     const std::string& why) {
     const std::string live = Path(base, segment_name::kSuffix);
     const std::string quarantined = Path(base, segment_name::kQuarantinedSuffix);
     const bool from_live = source == live;
@@ -77,7 +77,7 @@ struct StreamRepair {
     }
     MappedFile file(fops);
     EF_RETURN_IF_ERROR(file.Open(source));
-    const Salvage got = SalvageRecords(file.data(), file.size(), base, next_base, is_tail);
+    const Salvage got = SalvageRecords(file.data(), file.size(), base, next_base);
     const std::string tmp = Path(base, segment_name::kRepairingSuffix);
     auto written = WriteSegmentFile(tmp, got.records, fops);
     if (!written.ok()) return written.status();
@@ -90,9 +90,10 @@ struct StreamRepair {
                        fs::path(source).filename().string() + " (" + why + ") into " +
                        fs::path(live).filename().string() + "; ";
     what += std::to_string(got.bad_ranges) + " damaged range(s) skipped";
-    if (got.dropped_tail_records > 0) {
-      what += ", " + std::to_string(got.dropped_tail_records) +
-              " record(s) of an unfinished batch at the end dropped";
+    if (got.dropped_partial_records > 0) {
+      what += ", " + std::to_string(got.dropped_partial_records) +
+              " valid record(s) of batches not found whole dropped (a batch is kept whole or "
+              "not at all)";
     }
     if (from_live) what += "; the original is kept as " + fs::path(quarantined).filename().string();
     Did(what);
@@ -128,8 +129,8 @@ struct StreamRepair {
     for (uint64_t q : quarantined) {
       if (std::binary_search(live.begin(), live.end(), q)) continue;
       const auto next = next_after(q);
-      EF_RETURN_IF_ERROR(SalvageInto(q, Path(q, segment_name::kQuarantinedSuffix), next,
-                                     !next.has_value(), "quarantined earlier"));
+      EF_RETURN_IF_ERROR(
+          SalvageInto(q, Path(q, segment_name::kQuarantinedSuffix), next, "quarantined earlier"));
       live.insert(std::upper_bound(live.begin(), live.end(), q), q);
     }
     for (size_t i = 0; i < live.size(); ++i) {
@@ -149,7 +150,7 @@ struct StreamRepair {
       const std::string why = past_next ? "records past the next segment's base"
                                         : std::string(scan.bad_reason) + " at byte " +
                                               std::to_string(scan.bad_pos.value_or(0));
-      EF_RETURN_IF_ERROR(SalvageInto(base, Path(base, segment_name::kSuffix), next, is_tail, why));
+      EF_RETURN_IF_ERROR(SalvageInto(base, Path(base, segment_name::kSuffix), next, why));
     }
     return Status::Ok();
   }

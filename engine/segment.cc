@@ -100,7 +100,8 @@ Result<std::shared_ptr<Segment>> Segment::Create(const std::string& dir, uint64_
 
 Result<std::shared_ptr<Segment>> Segment::OpenActive(const std::string& path, uint64_t base_offset,
                                                      uint64_t capacity, FileOps* fops,
-                                                     TailRecovery* recovery) {
+                                                     TailRecovery* recovery,
+                                                     std::optional<uint64_t> synced_floor) {
   auto fd = fops->Open(path, O_RDWR, 0);
   if (!fd.ok()) return fd.status();
   auto size = FileSize(*fd, path);
@@ -111,7 +112,7 @@ Result<std::shared_ptr<Segment>> Segment::OpenActive(const std::string& path, ui
   capacity = RoundUpToPage(std::max({capacity, *size, kPage}));
   std::shared_ptr<Segment> seg(new Segment(path, base_offset, capacity, fops));
   EF_RETURN_IF_ERROR(seg->MapFile(*fd, capacity));
-  EF_RETURN_IF_ERROR(seg->LoadFromScan(*size, /*is_active=*/true, recovery));
+  EF_RETURN_IF_ERROR(seg->LoadFromScan(*size, /*is_active=*/true, recovery, synced_floor));
   return seg;
 }
 
@@ -134,15 +135,15 @@ Result<std::shared_ptr<Segment>> Segment::OpenSealed(const std::string& path, ui
 
 Result<std::shared_ptr<Segment>> Segment::OpenRecentlySealed(const std::string& path,
                                                              uint64_t base_offset, FileOps* fops,
-                                                             uint64_t* cut) {
-  *cut = 0;
+                                                             std::optional<uint64_t> synced_floor,
+                                                             TailRecovery* recovery) {
   auto sealed = OpenSealed(path, base_offset, fops);
   if (!sealed.ok() || !(*sealed)->EndsInZeros()) return sealed;
   const uint64_t size = (*sealed)->write_pos_;
-  auto active = OpenActive(path, base_offset, 0, fops, nullptr);
+  auto active = OpenActive(path, base_offset, 0, fops, recovery, synced_floor);
   if (!active.ok()) return active.status().IsCorruption() ? sealed : active.status();
   EF_RETURN_IF_ERROR((*active)->Seal(/*sync=*/true));
-  *cut = size - (*active)->write_pos_;
+  recovery->truncated_bytes = size - (*active)->write_pos_;
   return active;
 }
 
@@ -157,9 +158,11 @@ void Segment::NoteRecord(uint64_t offset, uint64_t pos, int64_t ts) {
   ++written_count_;
 }
 
-Status Segment::LoadFromScan(size_t size, bool is_active, TailRecovery* recovery) {
+Status Segment::LoadFromScan(size_t size, bool is_active, TailRecovery* recovery,
+                             std::optional<uint64_t> synced_floor) {
   ScanOptions opts;
   opts.min_offset = base_offset_;
+  opts.synced_floor = synced_floor;
   opts.verify_crc = is_active;  // sealed segments are CRC-checked as they are read
   opts.classify_tail = is_active;
   const ScanResult scan = ScanSegment(map_, size, opts, [&](const ScannedRecord& r) {
@@ -180,11 +183,14 @@ Status Segment::LoadFromScan(size_t size, bool is_active, TailRecovery* recovery
   }
   write_pos_ = scan.valid_end;
   allocated_ = size;
+  if (recovery != nullptr) recovery->synced_before = scan.synced_before;
   if (is_active && scan.bad_pos) {
     // A torn tail: cut it off; the next append allocates again.
     if (recovery != nullptr) {
       recovery->truncated_bytes = size - scan.valid_end;
       recovery->reason = std::string(scan.bad_reason) + " at byte " + std::to_string(*scan.bad_pos);
+      recovery->NoteDropped(scan.dropped_records, scan.dropped_first_offset,
+                            scan.dropped_last_offset);
     }
     EF_RETURN_IF_ERROR(fops_->Truncate(fd_, scan.valid_end, path_));
     allocated_ = scan.valid_end;

@@ -31,6 +31,19 @@ namespace eventflow {
 struct TailRecovery {
   uint64_t truncated_bytes = 0;  // torn bytes removed (0 when the end was clean)
   std::string reason;            // why the tail was bad, when it was
+  // The largest synced-before mark of the tail's records (ScanResult).
+  std::optional<uint64_t> synced_before;
+  // CRC-valid records a torn tail dropped (in no complete batch, or after
+  // the tear), and their offsets, for the error log and the metric.
+  uint64_t dropped_records = 0;
+  uint64_t dropped_first_offset = 0, dropped_last_offset = 0;
+
+  void NoteDropped(uint64_t count, uint64_t first, uint64_t last) {
+    if (count == 0) return;
+    dropped_first_offset = dropped_records == 0 ? first : std::min(dropped_first_offset, first);
+    dropped_last_offset = dropped_records == 0 ? last : std::max(dropped_last_offset, last);
+    dropped_records += count;
+  }
 };
 
 struct RecordView {
@@ -54,19 +67,24 @@ class Segment {
   // Opens the newest segment for appending. A torn tail (a bad record with
   // nothing valid after it, or an unfinished batch) is truncated and synced;
   // a bad record followed by valid ones is Corruption and nothing changes.
+  // `synced_floor`: a synced-before mark known from later segments.
   static Result<std::shared_ptr<Segment>> OpenActive(const std::string& path, uint64_t base_offset,
                                                      uint64_t capacity, FileOps* fops,
-                                                     TailRecovery* recovery);
+                                                     TailRecovery* recovery,
+                                                     std::optional<uint64_t> synced_floor = {});
   // Opens one of the newest sealed segments, which a roll under fsync
   // never/interval may have sealed without a sync (StreamLog::SealSync): a
   // crash before that sync can leave the file at its preallocated size, its
   // records followed by zeros. Such a file (a sealed one never ends in
   // zeros otherwise) is opened as an active segment, which cuts the tail,
-  // and sealed again; `cut` gets the bytes removed. A damaged one is opened
-  // as it is, for readers to quarantine.
+  // and sealed again; `recovery` says what was cut and why (the
+  // synced-before rule of the active segment applies, with `synced_floor`
+  // from the later segments). A damaged one is opened as it is, for
+  // readers to quarantine.
   static Result<std::shared_ptr<Segment>> OpenRecentlySealed(const std::string& path,
                                                              uint64_t base_offset, FileOps* fops,
-                                                             uint64_t* cut);
+                                                             std::optional<uint64_t> synced_floor,
+                                                             TailRecovery* recovery);
   // Opens a sealed segment. Its records are scanned (headers only) on first
   // use; CRCs are checked as records are read.
   static Result<std::shared_ptr<Segment>> OpenSealed(const std::string& path, uint64_t base_offset,
@@ -160,7 +178,8 @@ class Segment {
   // the running one (before the file is cut or closed).
   void StartZeroAhead();
   void AwaitZeroAhead();
-  Status LoadFromScan(size_t size, bool is_active, TailRecovery* recovery);
+  Status LoadFromScan(size_t size, bool is_active, TailRecovery* recovery,
+                      std::optional<uint64_t> synced_floor = {});
   // Whether the file's last 8 bytes (as opened) are zeros.
   bool EndsInZeros() const {
     return write_pos_ >= 8 &&

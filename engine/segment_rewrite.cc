@@ -58,7 +58,7 @@ Status RenameDurably(const std::string& from, const std::string& to, const std::
 }
 
 Salvage SalvageRecords(const char* data, size_t size, uint64_t min_offset,
-                       std::optional<uint64_t> below_offset, bool is_tail) {
+                       std::optional<uint64_t> below_offset) {
   Salvage out;
   std::optional<uint64_t> prev_offset;
   int64_t prev_ts = INT64_MIN;
@@ -67,6 +67,13 @@ Salvage SalvageRecords(const char* data, size_t size, uint64_t min_offset,
   uint64_t last_end = 0;    // byte position just past the last record taken
   bool in_bad_range = false;
   size_t open_batch_first = 0;  // index in out.records of the open batch's first record
+  // A batch is kept whole or not at all (rule 8.9): its records go back out.
+  auto drop_open_batch = [&] {
+    if (!batch_open) return;
+    out.dropped_partial_records += out.records.size() - open_batch_first;
+    out.records.resize(open_batch_first);
+    batch_open = false;
+  };
   uint64_t pos = 0;
   while (pos + record::kHeaderSize <= size) {
     record::Header h;
@@ -81,29 +88,36 @@ Salvage SalvageRecords(const char* data, size_t size, uint64_t min_offset,
         ++out.bad_ranges;
         in_bad_range = true;
       }
+      drop_open_batch();
       pos += record::kAlignment;
       continue;
     }
     in_bad_range = false;
     const bool begin = h.flags & record::kBatchBegin;
-    // A record continues the open batch only if it follows it directly.
-    if (begin || !batch_open || pos != last_end) {
+    prev_offset = h.offset;
+    prev_ts = h.timestamp_ms;
+    const bool continues = !begin && batch_open && pos == last_end;
+    pos += record::EncodedSize(h.length);
+    if (!begin && !continues) {
+      // The rest of a batch whose start was lost: not kept.
+      drop_open_batch();
+      ++out.dropped_partial_records;
+      continue;
+    }
+    if (begin) {
+      drop_open_batch();
       ++batch;
       open_batch_first = out.records.size();
     }
     batch_open = !(h.flags & record::kBatchEnd);
-    out.records.push_back(KeptRecord{h.offset, h.timestamp_ms, h.flags,
-                                     std::string_view(data + pos + record::kHeaderSize, h.length),
-                                     batch});
-    prev_offset = h.offset;
-    prev_ts = h.timestamp_ms;
-    pos += record::EncodedSize(h.length);
+    out.records.push_back(
+        KeptRecord{h.offset, h.timestamp_ms, h.flags,
+                   std::string_view(
+                       data + pos - record::EncodedSize(h.length) + record::kHeaderSize, h.length),
+                   batch});
     last_end = pos;
   }
-  if (is_tail && batch_open) {
-    out.dropped_tail_records = out.records.size() - open_batch_first;
-    out.records.resize(open_batch_first);
-  }
+  drop_open_batch();
   return out;
 }
 

@@ -40,15 +40,16 @@ Status RenameDurably(const std::string& from, const std::string& to, const std::
 // The good records of a damaged segment's bytes: every CRC-valid record at an
 // 8-byte boundary whose offset is at least `min_offset`, below `below_offset`
 // (the next segment's base) and above the previous record's, and whose
-// timestamp does not go backwards. When `is_tail` (the stream's newest
-// segment), an unfinished batch at the very end is dropped: it was never
-// acknowledged (a torn write).
+// timestamp does not go backwards, in whole batches only: a batch with a
+// damaged or missing record is dropped entirely, as recovery drops a torn
+// one (docs/segment-format.md rule 8.9), so a retried producer never finds
+// part of its batch stored.
 struct Salvage {
   std::vector<KeptRecord> records;
-  uint64_t bad_ranges = 0;            // runs of bytes that held no valid record
-  uint64_t dropped_tail_records = 0;  // records of an unfinished batch at the end
+  uint64_t bad_ranges = 0;               // runs of bytes that held no valid record
+  uint64_t dropped_partial_records = 0;  // valid records of batches not found whole
 };
 Salvage SalvageRecords(const char* data, size_t size, uint64_t min_offset,
-                       std::optional<uint64_t> below_offset, bool is_tail);
+                       std::optional<uint64_t> below_offset);
 
 }  // namespace eventflow

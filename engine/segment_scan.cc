@@ -1,5 +1,6 @@
 #include "engine/segment_scan.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "formats/endian.h"
@@ -16,9 +17,21 @@ bool ValidRecordAt(const char* data, size_t size, uint64_t pos) {
   return record::VerifyRecordCrc(data + pos, h);
 }
 
+namespace {
+void NoteSyncedMark(const record::Header& h, std::optional<uint64_t>* best) {
+  if (auto mark = h.synced_before(); mark && (!*best || *mark > **best)) *best = *mark;
+}
+
+void NoteDropped(const record::Header& h, ScanResult* result) {
+  if (result->dropped_records++ == 0) result->dropped_first_offset = h.offset;
+  result->dropped_last_offset = std::max(result->dropped_last_offset, h.offset);
+}
+}  // namespace
+
 ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options,
                        const std::function<void(const ScannedRecord&)>& on_record) {
   ScanResult result;
+  result.synced_before = options.synced_floor;
   // Records of the batch in progress, released to on_record at its end.
   std::vector<ScannedRecord> batch;
   bool in_batch = false;
@@ -73,6 +86,7 @@ ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options
       in_batch = true;
       batch_start = pos;
     }
+    NoteSyncedMark(h, &result.synced_before);
     batch.push_back({pos, static_cast<uint32_t>(rec_size), h,
                      std::string_view(data + pos + record::kHeaderSize, h.length)});
     prev_offset = h.offset;
@@ -98,23 +112,42 @@ ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options
     result.bad_pos = batch_start;
     result.bad_reason = "unfinished batch";
   }
+  result.damage_offset = result.last_offset ? *result.last_offset + 1 : options.min_offset;
   if (!options.classify_tail) return result;
+  // The records of an unfinished batch go with the tail, whatever it is.
+  if (options.verify_crc) {
+    for (const ScannedRecord& r : batch) NoteDropped(r.header, &result);
+  }
   // Anything valid beyond the end we stopped at means the bytes in between
-  // were damaged after being written: corruption, not a torn write.
-  // The probe starts past the record the scan stopped at (records of an
-  // unfinished batch before it are not evidence of damage).
-  for (uint64_t probe = pos + record::kAlignment; probe + record::kHeaderSize <= size;
-       probe += record::kAlignment) {
-    if (ValidRecordAt(data, size, probe)) {
-      result.corruption = true;
+  // were damaged: by a power loss if no completed sync had covered them
+  // (pages of one write reach the disk in any order), else after they were
+  // written. The probe starts past the record the scan stopped at (records
+  // of an unfinished batch before it are not evidence of damage) and reads
+  // on to the end: a later record may carry a larger synced-before mark.
+  bool found = false;
+  for (uint64_t probe = pos + record::kAlignment; probe + record::kHeaderSize <= size;) {
+    if (!ValidRecordAt(data, size, probe)) {
+      probe += record::kAlignment;
+      continue;
+    }
+    record::Header h;
+    (void)record::DecodeHeader(data + probe, &h);
+    if (!found) {
+      found = true;
       result.resync_pos = probe;
       if (!result.bad_pos) {
         result.bad_pos = pos;
         result.bad_reason = "zeroed bytes inside the log";
       }
-      break;
     }
+    NoteSyncedMark(h, &result.synced_before);
+    NoteDropped(h, &result);
+    probe += record::EncodedSize(h.length);
   }
+  // Without a mark (logs written before version 2) nothing tells a torn
+  // write from damage: anything valid after it is corruption, as before.
+  result.corruption =
+      found && (!result.synced_before || result.damage_offset < *result.synced_before);
   return result;
 }
 

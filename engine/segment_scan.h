@@ -1,6 +1,8 @@
 // Walks the records of a segment's bytes and classifies what follows the last
 // good one: clean end, torn tail (truncate it) or corruption (a bad record
 // with valid records after it). Shared by recovery, verify and dump.
+// The rule (docs/segment-format.md section 8): damage at or past the
+// largest synced-before mark is a torn write, damage below it corruption.
 #pragma once
 
 #include <cstddef>
@@ -30,10 +32,21 @@ struct ScanResult {
   std::optional<uint64_t> bad_pos;
   // What is wrong at bad_pos, for messages.
   std::string_view bad_reason;
-  // A valid record exists after bad_pos: corruption, not a torn write.
+  // A valid record exists after bad_pos, and the damage lies below what a
+  // completed sync had covered (or no record says what that was):
+  // corruption, not a torn write.
   bool corruption = false;
-  // Position of the first valid record found after bad_pos, when corruption.
+  // Position of the first valid record found after bad_pos (the probe).
   uint64_t resync_pos = 0;
+  // The largest synced-before mark of any CRC-valid record (scan and probe),
+  // or ScanOptions::synced_floor if larger; unset when no record has one.
+  std::optional<uint64_t> synced_before;
+  // The first offset the damage may hold: one past the last complete batch.
+  uint64_t damage_offset = 0;
+  // CRC-valid records past valid_end that a torn tail drops (an unfinished
+  // batch, records the probe found), and their offset range, for the log.
+  uint64_t dropped_records = 0;
+  uint64_t dropped_first_offset = 0, dropped_last_offset = 0;
 };
 
 struct ScanOptions {
@@ -42,6 +55,8 @@ struct ScanOptions {
   // corruption from a torn tail. Costs a pass over the rest of the bytes.
   bool classify_tail = true;
   uint64_t min_offset = 0;  // records below it are bad (a segment's base offset)
+  // A synced-before mark known from a later segment of the same log.
+  std::optional<uint64_t> synced_floor;
 };
 
 // Scans `data[0, size)`. `on_record` (optional) sees every good record in a

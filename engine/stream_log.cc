@@ -35,35 +35,40 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
   std::sort(bases.begin(), bases.end());
 
   SegmentList list;
-  for (size_t i = 0; i + 1 < bases.size(); ++i) {
-    const std::string path = dir + "/" + segment_name::Make(bases[i]);
-    // The newest sealed segments may have been sealed without a sync
-    // (SealSync::kBackground) just before a crash.
-    const bool recent = i + 1 + kMaxUnsyncedSealed >= bases.size();
-    uint64_t cut = 0;
-    auto seg = recent ? Segment::OpenRecentlySealed(path, bases[i], options.fops, &cut)
-                      : Segment::OpenSealed(path, bases[i], options.fops);
-    if (cut > 0) {
-      spdlog::warn(
-          "{}: cut {} bytes after its last complete batch: the segment was sealed but its sync "
-          "had not finished before the process stopped",
-          path, cut);
-    }
-    if (!seg.ok()) return seg.status();
-    list.push_back(std::move(*seg));
-  }
   if (bases.empty()) {
     auto seg = Segment::Create(dir, min_next_offset, options.segment_bytes, options.fops);
     if (!seg.ok()) return seg.status();
     list.push_back(std::move(*seg));
   } else {
-    auto seg = Segment::OpenActive(dir + "/" + segment_name::Make(bases.back()), bases.back(),
-                                   options.segment_bytes, options.fops, recovery);
-    if (!seg.ok()) return seg.status();
-    list.push_back(std::move(*seg));
+    TailRecovery local;
+    if (recovery == nullptr) recovery = &local;
+    size_t torn_at = bases.size();
+    EF_RETURN_IF_ERROR(log->OpenSegments(bases, &list, recovery, &torn_at));
+    if (torn_at + 1 < bases.size()) {
+      // Rule 8.9: a recently sealed segment lost records a sync had not yet
+      // covered, so the later segments hold batches after a hole. None of
+      // them was durable: drop them, and the log ends where the tear is.
+      for (size_t i = torn_at + 1; i < list.size(); ++i) {
+        EF_RETURN_IF_ERROR(list[i]->EnsureLoaded());
+        if (auto first = list[i]->first_offset()) {
+          recovery->NoteDropped(list[i]->record_count(), *first, *list[i]->last_offset());
+        }
+      }
+      list.clear();
+      for (size_t i = bases.size(); i-- > torn_at + 1;) {
+        EF_RETURN_IF_ERROR(options.fops->Remove(dir + "/" + segment_name::Make(bases[i])));
+      }
+      EF_RETURN_IF_ERROR(options.fops->SyncDir(dir));
+      spdlog::error("{}: dropped {} segment file(s) after the torn end of {}", dir,
+                    bases.size() - torn_at - 1, segment_name::Make(bases[torn_at]));
+      bases.resize(torn_at + 1);
+      TailRecovery again;
+      EF_RETURN_IF_ERROR(log->OpenSegments(bases, &list, &again, &torn_at));
+      recovery->NoteDropped(again.dropped_records, again.dropped_first_offset,
+                            again.dropped_last_offset);
+    }
   }
   log->active_ = list.back();
-  if (options.zero_ahead && !log->active_->sealed()) log->active_->EnableZeroAhead();
 
   // Where the log ends: the active segment's last record, else the newest
   // sealed one with records.
@@ -82,7 +87,75 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
   log->committed_next_.store(log->next_offset_);
   log->waiters_.Advance(log->next_offset_);
   log->SetSegments(std::move(list));
+  if (log->next_offset_ > next && log->next_offset_ > log->active_->base_offset()) {
+    // Offsets jump past what the files hold (the index had seen records a
+    // crash took). Appends start a segment of their own, so that offsets
+    // inside a segment stay consecutive and the first offset a tear can
+    // hold is known exactly (rule 8.9).
+    EF_RETURN_IF_ERROR(log->Roll(0, SealSync::kNow));
+  } else if (options.zero_ahead && !log->active_->sealed()) {
+    log->active_->EnableZeroAhead();
+  }
+  log->active_base_ = log->active_->base_offset();
+  log->active_synced_next_ = log->next_offset_;
+  log->durable_next_.store(log->next_offset_);
   return log;
+}
+
+Status StreamLog::OpenSegments(const std::vector<uint64_t>& bases, SegmentList* list,
+                               TailRecovery* recovery, size_t* torn_at) {
+  const std::string& dir = dir_;
+  const StreamLogOptions& options = options_;
+  // The tail first: the active segment, then the sealed ones newest first,
+  // so each knows the largest synced-before mark of what follows it.
+  auto active = Segment::OpenActive(dir + "/" + segment_name::Make(bases.back()), bases.back(),
+                                    options.segment_bytes, options.fops, recovery);
+  if (!active.ok()) return active.status();
+  std::optional<uint64_t> floor = recovery->synced_before;
+  std::vector<std::shared_ptr<Segment>> sealed(bases.size() - 1);
+  for (size_t i = bases.size() - 1; i-- > 0;) {
+    const std::string path = dir + "/" + segment_name::Make(bases[i]);
+    // The newest sealed segments may have been sealed without a sync
+    // (SealSync::kBackground) just before a crash.
+    if (i + 1 + kMaxUnsyncedSealed < bases.size()) {
+      auto seg = Segment::OpenSealed(path, bases[i], options.fops);
+      if (!seg.ok()) return seg.status();
+      sealed[i] = std::move(*seg);
+      continue;
+    }
+    TailRecovery tail;
+    auto seg = Segment::OpenRecentlySealed(path, bases[i], options.fops, floor, &tail);
+    if (!seg.ok()) return seg.status();
+    sealed[i] = std::move(*seg);
+    if (tail.truncated_bytes == 0) continue;
+    if (tail.synced_before && (!floor || *tail.synced_before > *floor)) floor = tail.synced_before;
+    // Cut: what remains ends short of the next segment's base if records
+    // were lost (offsets in a segment are consecutive, and a roll starts
+    // the next one right after the last).
+    const auto last = sealed[i]->last_offset();
+    const uint64_t end = last ? *last + 1 : bases[i];
+    const bool lost = !tail.reason.empty() || end < bases[i + 1];
+    if (!lost) {
+      spdlog::warn(
+          "{}: cut {} bytes after its last complete batch: the segment was sealed but its sync "
+          "had not finished before the process stopped",
+          path, tail.truncated_bytes);
+      continue;
+    }
+    if (floor && end < *floor) {
+      return Status::Corruption(path + ": records from offset " + std::to_string(end) +
+                                " are missing though a completed sync had covered offsets up to " +
+                                std::to_string(*floor));
+    }
+    spdlog::error("{}: torn end{}: records from offset {} never reached the disk", path,
+                  tail.reason.empty() ? "" : " (" + tail.reason + ")", end);
+    recovery->NoteDropped(tail.dropped_records, tail.dropped_first_offset,
+                          tail.dropped_last_offset);
+    *torn_at = i;
+  }
+  list->assign(sealed.begin(), sealed.end());
+  list->push_back(std::move(*active));
+  return Status::Ok();
 }
 
 bool StreamLog::Fits(size_t bytes) const {
@@ -100,10 +173,31 @@ Status StreamLog::AwaitSealSyncs() {
   return first;
 }
 
+void StreamLog::NoteSynced(const Mark& m) {
+  std::lock_guard lock(durable_mu_);
+  if (m.segment->base_offset() != active_base_) return;  // a roll came between
+  active_synced_next_ = std::max(active_synced_next_, m.next());
+  UpdateDurableLocked();
+}
+
+void StreamLog::UpdateDurableLocked() {
+  uint64_t durable = active_synced_next_;
+  if (!unsynced_sealed_.empty()) durable = std::min(durable, *unsynced_sealed_.begin());
+  // Never backwards: what a sync covered stays covered.
+  if (durable > durable_next_.load(std::memory_order_relaxed)) {
+    durable_next_.store(durable, std::memory_order_release);
+  }
+}
+
 void StreamLog::StartSealSync(std::shared_ptr<Segment> sealed) {
   auto sync = [this, sealed = std::move(sealed)]() -> Status {
     Status s = options_.fops->SyncDir(dir_);
     if (s.ok() && sealed) s = sealed->Sync();
+    if (s.ok() && sealed) {
+      std::lock_guard lock(durable_mu_);
+      unsynced_sealed_.erase(sealed->base_offset());
+      UpdateDurableLocked();
+    }
     if (!s.ok()) {
       spdlog::error(
           "{}: sync after a segment roll failed; the records of the sealed segment may not "
@@ -137,15 +231,27 @@ Status StreamLog::Roll(size_t bytes, SealSync seal_sync) {
   auto list = *segments_.load();
   if (active_removed_) {
     // A previous Roll removed the empty active file; only the create is left.
-  } else if (active_->write_pos() == 0 && active_->base_offset() == next_offset_) {
-    // An empty active segment too small for this batch: replace it.
+  } else if (active_->write_pos() == 0) {
+    // An empty active segment too small for this batch (or, at Open, below
+    // the next offset): replace it.
     EF_RETURN_IF_ERROR(options_.fops->Remove(active_->path()));
     active_removed_ = true;
     list.pop_back();
     SetSegments(list);
   } else if (!active_->sealed()) {
+    if (background) {
+      std::lock_guard durable_lock(durable_mu_);
+      unsynced_sealed_.insert(active_->base_offset());
+    }
     EF_RETURN_IF_ERROR(active_->Seal(/*sync=*/!background));
     sealed = active_;
+  }
+  {
+    // The new segment starts with nothing to sync: everything before it is
+    // synced, or waits in unsynced_sealed_.
+    std::lock_guard durable_lock(durable_mu_);
+    active_base_ = next_offset_;
+    active_synced_next_ = next_offset_;
   }
   auto seg = Segment::Create(dir_, next_offset_, capacity, options_.fops, /*sync_dir=*/!background);
   // Started after the create, so its directory sync covers the new file.

@@ -14,6 +14,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,14 @@ class StreamLog {
   Mark mark() const;
   // Puts the segment of `m` on disk, up to at least `m`. Any thread.
   static Status Sync(const Mark& m) { return m.segment->Sync(); }
+  // Every offset below this was covered by a completed sync: the writer's
+  // flushes (NoteSynced), the syncs of sealed segments, and at Open the
+  // whole log (the caller made the data dir durable first: Engine::Open
+  // syncs the filesystem). The writer marks each batch with it (record.h,
+  // kSyncedBefore) so that recovery can tell a torn write from damage.
+  uint64_t durable_next() const { return durable_next_.load(std::memory_order_acquire); }
+  // A sync of the active segment up to `m` completed. Any thread.
+  void NoteSynced(const Mark& m);
   // Makes the records up to `m` visible and wakes waiters. Marks are
   // published in the order they were taken, from one thread at a time.
   void Publish(const Mark& m);
@@ -145,6 +154,13 @@ class StreamLog {
   // SealSync::kBackground: syncs the directory (a new segment was created)
   // and then `sealed` (when a roll sealed one) on a thread of their own.
   void StartSealSync(std::shared_ptr<Segment> sealed);
+  // Recomputes durable_next_ from the state below; durable_mu_ held.
+  void UpdateDurableLocked();
+  // Opens the segments of `bases` (sorted, not empty) into `list`; when a
+  // recently sealed one proves torn, `*torn_at` gets its index (the caller
+  // drops every segment after it).
+  Status OpenSegments(const std::vector<uint64_t>& bases, SegmentList* list, TailRecovery* recovery,
+                      size_t* torn_at);
 
   const std::string dir_;
   const StreamLogOptions options_;
@@ -161,6 +177,12 @@ class StreamLog {
   CommitWaiters waiters_;
   // SealSync::kBackground: syncs of sealed segments still running, oldest first.
   std::deque<std::future<Status>> seal_syncs_;
+  // What durable_next() is made of.
+  std::mutex durable_mu_;
+  uint64_t active_base_ = 0;            // base of the active segment
+  uint64_t active_synced_next_ = 0;     // the active segment is synced below this
+  std::set<uint64_t> unsynced_sealed_;  // bases of sealed segments whose sync has not succeeded
+  std::atomic<uint64_t> durable_next_{0};
 };
 
 }  // namespace eventflow

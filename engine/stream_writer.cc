@@ -294,6 +294,9 @@ bool StreamWriter::Prepare(Request& req) {
     h.timestamp_ms = ts;
     h.flags = record::kCompactEvent | (done == 0 ? record::kBatchBegin : 0) |
               (done + 1 == fresh ? record::kBatchEnd : 0);
+    // A batch's first record says what was durable when it was encoded
+    // (docs/segment-format.md, rule 8.9).
+    if (done == 0) h.set_synced_before(log_->durable_next());
     buf_.resize(at + record::EncodeInPlace(h, buf_.data() + at));
     ++done;
     ++next_offset_;
@@ -558,6 +561,7 @@ void StreamWriter::FailRound(Round& round, const Status& s) {
 Status StreamWriter::SyncLog(const StreamLog::Mark& m) {
   const auto start = std::chrono::steady_clock::now();
   Status s = StreamLog::Sync(m);
+  if (s.ok()) log_->NoteSynced(m);
   const auto took = std::chrono::steady_clock::now() - start;
   last_flush_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count(),
                        std::memory_order_relaxed);

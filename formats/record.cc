@@ -22,7 +22,7 @@ size_t EncodeInPlace(const Header& header, char* dst) {
   dst[kTypePos] = static_cast<char>(header.type);
   EncodeFixed16(dst + kFlagsPos, header.flags);
   EncodeFixed32(dst + kLengthPos, header.length);
-  EncodeFixed32(dst + kReservedPos, 0);
+  EncodeFixed32(dst + kSyncedBackPos, (header.flags & kSyncedBefore) != 0 ? header.synced_back : 0);
   EncodeFixed64(dst + kOffsetPos, header.offset);
   EncodeFixed64(dst + kTimestampPos, static_cast<uint64_t>(header.timestamp_ms));
   std::memset(dst + kHeaderSize + length, 0, total - kHeaderSize - length);
@@ -54,14 +54,17 @@ HeaderCheck DecodeHeader(const char* src, Header* header) {
   const auto type = static_cast<uint8_t>(src[kTypePos]);
   const uint16_t flags = DecodeFixed16(src + kFlagsPos);
   const uint32_t length = DecodeFixed32(src + kLengthPos);
-  if (version != kFormatVersion || type != static_cast<uint8_t>(RecordType::kEvent) ||
-      (flags & ~kKnownFlags) != 0 || length > kMaxPayloadBytes ||
-      DecodeFixed32(src + kReservedPos) != 0) {
+  const uint32_t synced_back = DecodeFixed32(src + kSyncedBackPos);
+  const uint16_t known = version == 1 ? kKnownFlagsV1 : kKnownFlags;
+  if (version < kOldestReadableVersion || version > kFormatVersion ||
+      type != static_cast<uint8_t>(RecordType::kEvent) || (flags & ~known) != 0 ||
+      length > kMaxPayloadBytes || ((flags & kSyncedBefore) == 0 && synced_back != 0)) {
     return HeaderCheck::kBadHeader;
   }
   header->type = static_cast<RecordType>(type);
   header->flags = flags;
   header->length = length;
+  header->synced_back = synced_back;
   header->offset = DecodeFixed64(src + kOffsetPos);
   header->timestamp_ms = static_cast<int64_t>(DecodeFixed64(src + kTimestampPos));
   return HeaderCheck::kOk;

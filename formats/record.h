@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -13,23 +14,26 @@
 namespace eventflow::record {
 
 inline constexpr uint32_t kMagic = 0x31524645;  // bytes "EFR1" on disk
-inline constexpr uint8_t kFormatVersion = 1;
+// Version 2 adds kSyncedBefore (section 4 of docs/segment-format.md); the
+// writer writes 2, readers accept 1 (logs written before it) and 2.
+inline constexpr uint8_t kFormatVersion = 2;
+inline constexpr uint8_t kOldestReadableVersion = 1;
 inline constexpr size_t kHeaderSize = 40;
 inline constexpr size_t kAlignment = 8;
 // Largest payload a record may carry; larger lengths are corruption.
 inline constexpr uint32_t kMaxPayloadBytes = 64u << 20;
 
 // Byte positions of the header fields.
-inline constexpr size_t kRecordCrcPos = 0;   // u32 CRC32C of bytes [4, 40 + length)
-inline constexpr size_t kHeaderCrcPos = 4;   // u32 CRC32C of bytes [8, 40)
-inline constexpr size_t kMagicPos = 8;       // u32 kMagic
-inline constexpr size_t kVersionPos = 12;    // u8  kFormatVersion
-inline constexpr size_t kTypePos = 13;       // u8  RecordType
-inline constexpr size_t kFlagsPos = 14;      // u16 RecordFlags
-inline constexpr size_t kLengthPos = 16;     // u32 payload length
-inline constexpr size_t kReservedPos = 20;   // u32 zero
-inline constexpr size_t kOffsetPos = 24;     // u64 log offset
-inline constexpr size_t kTimestampPos = 32;  // i64 created_at, ms since the Unix epoch
+inline constexpr size_t kRecordCrcPos = 0;    // u32 CRC32C of bytes [4, 40 + length)
+inline constexpr size_t kHeaderCrcPos = 4;    // u32 CRC32C of bytes [8, 40)
+inline constexpr size_t kMagicPos = 8;        // u32 kMagic
+inline constexpr size_t kVersionPos = 12;     // u8  kFormatVersion
+inline constexpr size_t kTypePos = 13;        // u8  RecordType
+inline constexpr size_t kFlagsPos = 14;       // u16 RecordFlags
+inline constexpr size_t kLengthPos = 16;      // u32 payload length
+inline constexpr size_t kSyncedBackPos = 20;  // u32 synced distance (kSyncedBefore), else 0
+inline constexpr size_t kOffsetPos = 24;      // u64 log offset
+inline constexpr size_t kTimestampPos = 32;   // i64 created_at, ms since the Unix epoch
 
 // 0 is reserved: preallocated, never-written space reads as zeros.
 enum class RecordType : uint8_t {
@@ -42,19 +46,40 @@ enum class RecordType : uint8_t {
 // kCompactEvent: the payload is an event without the fields the header and
 // the stream's directory already hold (stored_event.h, AppendEventJson);
 // without it the payload is the whole event JSON, as written before.
+// kSyncedBefore (version 2): the header's u32 at kSyncedBackPos is a distance
+// back from the record's offset; every offset below offset - distance was
+// covered by a completed fdatasync when the record was encoded. Recovery
+// uses it to tell a torn write from damage to durable bytes.
 enum RecordFlags : uint16_t {
   kBatchBegin = 1u << 0,
   kBatchEnd = 1u << 1,
   kCompactEvent = 1u << 2,
+  kSyncedBefore = 1u << 3,
 };
-inline constexpr uint16_t kKnownFlags = kBatchBegin | kBatchEnd | kCompactEvent;
+inline constexpr uint16_t kKnownFlagsV1 = kBatchBegin | kBatchEnd | kCompactEvent;
+inline constexpr uint16_t kKnownFlags = kKnownFlagsV1 | kSyncedBefore;
 
 struct Header {
   RecordType type = RecordType::kEvent;
   uint16_t flags = kBatchBegin | kBatchEnd;
   uint32_t length = 0;
+  uint32_t synced_back = 0;  // meaningful with kSyncedBefore, else 0
   uint64_t offset = 0;
   int64_t timestamp_ms = 0;
+
+  // Every offset below this was durable when the record was encoded, if
+  // the record says so.
+  std::optional<uint64_t> synced_before() const {
+    if ((flags & kSyncedBefore) == 0) return std::nullopt;
+    return offset >= synced_back ? offset - synced_back : 0;
+  }
+  // Marks the record with `durable_next` (every offset below it durable),
+  // as a saturating distance back: a distance too large to store claims less.
+  void set_synced_before(uint64_t durable_next) {
+    flags |= kSyncedBefore;
+    const uint64_t back = offset > durable_next ? offset - durable_next : 0;
+    synced_back = back > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(back);
+  }
 };
 
 // Bytes a record with `payload_len` payload bytes takes, padding included.
@@ -75,7 +100,7 @@ void AppendTo(const Header& header, std::string_view payload, std::string* out);
 enum class HeaderCheck {
   kOk,
   kZero,       // all 40 bytes are zero: never-written space
-  kBadHeader,  // magic, header CRC, version, type, flags or length wrong
+  kBadHeader,  // magic, header CRC, version, type, flags, length or synced distance wrong
 };
 
 // Checks the 40 header bytes at `src` and fills `*header`. The length is only

@@ -49,7 +49,17 @@ void Api::ServeMetrics(Call& call) {
     auto bytes = GaugeFamily("eventflow_stream_size_bytes", "Bytes of a stream's log");
     auto events = GaugeFamily("eventflow_stream_events",
                               "Events in a stream's log (last offset + 1 - first offset)");
+    // Counted once, when the stream was opened; a counter so that alerts
+    // can fire on any increase.
+    auto torn = GaugeFamily("eventflow_torn_tail_events_total",
+                            "Records a torn tail dropped when the stream was opened (rule 8.9 "
+                            "of docs/segment-format.md)");
+    torn.type = prometheus::MetricType::Counter;
     for (const auto& s : engine_->ListStreams()) {
+      prometheus::ClientMetric m;
+      m.label = StreamLabels(*s);
+      m.counter.value = static_cast<double>(s->recovery.dropped_records);
+      torn.metric.push_back(std::move(m));
       if (!s->log) continue;
       const uint64_t next = s->log->committed_next(), first = s->log->first_offset();
       AddGauge(&segments, static_cast<double>(s->log->segments()->size()), StreamLabels(*s));
@@ -77,7 +87,8 @@ void Api::ServeMetrics(Call& call) {
         }
       }
     }
-    for (auto* f : {&segments, &bytes, &events, &lag, &dlq}) scraped.push_back(std::move(*f));
+    for (auto* f : {&segments, &bytes, &events, &torn, &lag, &dlq})
+      scraped.push_back(std::move(*f));
     HttpResponse res = JsonResponse(200, metrics_->Expose(scraped));
     res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     call.Reply(std::move(res));

@@ -8,14 +8,17 @@
 #include <fstream>
 #include <string>
 
+#include "tests/e2e/cli_process.h"
 #include "tests/e2e/server_process.h"
 #include "tests/engine/test_util.h"
 
 namespace eventflow {
 namespace {
 
+using testing::CliResult;
 using testing::Field;
 using testing::HttpReply;
+using testing::RunCli;
 using testing::ServerProcess;
 using testing::TempDir;
 
@@ -82,6 +85,40 @@ TEST(UpgradeFromAe72254, StoredSettingsAreClampedAndACostlySchemaIsFlaggedNotDro
   const std::string logged = ReadFile(log);
   EXPECT_NE(logged.find("max_deliveries 4294967296 clamped to 1000"), std::string::npos) << logged;
   EXPECT_NE(logged.find("too costly to validate"), std::string::npos) << logged;
+}
+
+// Segments of version-1 records (no synced-before mark) take version-2
+// appends in the same file, and both read back after a restart and verify.
+TEST(UpgradeFromAe72254, Version1RecordsAreReadBesideVersion2Appends) {
+  TempDir tmp;
+  ASSERT_TRUE(Unpack("datadir-ae72254.tar.gz", tmp.path()));
+  const std::string data = tmp.path() + "/data";
+  std::string first_id;
+  {
+    ServerProcess server(data, {});
+    ASSERT_TRUE(server.ok()) << server.first_line();
+    for (int i = 4; i <= 5; ++i) {
+      auto r =
+          server.Request("POST", "/api/v1/streams/old/events",
+                         R"({"event_type":"T","payload":{"i":)" + std::to_string(i) + "}}", kAuth);
+      ASSERT_EQ(r.status, 202) << r.body;
+    }
+    EXPECT_EQ(server.Terminate(), 0);
+  }
+  ServerProcess server(data, {});
+  ASSERT_TRUE(server.ok()) << server.first_line();
+  auto got =
+      server.Request("GET", "/api/v1/streams/old/consumer-groups/up/events?limit=10", "", kAuth);
+  ASSERT_EQ(got.status, 200) << got.body;
+  for (int i = 0; i < 5; ++i) {
+    const std::string pointer = "/events/" + std::to_string(i) + "/payload/i";
+    EXPECT_EQ(Field(got.body, pointer.c_str()), std::to_string(i + 1)) << got.body;
+  }
+  EXPECT_EQ(Field(got.body, "/events/5"), "<missing>");
+  EXPECT_EQ(server.Terminate(), 0);
+  CliResult verify = RunCli({"segments", "verify", "--data-dir", data});
+  EXPECT_EQ(verify.exit_code, 0) << verify.out << verify.err;
+  EXPECT_NE(verify.out.find("OK: "), std::string::npos) << verify.out;
 }
 
 }  // namespace

@@ -135,6 +135,77 @@ TEST(Recovery, ZeroedHoleBeforeValidRecordsIsCorruption) {
   EXPECT_TRUE(f.Reopen().IsCorruption());
 }
 
+// Rule 8.9: pages of one write reach the disk in any order, so a power loss
+// before a round's flush can leave a hole of zeros inside its batch with
+// later pages of the batch intact. Under --fsync always nothing past the
+// last completed flush was acknowledged: the batch is torn, not corrupt.
+// (At ae72254 this stream was not served: "zeroed bytes inside the log".)
+TEST(Recovery, HoleInTheLastBatchIsATornTailNotCorruption) {
+  TempDir tmp;
+  LogFixture f(tmp.path());
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"first\":1}")}).status.ok());
+  std::vector<EventDraft> batch;
+  for (int i = 0; i < 1000; ++i) {
+    batch.push_back(
+        Draft("{\"i\":" + std::to_string(i) + ",\"pad\":\"" + std::string(40, 'p') + "\"}"));
+  }
+  ASSERT_TRUE(AppendSync(*f.writer, std::move(batch)).status.ok());
+  const uint64_t end = f.log->segments()->back()->committed_bytes();
+  f.Close();
+  const std::string seg = testing::SegmentFiles(f.dir).back();
+  std::string bytes = ReadFile(seg);
+  std::vector<ScannedRecord> records;
+  ScanSegment(bytes.data(), end, {}, [&](const ScannedRecord& r) { records.push_back(r); });
+  ASSERT_EQ(records.size(), 1001u);
+  // Each batch's first record carries the durable frontier: the batch after
+  // an acknowledged one says everything before it was synced.
+  EXPECT_EQ(records[1].header.synced_before(), 1u);
+  EXPECT_EQ(records[2].header.synced_before(), std::nullopt);
+  // A 4 KiB page in the middle of the batch never reached the disk.
+  const uint64_t hole = (records[500].pos + 4095) & ~uint64_t{4095};
+  ASSERT_LT(hole + 4096, end);
+  std::fill(bytes.begin() + static_cast<long>(hole), bytes.begin() + static_cast<long>(hole + 4096),
+            '\0');
+  WriteFile(seg, bytes);
+  ASSERT_TRUE(f.Reopen().ok());
+  // The batch is gone whole; the event before it stays; appends go on.
+  const auto kept = ReadAll(*f.log);
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(kept[0].offset, 0u);
+  EXPECT_GT(f.recovery.truncated_bytes, 0u);
+  EXPECT_GT(f.recovery.dropped_records, 400u);  // the batch's records after the hole
+  EXPECT_EQ(f.recovery.dropped_last_offset, 1000u);
+  EXPECT_EQ(fs::file_size(seg), records[1].pos);
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"after\":1}")}).status.ok());
+}
+
+// The same hole, but a later batch was acknowledged after the torn one's
+// flush: its mark says the bytes were durable, so they were damaged later.
+TEST(Recovery, HoleBelowTheSyncedMarkIsCorruption) {
+  TempDir tmp;
+  LogFixture f(tmp.path());
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"first\":1}")}).status.ok());
+  std::vector<EventDraft> batch;
+  for (int i = 0; i < 200; ++i)
+    batch.push_back(Draft("{\"pad\":\"" + std::string(40, 'p') + "\"}"));
+  ASSERT_TRUE(AppendSync(*f.writer, std::move(batch)).status.ok());
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"last\":1}")}).status.ok());
+  const uint64_t end = f.log->segments()->back()->committed_bytes();
+  f.Close();
+  const std::string seg = testing::SegmentFiles(f.dir).back();
+  std::string bytes = ReadFile(seg).substr(0, end);
+  std::vector<ScannedRecord> records;
+  ScanSegment(bytes.data(), end, {}, [&](const ScannedRecord& r) { records.push_back(r); });
+  ASSERT_EQ(records.size(), 202u);
+  EXPECT_EQ(records[201].header.synced_before(), 201u);
+  std::fill(bytes.begin() + static_cast<long>(records[100].pos),
+            bytes.begin() + static_cast<long>(records[101].pos), '\0');
+  WriteFile(seg, bytes);
+  const Status s = f.Reopen();
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_EQ(fs::file_size(seg), end) << "corruption must not be truncated away";
+}
+
 // Appends single events until the log has `segments` files; returns how
 // many events it took.
 int FillSegments(LogFixture& f, size_t segments) {
@@ -170,6 +241,43 @@ TEST(Recovery, ZeroTailOfARecentlySealedSegmentIsCutAtOpen) {
   auto out = AppendSync(*f.writer, {Draft("{\"after\":1}")});
   ASSERT_TRUE(out.status.ok());
   EXPECT_EQ(out.acks[0].offset, static_cast<uint64_t>(n));
+}
+
+// Under fsync never/interval a roll seals without waiting for the sync.
+// If the sealed segment then loses records (its last page never written)
+// the next segment's batches come after a hole: none of them was covered
+// by a completed sync, so they go too and the log stays a prefix of whole
+// batches (rule 8.9).
+TEST(Recovery, RecordsLostFromAnUnsyncedSealedSegmentDropTheSegmentsAfterIt) {
+  TempDir tmp;
+  FaultInjectingFileOps faults(FileOps::Posix());
+  // No sync ever completes: nothing is durable past what Open found.
+  faults.Arm(FileOp::kSync, EIO);
+  LogFixture f(tmp.path(), 4096, &faults, *FsyncPolicy::Parse("never"));
+  FillSegments(f, 4);
+  f.Close();
+  faults.Clear();
+  auto files = testing::SegmentFiles(f.dir);
+  ASSERT_EQ(files.size(), 4u);
+  // The newest sealed segment loses its last record: a power loss left
+  // zeros where it was, and the cut to its length was not durable either.
+  std::string sealed = ReadFile(files[2]);
+  std::vector<ScannedRecord> records;
+  ScanSegment(sealed.data(), sealed.size(), {},
+              [&](const ScannedRecord& r) { records.push_back(r); });
+  ASSERT_GE(records.size(), 2u);
+  const uint64_t lost = records.back().header.offset;
+  WriteFile(files[2], sealed.substr(0, records.back().pos) + std::string(8192, '\0'));
+  ASSERT_TRUE(f.Reopen().ok());
+  EXPECT_EQ(testing::SegmentFiles(f.dir).size(), 3u);  // the last one is gone
+  const auto kept = ReadAll(*f.log);
+  ASSERT_FALSE(kept.empty());
+  EXPECT_EQ(kept.back().offset, lost - 1);
+  EXPECT_EQ(f.log->next_offset(), lost);
+  EXPECT_GE(f.recovery.dropped_records, 1u);  // what the removed segment held
+  EXPECT_GT(f.recovery.dropped_first_offset, lost);
+  for (size_t i = 0; i < kept.size(); ++i) EXPECT_EQ(kept[i].offset, i);  // no hole
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"after\":1}")}).status.ok());
 }
 
 TEST(Recovery, ZeroTailOfAnOlderSealedSegmentIsStillDamage) {

@@ -109,11 +109,13 @@ TEST_F(RepairTest, CleanDataDirNeedsNothing) {
   EXPECT_EQ(Served(), AllBut({}));
 }
 
-TEST_F(RepairTest, CorruptSealedSegmentKeepsEveryOtherRecordWithItsOffset) {
+TEST_F(RepairTest, CorruptSealedSegmentKeepsEveryWholeBatchWithItsOffsets) {
   const auto files = Segments();
   ASSERT_GE(files.size(), 3u);
-  // A record in the middle of the second segment, inside a batch.
+  // A record in the middle of the second segment, inside a batch of three
+  // (batches start at multiples of 3 and never span segments).
   const uint64_t base = *segment_name::Parse(fs::path(files[1]).filename().string());
+  ASSERT_EQ(base % 3, 0u);
   const uint64_t victim = base + 4;
   FlipPayloadByteOf(files[1], victim);
   auto report = RepairDataDir(eo_);
@@ -123,7 +125,11 @@ TEST_F(RepairTest, CorruptSealedSegmentKeepsEveryOtherRecordWithItsOffset) {
   EXPECT_NE(report->actions[0].find("salvaged"), std::string::npos) << report->actions[0];
   EXPECT_TRUE(fs::exists(dir_ + "/" +
                          segment_name::MakeWithSuffix(base, segment_name::kQuarantinedSuffix)));
-  EXPECT_EQ(Served(), AllBut({victim}));
+  // Its batch goes with it (rule 8.9): never part of a batch.
+  EXPECT_NE(report->actions[0].find("2 valid record(s) of batches not found whole"),
+            std::string::npos)
+      << report->actions[0];
+  EXPECT_EQ(Served(), AllBut({victim - 1, victim, victim + 1}));
   // Appends continue past the highest offset ever written.
   auto engine = Engine::Open(eo_);
   auto s = (*engine)->FindStream(stream_id_);
@@ -141,7 +147,7 @@ TEST_F(RepairTest, CorruptActiveSegmentIsServedAgainAfterRepair) {
   auto report = RepairDataDir(eo_);
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->usable());
-  EXPECT_EQ(Served(), AllBut({base + 1}));
+  EXPECT_EQ(Served(), AllBut({base, base + 1, base + 2}));
 }
 
 TEST_F(RepairTest, TornTailIsTruncated) {
@@ -177,11 +183,12 @@ TEST_F(RepairTest, SegmentQuarantinedLiveIsSalvagedAndRepairIsIdempotent) {
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->usable());
   EXPECT_TRUE(fs::exists(files[0]));
-  EXPECT_EQ(Served(), AllBut({base + 7}));
+  // base + 7 and the rest of its batch of three.
+  EXPECT_EQ(Served(), AllBut({base + 6, base + 7, base + 8}));
   auto again = RepairDataDir(eo_);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->actions.empty()) << again->actions[0];
-  EXPECT_EQ(Served(), AllBut({base + 7}));
+  EXPECT_EQ(Served(), AllBut({base + 6, base + 7, base + 8}));
 }
 
 TEST_F(RepairTest, RefusesADataDirInUse) {

@@ -56,7 +56,7 @@ TEST(Record, GoldenBytes) {
   ASSERT_EQ(out.size(), 48u);  // 40 header + 7 payload + 1 pad
   // Fixed fields at their documented positions (docs/segment-format.md).
   const std::string expected_fixed =
-      std::string("EFR1", 4) + std::string("\x01\x01\x03\x00", 4) +  // version, type, flags
+      std::string("EFR1", 4) + std::string("\x02\x01\x03\x00", 4) +  // version, type, flags
       std::string("\x07\x00\x00\x00", 4) + std::string(4, '\0') +    // length, reserved
       std::string("\x11\0\0\0\0\0\0\0", 8) +                         // offset 17
       std::string("\x7b\x5e\x56\xee\xa1\x01\x00\x00", 8);            // 1795000000123 ms
@@ -79,20 +79,85 @@ TEST(Record, CompactEventGoldenCrcs) {
   h.flags |= record::kCompactEvent;
   h.length = static_cast<uint32_t>(RenderCompactEvent(d, out.data() + record::kHeaderSize));
   ASSERT_EQ(h.length, 69u);
+  h.set_synced_before(17);  // everything before it was durable
   ASSERT_EQ(record::EncodeInPlace(h, out.data()), 112u);
-  EXPECT_EQ(DecodeCrc(out, 4), 0x68532FCEu);
-  EXPECT_EQ(DecodeCrc(out, 0), 0xBD1BC134u);
+  EXPECT_EQ(DecodeCrc(out, 4), 0xE31992EAu);
+  EXPECT_EQ(DecodeCrc(out, 0), 0x8223DC14u);
   record::Header back;
   std::string_view payload;
   ASSERT_TRUE(record::Decode(out.data(), out.size(), &back, &payload).ok());
-  EXPECT_EQ(back.flags, 0x0007);
+  EXPECT_EQ(back.flags, 0x000f);
+  EXPECT_EQ(back.synced_before(), 17u);
   // A flag bit the format does not define makes the header bad, even under
   // a header CRC that matches.
-  out[record::kFlagsPos] = 0x0f;
+  out[record::kFlagsPos] = 0x1f;
   const uint32_t header_crc = crc32c::Value(out.data() + 8, 32);
   std::memcpy(out.data() + record::kHeaderCrcPos, &header_crc, 4);  // little-endian host
   record::Header unknown;
   EXPECT_EQ(record::DecodeHeader(out.data(), &unknown), record::HeaderCheck::kBadHeader);
+}
+
+// Bytes a version-1 writer (ae72254) wrote: docs/segment-format.md
+// section 7 before the synced-before mark. They stay readable.
+TEST(Record, Version1RecordsStillDecode) {
+  const unsigned char v1[48] = {0x67, 0x89, 0x19, 0x04, 0x11, 0x30, 0xee, 0xb2, 0x45, 0x46,
+                                0x52, 0x31, 0x01, 0x01, 0x03, 0x00, 0x07, 0x00, 0x00, 0x00,
+                                0x00, 0x00, 0x00, 0x00, 0x11, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                0x00, 0x00, 0x7b, 0x5e, 0x56, 0xee, 0xa1, 0x01, 0x00, 0x00,
+                                0x7b, 0x22, 0x61, 0x22, 0x3a, 0x31, 0x7d, 0x00};
+  std::string bytes(reinterpret_cast<const char*>(v1), sizeof v1);
+  record::Header h;
+  std::string_view payload;
+  ASSERT_TRUE(record::Decode(bytes.data(), bytes.size(), &h, &payload).ok());
+  EXPECT_EQ(payload, "{\"a\":1}");
+  EXPECT_EQ(h.offset, 17u);
+  EXPECT_EQ(h.synced_before(), std::nullopt);
+  // Version 1 had no synced-before flag: with it (CRCs made good) the
+  // header is bad, as is any version this reader does not know.
+  auto reseal = [](std::string b) {
+    const uint32_t header_crc = crc32c::Value(b.data() + 8, 32);
+    std::memcpy(b.data() + record::kHeaderCrcPos, &header_crc, 4);
+    return b;
+  };
+  std::string flagged = bytes;
+  flagged[record::kFlagsPos] = 0x0b;
+  EXPECT_EQ(record::DecodeHeader(reseal(flagged).data(), &h), record::HeaderCheck::kBadHeader);
+  std::string v3 = bytes;
+  v3[record::kVersionPos] = 3;
+  EXPECT_EQ(record::DecodeHeader(reseal(v3).data(), &h), record::HeaderCheck::kBadHeader);
+  std::string v0 = bytes;
+  v0[record::kVersionPos] = 0;
+  EXPECT_EQ(record::DecodeHeader(reseal(v0).data(), &h), record::HeaderCheck::kBadHeader);
+}
+
+TEST(Record, SyncedBeforeIsADistanceBackThatSaturates) {
+  record::Header h = SampleHeader();
+  h.offset = 1000;
+  h.set_synced_before(990);
+  std::string out;
+  record::AppendTo(h, "x", &out);
+  uint32_t back;
+  std::memcpy(&back, out.data() + record::kSyncedBackPos, 4);
+  EXPECT_EQ(back, 10u);
+  record::Header got;
+  std::string_view payload;
+  ASSERT_TRUE(record::Decode(out.data(), out.size(), &got, &payload).ok());
+  EXPECT_EQ(got.synced_before(), 990u);
+  // Too far back to store: the mark claims less, never more.
+  record::Header far = SampleHeader();
+  far.offset = uint64_t{1} << 40;
+  far.set_synced_before(5);
+  EXPECT_EQ(far.synced_back, UINT32_MAX);
+  EXPECT_EQ(far.synced_before(), (uint64_t{1} << 40) - UINT32_MAX);
+  // A distance without the flag is a bad header.
+  std::string unflagged;
+  record::Header plain = SampleHeader();
+  record::AppendTo(plain, "x", &unflagged);
+  const uint32_t distance = 3;
+  std::memcpy(unflagged.data() + record::kSyncedBackPos, &distance, 4);
+  const uint32_t header_crc = crc32c::Value(unflagged.data() + 8, 32);
+  std::memcpy(unflagged.data() + record::kHeaderCrcPos, &header_crc, 4);
+  EXPECT_EQ(record::DecodeHeader(unflagged.data(), &got), record::HeaderCheck::kBadHeader);
 }
 
 TEST(Record, RoundTrip) {
