@@ -151,6 +151,8 @@ class Segment {
   // Scans a sealed segment's headers once; no-op for the active one.
   Status EnsureLoaded() const;
   uint64_t committed_bytes() const { return committed_end_.load(std::memory_order_acquire); }
+  // The mapping: committed_bytes() of records from here.
+  const char* data() const { return map_; }
   // The bytes this segment takes for its records, without a scan: a sealed
   // one's file size, the active one's published bytes (quotas).
   uint64_t stored_bytes() const {

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/crash_point.h"
+#include "engine/segment_rewrite.h"
 #include "formats/record.h"
 #include "formats/segment_name.h"
 #include "formats/stored_event.h"
@@ -26,8 +27,10 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (auto base = segment_name::Parse(name)) bases.push_back(*base);
-    if (segment_name::ParseWithSuffix(name, segment_name::kCompactingSuffix)) {
-      // A compaction died before its rename: the original is intact.
+    if (segment_name::ParseWithSuffix(name, segment_name::kCompactingSuffix) ||
+        segment_name::ParseWithSuffix(name, segment_name::kRelocatingSuffix)) {
+      // A compaction or relocation died before its rename: the original is
+      // intact.
       EF_RETURN_IF_ERROR(options.fops->Remove(entry.path().string()));
     }
   }
@@ -289,6 +292,58 @@ Status StreamLog::Rewind() {
   // Nothing unpublished is in a sealed or removed file.
   if (active_removed_ || active_->sealed()) return Status::Ok();
   return active_->Rewind();
+}
+
+Status StreamLog::Relocate(LostRecords* lost) {
+  next_offset_ = published_next_;
+  last_ts_ = published_ts_;
+  // Nothing unsynced is in a sealed or removed file: a roll syncs it, or
+  // its background sync does.
+  if (active_removed_ || active_->sealed()) return Status::Ok();
+  const std::shared_ptr<Segment> old = active_;
+  const uint64_t base = old->base_offset();
+  const Salvage got = SalvageRecords(old->data(), old->committed_bytes(), base, std::nullopt);
+  if (const auto first = old->first_offset()) {
+    // Published offsets of a segment are consecutive (Open starts a new
+    // segment where they jump); the ones not copied are lost.
+    uint64_t expect = *first;
+    auto note = [&](uint64_t from, uint64_t to) {  // [from, to)
+      if (from >= to) return;
+      lost->count += to - from;
+      lost->ranges.emplace_back(from, to - 1);
+    };
+    for (const KeptRecord& r : got.records) {
+      note(expect, r.offset);
+      expect = r.offset + 1;
+    }
+    note(expect, published_next_);
+  }
+  const std::string tmp =
+      dir_ + "/" + segment_name::MakeWithSuffix(base, segment_name::kRelocatingSuffix);
+  auto written = WriteSegmentFile(tmp, got.records, options_.fops);
+  if (written.ok()) {
+    CrashPoint("relocate:before_rename");
+  } else {
+    (void)options_.fops->Remove(tmp);
+    return written.status();
+  }
+  EF_RETURN_IF_ERROR(RenameDurably(tmp, old->path(), dir_, options_.fops));
+  auto fresh =
+      Segment::OpenActive(old->path(), base, options_.segment_bytes, options_.fops, nullptr);
+  if (!fresh.ok()) return fresh.status();
+  if (options_.zero_ahead) (*fresh)->EnableZeroAhead();
+  {
+    std::lock_guard lock(list_mu_);
+    auto list = *segments_.load();
+    list.back() = *fresh;
+    SetSegments(std::move(list));
+  }
+  active_ = std::move(*fresh);
+  std::lock_guard lock(durable_mu_);
+  active_base_ = base;
+  active_synced_next_ = published_next_;  // the copy was synced whole
+  UpdateDurableLocked();
+  return Status::Ok();
 }
 
 uint64_t StreamLog::first_offset() const {

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/commit_waiters.h"
@@ -105,6 +106,23 @@ class StreamLog {
   // so it can never reappear; appends may resume once this returns OK. Only
   // with no Sync or Publish running.
   Status Rewind();
+
+  // After a failed flush under fsync interval or never. Records already
+  // acknowledged may not be on disk, and a retried fsync proves nothing:
+  // the kernel may have marked the failed pages clean. So the published
+  // records of the active segment, each checked by its CRC, are copied from
+  // the mapping through a new descriptor into <base>.seg.relocating, which
+  // is synced and renamed over the active file (the directory synced); the
+  // copy is the active segment from then on. Unpublished bytes stay behind
+  // (as Rewind drops them). A rename, not a cut: readers still mapping the
+  // old file never fault. Batches are copied whole or not at all; the
+  // offsets of what could not be copied go to `lost`. Only with no Sync or
+  // Publish running.
+  struct LostRecords {
+    uint64_t count = 0;
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [first, last] offsets
+  };
+  Status Relocate(LostRecords* lost);
 
   // --- readers (any thread) ---
   // One past the last committed offset.

@@ -394,20 +394,70 @@ bool StreamWriter::RecoverIfFailed() {
     if (flush_failure_.ok() && !needs_rewind_) return true;
     WaitForFlusherIdle(lock);
   }
-  if (Status s = log_->Rewind(); !s.ok()) {
+  if (Status s = RecoverLog(); !s.ok()) {
     needs_rewind_ = true;
-    spdlog::error("stream {}: rewind failed, appends paused: {}", stream_id_.ToString(),
-                  s.ToString());
+    spdlog::error("stream {}: recovery from a storage error failed, appends paused: {}",
+                  stream_id_.ToString(), s.ToString());
     return false;
   }
   needs_rewind_ = false;
   {
     std::lock_guard lock(flush_mu_);
     flush_failure_ = Status::Ok();
+    needs_relocation_ = false;
   }
   healthy_ = true;
   spdlog::info("stream {}: writer recovered, appends resume", stream_id_.ToString());
   return true;
+}
+
+Status StreamWriter::RecoverLog() {
+  bool relocate;
+  {
+    std::lock_guard lock(flush_mu_);
+    relocate = needs_relocation_;
+  }
+  // Only acknowledged records past the last good sync are at risk.
+  if (!relocate || log_->durable_next() >= log_->committed_next()) return log_->Rewind();
+  const int64_t now = timestamp::NowMs();
+  if (now - last_relocate_ms_ < 1000) {
+    return Status::Unavailable("relocation of the log tried less than a second ago");
+  }
+  last_relocate_ms_ = now;
+  const uint64_t from = log_->durable_next();
+  StreamLog::LostRecords lost;
+  EF_RETURN_IF_ERROR(log_->Relocate(&lost));
+  if (lost.count == 0) {
+    spdlog::warn(
+        "stream {}: a flush failed; the acknowledged records from offset {} on were copied to a "
+        "new file and synced",
+        stream_id_.ToString(), from);
+    return Status::Ok();
+  }
+  std::string ranges;
+  for (const auto& [first, last] : lost.ranges) {
+    if (!ranges.empty()) ranges += ", ";
+    ranges += std::to_string(first) + (first == last ? "" : ".." + std::to_string(last));
+  }
+  stats_.acknowledged_lost += lost.count;
+  spdlog::error(
+      "stream {}: a flush failed and {} acknowledged event(s) could not be kept (their bytes "
+      "failed their CRC when copied to a new file): offsets {}",
+      stream_id_.ToString(), lost.count, ranges);
+  return Status::Ok();
+}
+
+void StreamWriter::NoteFlushFailed(const Status& s) {
+  {
+    std::lock_guard lock(flush_mu_);
+    if (flush_failure_.ok()) flush_failure_ = s;
+    if (fsync_.mode != FsyncPolicy::Mode::kAlways) needs_relocation_ = true;
+  }
+  healthy_ = false;
+  unsynced_.reset();  // recovery syncs or relocates what is kept
+  std::lock_guard lock(mu_);
+  recovery_due_ = true;
+  cv_.notify_one();
 }
 
 void StreamWriter::RunFlusher() {
@@ -448,18 +498,29 @@ void StreamWriter::RunFlusher() {
     flusher_busy_ = false;
     flush_cv_.notify_all();
   }
-  if (unsynced_ && SyncLog(*unsynced_).ok()) ++stats_.flushes;
+  if (unsynced_) {
+    ++stats_.flushes;
+    if (Status s = SyncLog(*unsynced_); !s.ok()) {
+      spdlog::error("stream {}: the last flush before the stop failed: {}", stream_id_.ToString(),
+                    s.ToString());
+      NoteFlushFailed(s);  // the writer relocates after joining this thread
+    }
+  }
 }
 
 void StreamWriter::SyncQuietLog() {
   if (!unsynced_ || fsync_.mode != FsyncPolicy::Mode::kInterval) return;
   if (timestamp::NowMs() - last_sync_ms_ < fsync_.interval_ms) return;
+  ++stats_.flushes;
   if (Status s = SyncLog(*unsynced_); s.ok()) {
     unsynced_.reset();
-    ++stats_.flushes;
     last_sync_ms_ = timestamp::NowMs();
   } else {
-    spdlog::error("stream {}: background flush failed: {}", stream_id_.ToString(), s.ToString());
+    // Not retried: the failed pages may have been marked clean, so a
+    // retry could succeed without writing them (docs/segment-format.md 9).
+    spdlog::error("stream {}: background flush failed, appends stop until the log is relocated: {}",
+                  stream_id_.ToString(), s.ToString());
+    NoteFlushFailed(s);
   }
 }
 
@@ -469,16 +530,8 @@ bool StreamWriter::FlushAndAnswer(std::vector<Round>& rounds, Status failure) {
     CompleteRounds(rounds);
     return true;
   }
-  {
-    std::lock_guard lock(flush_mu_);
-    if (flush_failure_.ok()) flush_failure_ = failure;
-  }
-  healthy_ = false;
-  unsynced_.reset();  // the rewind cuts the unflushed bytes and syncs the rest
+  NoteFlushFailed(failure);  // before the answers: later rounds must fail too
   for (Round& r : rounds) FailRound(r, failure);
-  std::lock_guard lock(mu_);
-  recovery_due_ = true;
-  cv_.notify_one();
   return false;
 }
 

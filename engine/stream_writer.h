@@ -63,6 +63,10 @@ struct WriterStats {
   // Durable events whose index write failed (retried each round); the id
   // registry answers for them meanwhile. Non-zero means the index is failing.
   std::atomic<uint64_t> unindexed{0};
+  // Acknowledged events that a failed flush under fsync interval/never cost:
+  // their bytes failed their CRC when the log was relocated
+  // (StreamLog::Relocate).
+  std::atomic<uint64_t> acknowledged_lost{0};
 };
 
 class StreamWriter {
@@ -155,6 +159,11 @@ class StreamWriter {
   bool FlushAndAnswer(std::vector<Round>& rounds, Status failure);
   // Interval policy: flushes what a quiet period left unflushed.
   void SyncQuietLog();
+  // After a failed flush of `m` (any thread): no acknowledgement past it;
+  // the writer recovers (RecoverIfFailed) before the next append.
+  void NoteFlushFailed(const Status& s);
+  // Rewind, or under fsync interval/never after a failed flush, Relocate.
+  Status RecoverLog();
   // Flushes `rounds` per the policy.
   Status SyncRounds(const std::vector<Round>& rounds);
   // Indexes, publishes and answers `rounds`, which are durable per the policy.
@@ -191,6 +200,9 @@ class StreamWriter {
   std::optional<Uuid> run_next_;
   int64_t run_ts_ = 0;
   bool needs_rewind_ = false;  // a write failed (or a rewind did)
+  // When the last relocation was tried (Relocate is a copy of the active
+  // segment: on a failing disk, at most one attempt a second).
+  int64_t last_relocate_ms_ = 0;
   size_t last_round_requests_ = 0;
   bool linger_inline_ = false;  // the last round was small and flushed by the writer
 
@@ -201,6 +213,9 @@ class StreamWriter {
   bool flusher_busy_ = false;  // a thread holds rounds it has not answered yet
                                // (and with it the flusher-stage state below)
   Status flush_failure_;       // set when a round failed, until the rewind
+  // A flush failed under fsync interval/never with acknowledged records
+  // not yet synced: recovery relocates them instead of trusting a retry.
+  bool needs_relocation_ = false;
   bool flusher_stopping_ = false;
 
   // Flusher-stage state, owned by whoever set flusher_busy_.

@@ -14,6 +14,9 @@ inline constexpr std::string_view kQuarantinedSuffix = ".seg.quarantined";
 inline constexpr std::string_view kCompactingSuffix = ".seg.compacting";
 // A salvaged copy of a corrupt segment being written by `eventflow repair`.
 inline constexpr std::string_view kRepairingSuffix = ".seg.repairing";
+// A copy of the active segment being written after a failed flush
+// (StreamLog::Relocate); a leftover is deleted when the stream opens.
+inline constexpr std::string_view kRelocatingSuffix = ".seg.relocating";
 // A quarantined original whose salvaged segment retention or compaction has
 // since removed: kept (never deleted) but no longer a candidate for salvage.
 inline constexpr std::string_view kExpiredQuarantineSuffix = ".seg.quarantined.expired";

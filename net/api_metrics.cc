@@ -55,11 +55,19 @@ void Api::ServeMetrics(Call& call) {
                             "Records a torn tail dropped when the stream was opened (rule 8.9 "
                             "of docs/segment-format.md)");
     torn.type = prometheus::MetricType::Counter;
-    for (const auto& s : engine_->ListStreams()) {
+    auto lost = GaugeFamily("eventflow_acknowledged_events_lost_total",
+                            "Acknowledged events lost to a failed flush under fsync interval or "
+                            "never (their bytes failed their CRC when the log was relocated)");
+    lost.type = prometheus::MetricType::Counter;
+    auto add_counter = [](prometheus::MetricFamily* family, const Stream& s, uint64_t value) {
       prometheus::ClientMetric m;
-      m.label = StreamLabels(*s);
-      m.counter.value = static_cast<double>(s->recovery.dropped_records);
-      torn.metric.push_back(std::move(m));
+      m.label = StreamLabels(s);
+      m.counter.value = static_cast<double>(value);
+      family->metric.push_back(std::move(m));
+    };
+    for (const auto& s : engine_->ListStreams()) {
+      add_counter(&torn, *s, s->recovery.dropped_records);
+      add_counter(&lost, *s, s->writer ? s->writer->stats().acknowledged_lost.load() : 0);
       if (!s->log) continue;
       const uint64_t next = s->log->committed_next(), first = s->log->first_offset();
       AddGauge(&segments, static_cast<double>(s->log->segments()->size()), StreamLabels(*s));
@@ -87,7 +95,7 @@ void Api::ServeMetrics(Call& call) {
         }
       }
     }
-    for (auto* f : {&segments, &bytes, &events, &torn, &lag, &dlq})
+    for (auto* f : {&segments, &bytes, &events, &torn, &lost, &lag, &dlq})
       scraped.push_back(std::move(*f));
     HttpResponse res = JsonResponse(200, metrics_->Expose(scraped));
     res.set(boost::beast::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");

@@ -10,7 +10,13 @@
 #include <condition_variable>
 #include <future>
 #include <mutex>
+#include <thread>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/segment_scan.h"
 #include "tests/engine/test_util.h"
 
 namespace eventflow {
@@ -272,6 +278,116 @@ TEST(SealSync, UnderNeverAppendsGoOnWhileTheSealedSegmentSyncs) {
   f.Close();
   ASSERT_TRUE(f.Reopen().ok());
   EXPECT_EQ(ReadAll(*f.log).size(), n);
+}
+
+// Under fsync interval a failed flush used to be logged and retried while
+// readiness stayed 200, though the kernel may mark failed pages clean, so
+// the retry can succeed without writing them. Now the acknowledged records
+// not yet synced are copied through a new descriptor into a new file that
+// is synced and renamed over the active segment (StreamLog::Relocate).
+class IntervalFlushFailure : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    f_ = std::make_unique<LogFixture>(tmp_.path(), 1 << 20, &faults_,
+                                      *FsyncPolicy::Parse("interval:1000"));
+    // The first round flushes (nothing was synced yet); the second one,
+    // within the interval, is acknowledged before any flush.
+    a_ = AppendSync(*f_->writer, {Draft("{\"a\":1}")});
+    ASSERT_TRUE(a_.status.ok());
+    b_ = AppendSync(*f_->writer, {Draft("{\"b\":2}")});
+    ASSERT_TRUE(b_.status.ok());
+    ASSERT_EQ(f_->log->durable_next(), 1u);
+    segment_ = testing::SegmentFiles(f_->dir).back();
+    inode_ = Inode();
+  }
+  uint64_t Inode() const {
+    struct stat st {};
+    return ::stat(segment_.c_str(), &st) == 0 ? st.st_ino : 0;
+  }
+  bool Relocated() const { return Inode() != inode_ && f_->writer->healthy(); }
+
+  TempDir tmp_;
+  SyncGate gate_{FileOps::Posix()};
+  FaultInjectingFileOps faults_{&gate_};
+  std::unique_ptr<LogFixture> f_;
+  AppendOutcome a_, b_;
+  std::string segment_;
+  uint64_t inode_ = 0;
+};
+
+TEST_F(IntervalFlushFailure, AcknowledgedRecordsAreRewrittenNotTrustedToARetry) {
+  gate_.HoldNextSync();
+  ASSERT_TRUE(gate_.AwaitHeld());  // the quiet-period flush
+  gate_.Release(EIO);
+  ASSERT_TRUE(testing::Eventually([&] { return Relocated(); }))
+      << "the failed flush was not followed by a relocation";
+  EXPECT_EQ(f_->writer->stats().acknowledged_lost.load(), 0u);
+  EXPECT_EQ(f_->log->durable_next(), 2u);
+  auto c = AppendSync(*f_->writer, {Draft("{\"c\":3}")});
+  ASSERT_TRUE(c.status.ok()) << c.status.ToString();
+  EXPECT_EQ(c.acks[0].offset, 2u);
+  f_->Close();
+  ASSERT_TRUE(f_->Reopen().ok());
+  auto records = ReadAll(*f_->log);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(PeekEventId(records[0].payload), a_.acks[0].event_id);
+  EXPECT_EQ(PeekEventId(records[1].payload), b_.acks[0].event_id);
+  EXPECT_EQ(PeekEventId(records[2].payload), c.acks[0].event_id);
+}
+
+TEST_F(IntervalFlushFailure, BytesThatFailTheirCrcAreCountedAsLost) {
+  gate_.HoldNextSync();
+  ASSERT_TRUE(gate_.AwaitHeld());
+  {
+    // The page holding b was damaged before the failed flush reported.
+    std::string bytes = testing::ReadFile(segment_);
+    std::optional<uint64_t> at;
+    ScanOptions so;
+    so.classify_tail = false;
+    ScanSegment(bytes.data(), bytes.size(), so, [&](const ScannedRecord& r) {
+      if (r.header.offset == 1) at = r.pos + record::kHeaderSize + 5;
+    });
+    ASSERT_TRUE(at.has_value());
+    const int fd = ::open(segment_.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    const char flipped = static_cast<char>(bytes[*at] ^ 0x40);
+    ASSERT_EQ(::pwrite(fd, &flipped, 1, static_cast<off_t>(*at)), 1);
+    ::close(fd);
+  }
+  gate_.Release(EIO);
+  ASSERT_TRUE(testing::Eventually([&] { return Relocated(); }));
+  EXPECT_EQ(f_->writer->stats().acknowledged_lost.load(), 1u);
+  auto c = AppendSync(*f_->writer, {Draft("{\"c\":3}")});
+  ASSERT_TRUE(c.status.ok());
+  EXPECT_EQ(c.acks[0].offset, 2u);  // offsets are not reused
+  f_->Close();
+  ASSERT_TRUE(f_->Reopen().ok());
+  auto records = ReadAll(*f_->log);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].offset, 0u);
+  EXPECT_EQ(records[1].offset, 2u);
+}
+
+TEST_F(IntervalFlushFailure, AppendsWaitUntilTheRelocationSucceeds) {
+  gate_.HoldNextSync();
+  ASSERT_TRUE(gate_.AwaitHeld());
+  faults_.Arm(FileOp::kWrite, ENOSPC);  // the copy cannot be written
+  gate_.Release(EIO);
+  ASSERT_TRUE(testing::Eventually([&] { return !f_->writer->healthy(); }));
+  auto refused = AppendSync(*f_->writer, {Draft("{\"d\":4}")});
+  EXPECT_EQ(refused.status.code(), Status::Code::kUnavailable) << refused.status.ToString();
+  EXPECT_EQ(Inode(), inode_);
+  faults_.Clear();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // one attempt a second
+  auto e = AppendSync(*f_->writer, {Draft("{\"e\":5}")});
+  ASSERT_TRUE(e.status.ok()) << e.status.ToString();
+  EXPECT_TRUE(Relocated());
+  f_->Close();
+  ASSERT_TRUE(f_->Reopen().ok());
+  auto records = ReadAll(*f_->log);
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(PeekEventId(records[1].payload), b_.acks[0].event_id);
+  EXPECT_EQ(PeekEventId(records[2].payload), e.acks[0].event_id);
 }
 
 }  // namespace
