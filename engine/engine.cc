@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -72,6 +73,10 @@ DataDirLock::~DataDirLock() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+namespace {
+std::string IndexReservePath(const std::string& data_dir) { return data_dir + "/index.reserve"; }
+}  // namespace
+
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   std::unique_ptr<Engine> engine(new Engine(options));
   auto lock = LockDataDir(options.data_dir);
@@ -83,9 +88,26 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   // first, so each log's durable frontier starts at its end
   // (StreamLog::durable_next).
   EF_RETURN_IF_ERROR(options.fops->SyncFilesystem(options.data_dir));
+  struct statvfs fs;
+  if (::statvfs(options.data_dir.c_str(), &fs) == 0) {
+    const uint64_t size = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
+    engine->index_headroom_ = std::min<uint64_t>(kMaxIndexHeadroom, size / 20);
+  }
+  EF_RETURN_IF_ERROR(engine->ReleaseIndexReserve());
   Index::Options io;
   io.env = options.index_env;
   io.max_open_files = options.index_max_open_files;
+  io.min_free_bytes = engine->index_headroom_ / 4;
+  io.on_low_space = [e = engine.get()] {
+    std::error_code ec;
+    if (!fs::exists(IndexReservePath(e->options_.data_dir), ec)) return;
+    if (Status s = e->ReleaseIndexReserve(); !s.ok()) {
+      spdlog::error("the disk is nearly full and the index reserve could not be removed: {}",
+                    s.ToString());
+    } else {
+      spdlog::warn("the disk is nearly full: the index reserve was removed to give the index room");
+    }
+  };
   auto index = Index::Open(IndexDir(options.data_dir), io);
   if (!index.ok()) return index.status();
   engine->index_ = std::move(*index);
@@ -113,6 +135,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
     engine->streams_[stream->manifest.stream_id] = stream;
   }
   if (ec) return Status::IOError("list " + StreamsDir(options.data_dir) + ": " + ec.message());
+  engine->MakeIndexReserve();
   return engine;
 }
 
@@ -157,6 +180,7 @@ Status Engine::OpenStream(Manifest manifest, const std::string& dir, bool start_
   const uint64_t min_next = checkpoint->has_value() ? **checkpoint + 1 : 0;
   StreamLogOptions lo{options_.segment_bytes, options_.fops};
   lo.zero_ahead = options_.fsync.mode != FsyncPolicy::Mode::kNever;
+  lo.min_free_bytes = index_headroom_;
   auto log = StreamLog::Open(dir, lo, min_next, &stream->recovery);
   if (!log.ok()) {
     stream->open_status = log.status();
@@ -218,6 +242,41 @@ Status Engine::OpenStream(Manifest manifest, const std::string& dir, bool start_
   return Status::Ok();
 }
 
+Status Engine::ReleaseIndexReserve() {
+  const std::string path = IndexReservePath(options_.data_dir);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return Status::Ok();
+  EF_RETURN_IF_ERROR(options_.fops->Remove(path));
+  return options_.fops->SyncDir(options_.data_dir);
+}
+
+void Engine::MakeIndexReserve() {
+  if (index_headroom_ == 0) return;
+  struct statvfs fs;
+  if (::statvfs(options_.data_dir.c_str(), &fs) != 0) return;
+  const uint64_t free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free < 2 * index_headroom_) {
+    spdlog::warn(
+        "the data dir's filesystem has {} bytes free: no index reserve made ({} bytes wanted, "
+        "with as much again free); the next start tries again",
+        free, index_headroom_);
+    return;
+  }
+  const std::string path = IndexReservePath(options_.data_dir);
+  auto fd = options_.fops->Open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  Status s = fd.status();
+  if (s.ok()) {
+    s = options_.fops->Allocate(*fd, 0, index_headroom_, path);
+    if (s.ok()) s = options_.fops->Sync(*fd, path);
+    options_.fops->Close(*fd);
+  }
+  if (s.ok()) s = options_.fops->SyncDir(options_.data_dir);
+  if (!s.ok()) {
+    spdlog::warn("no index reserve made: {}", s.ToString());
+    (void)options_.fops->Remove(path);
+  }
+}
+
 Status Engine::StartWriter(Stream& stream) {
   auto writer =
       StreamWriter::Start(stream.log.get(), index_.get(), &ids_, stream.manifest.org_id,
@@ -263,7 +322,13 @@ void Engine::Close() {
     if (stream->log) stream->log->waiters().Shutdown();
     if (stream->writer) stream->writer->Stop();
   }
-  if (index_) (void)index_->Flush();
+  if (index_) {
+    // The flush and close write table files: give them the reserve.
+    if (Status s = ReleaseIndexReserve(); !s.ok()) {
+      spdlog::error("could not remove the index reserve before closing: {}", s.ToString());
+    }
+    (void)index_->Flush();
+  }
   index_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);
   lock_fd_ = -1;

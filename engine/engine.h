@@ -131,7 +131,19 @@ class Engine {
   // Indexes the stream's events after the index checkpoint.
   Status CatchUpIndex(Stream& stream, std::optional<uint64_t> checkpoint);
 
+  // The index (RocksDB) must never meet a full disk: its writers assert on a
+  // second error (Debian's build keeps assertions on), at the stop and at
+  // every start after it. So segments stop growing index_headroom_ bytes
+  // before the filesystem is full, and DATA/index.reserve holds that much
+  // again, allocated, for the index's own writes: it is removed before the
+  // index opens and before it closes (whatever else filled the disk), and
+  // made again once the index is open and space allows.
+  static constexpr uint64_t kMaxIndexHeadroom = 64u << 20;
+  Status ReleaseIndexReserve();
+  void MakeIndexReserve();
+
   const EngineOptions options_;
+  uint64_t index_headroom_ = 0;
   int lock_fd_ = -1;
   std::unique_ptr<Index> index_;
   IdRegistry ids_;

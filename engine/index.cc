@@ -1,13 +1,20 @@
 #include "engine/index.h"
 
+#include <sys/statvfs.h>
+
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -150,10 +157,39 @@ Result<std::optional<HeldBy>> RunHolding(rocksdb::Iterator* it, std::string_view
   return std::optional<HeldBy>(HeldBy{it->key().ToString(), *run});
 }
 
+// RocksDB's own log, sent to ours instead of DATA/index/LOG: that file's
+// writer asserts (Debian's build keeps assertions on) on the next line after
+// a write that failed, and on a full disk every line fails. Warnings and
+// errors only: the info lines are RocksDB's routine (flushes, compactions).
+class SpdlogRocksLogger final : public rocksdb::Logger {
+ public:
+  SpdlogRocksLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::WARN_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char line[1024];
+    std::vsnprintf(line, sizeof line, format, ap);
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+      spdlog::error("index (rocksdb): {}", line);
+    } else {
+      spdlog::warn("index (rocksdb): {}", line);
+    }
+  }
+};
+
 }  // namespace
 
 Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const Options& options) {
   rocksdb::Options db_opts;
+  db_opts.info_log = std::make_shared<SpdlogRocksLogger>();
+  if (!options.read_only) {
+    // RocksDB reports a missing directory at error level before it makes it.
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+  }
   db_opts.create_if_missing = !options.read_only;
   db_opts.create_missing_column_families = !options.read_only;
   if (options.env != nullptr) db_opts.env = options.env;
@@ -220,6 +256,9 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const Option
                           : rocksdb::DB::Open(db_opts, path, cfs, &index->handles_, &db);
   if (!s.ok()) return FromRocks(s, "open " + path);
   index->db_.reset(db);
+  index->path_ = path;
+  index->min_free_bytes_ = options.read_only ? 0 : options.min_free_bytes;
+  index->on_low_space_ = options.on_low_space;
   index->event_wal_ = options.event_wal;
   index->events_ = index->handles_[1];
   index->state_ = index->handles_[2];
@@ -229,8 +268,48 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const Option
 }
 
 Index::~Index() {
+  if (db_ && !GuardSpace().ok()) {
+    // The close would flush the memtables (the event entries skip the WAL)
+    // onto a full disk. Skip it: those entries are re-indexed from the
+    // segments at the next open.
+    (void)db_->SetDBOptions({{"avoid_flush_during_shutdown", "true"}});
+  }
   for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
   if (db_) db_->Close();
+}
+
+Status Index::GuardSpace() {
+  if (min_free_bytes_ == 0) return Status::Ok();
+  auto free_bytes = [&]() -> uint64_t {
+    struct statvfs fs;
+    if (::statvfs(path_.c_str(), &fs) != 0) return UINT64_MAX;  // cannot tell
+    return static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  };
+  uint64_t free = free_bytes();
+  if (free < min_free_bytes_ && on_low_space_) {
+    on_low_space_();
+    free = free_bytes();
+  }
+  std::lock_guard lock(space_mu_);
+  if (free < min_free_bytes_) {
+    return Status::NoSpace("index: the disk is full (" + std::to_string(free) +
+                           " bytes free); the write was refused before it could fail");
+  }
+  if (stopped_on_space_) {
+    // A write failed for lack of space before the guard saw it (something
+    // else filled the disk at once): RocksDB stopped writing; go on now.
+    EF_RETURN_IF_ERROR(FromRocks(db_->Resume(), "resume after the disk was full"));
+    stopped_on_space_ = false;
+  }
+  return Status::Ok();
+}
+
+Status Index::Track(const rocksdb::Status& s, std::string_view what) {
+  if (s.IsNoSpace()) {
+    std::lock_guard lock(space_mu_);
+    stopped_on_space_ = true;
+  }
+  return FromRocks(s, what);
 }
 
 Result<std::optional<EventLocation>> Index::GetEvent(std::string_view org,
@@ -316,7 +395,8 @@ Status Index::PutEvents(std::string_view org, const Uuid& stream_id,
   batch.Put(events_, CheckpointKey(stream_id), ckpt);
   rocksdb::WriteOptions wo;
   wo.disableWAL = !event_wal_;  // replayed from the segments instead; see the class comment
-  return FromRocks(db_->Write(wo, &batch), "put events");
+  EF_RETURN_IF_ERROR(GuardSpace());
+  return Track(db_->Write(wo, &batch), "put events");
 }
 
 Result<std::optional<uint64_t>> Index::GetCheckpoint(const Uuid& stream_id) const {
@@ -375,7 +455,8 @@ Status Index::DeleteStreamEvents(std::string_view org, const Uuid& stream_id) {
   batch.Delete(events_, CheckpointKey(stream_id));
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->Write(wo, &batch), "delete stream events");
+  EF_RETURN_IF_ERROR(GuardSpace());
+  return Track(db_->Write(wo, &batch), "delete stream events");
 }
 
 Status Index::DeleteStreamEventsFrom(std::string_view org, const Uuid& stream_id, uint64_t from) {
@@ -385,7 +466,8 @@ Status Index::DeleteStreamEventsFrom(std::string_view org, const Uuid& stream_id
   EF_RETURN_IF_ERROR(CollectStreamRuns(db_.get(), runs_, org, stream_id, from, &batch));
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->Write(wo, &batch), "delete stream events");
+  EF_RETURN_IF_ERROR(GuardSpace());
+  return Track(db_->Write(wo, &batch), "delete stream events");
 }
 
 Status Index::DeleteEvents(std::string_view org, const std::vector<Uuid>& event_ids) {
@@ -433,7 +515,8 @@ Status Index::DeleteEvents(std::string_view org, const std::vector<Uuid>& event_
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->Write(wo, &batch), "delete events");
+  EF_RETURN_IF_ERROR(GuardSpace());
+  return Track(db_->Write(wo, &batch), "delete events");
 }
 
 Result<uint64_t> Index::CountEvents() const { return CountEventFamilies(/*expand_runs=*/true); }
@@ -462,19 +545,22 @@ Result<uint64_t> Index::CountEventFamilies(bool expand_runs) const {
 Status Index::PutState(std::string_view key, std::string_view value) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->Put(wo, state_, key, value), "put state");
+  EF_RETURN_IF_ERROR(GuardSpace());
+  return Track(db_->Put(wo, state_, key, value), "put state");
 }
 
 Status Index::DeleteState(std::string_view key) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->Delete(wo, state_, key), "delete state");
+  EF_RETURN_IF_ERROR(GuardSpace());
+  return Track(db_->Delete(wo, state_, key), "delete state");
 }
 
 Status Index::DeleteStateRange(std::string_view begin, std::string_view end) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->DeleteRange(wo, state_, begin, end), "delete state range");
+  EF_RETURN_IF_ERROR(GuardSpace());
+  return Track(db_->DeleteRange(wo, state_, begin, end), "delete state range");
 }
 
 Status Index::ApplyState(const std::vector<StateWrite>& writes) {
@@ -485,7 +571,8 @@ Status Index::ApplyState(const std::vector<StateWrite>& writes) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(db_->Write(wo, &batch), "apply state");
+  EF_RETURN_IF_ERROR(GuardSpace());
+  return Track(db_->Write(wo, &batch), "apply state");
 }
 
 Result<std::optional<std::string>> Index::GetState(std::string_view key) const {
@@ -520,6 +607,7 @@ Result<std::vector<std::pair<std::string, std::string>>> Index::ScanStateFrom(
 }
 
 Status Index::Flush() {
+  EF_RETURN_IF_ERROR(GuardSpace());
   rocksdb::FlushOptions fo;
   std::vector<rocksdb::ColumnFamilyHandle*> families = {events_, events_by_time_, state_};
   if (runs_ != nullptr) families.push_back(runs_);

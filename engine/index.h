@@ -25,7 +25,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +40,7 @@ namespace rocksdb {
 class DB;
 class ColumnFamilyHandle;
 class Env;
+class Status;
 }  // namespace rocksdb
 
 namespace eventflow {
@@ -66,6 +69,13 @@ class Index {
     // by default): their descriptors are counted against the open-file
     // limit beside connections and segments.
     int max_open_files = kDefaultMaxOpenFiles;
+    // RocksDB's file writers assert (in Debian's build) when used again after
+    // a failed write, so a full disk must never reach them: below this many
+    // free bytes, `on_low_space` runs (it frees the engine's reserve) and, if
+    // that did not help, writes are refused with NoSpace without calling
+    // RocksDB, and the close skips its flush. 0: no guard.
+    uint64_t min_free_bytes = 0;
+    std::function<void()> on_low_space;
   };
   static Result<std::unique_ptr<Index>> Open(const std::string& path, const Options& options);
   ~Index();
@@ -123,6 +133,15 @@ class Index {
 
  private:
   Index() = default;
+  // Options::min_free_bytes: OK when a write may go to RocksDB. Resumes the
+  // database after a no-space error once there is room again.
+  Status GuardSpace();
+  Status Track(const rocksdb::Status& s, std::string_view what);
+  std::string path_;
+  uint64_t min_free_bytes_ = 0;
+  std::function<void()> on_low_space_;
+  std::mutex space_mu_;
+  bool stopped_on_space_ = false;  // a write failed for lack of space: Resume() due
   bool event_wal_ = false;
   std::unique_ptr<rocksdb::DB> db_;
   // The family holding `id`'s entry.

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -231,8 +232,15 @@ Status Segment::Grow(uint64_t needed_end) {
   }
   if (needed_end > allocated_) {
     const uint64_t step = std::clamp(allocated_, kMinGrowStep, kMaxGrowStep);
-    const uint64_t target =
-        std::min(capacity_, RoundUpToPage(std::max(needed_end, allocated_ + step)));
+    uint64_t target = std::min(capacity_, RoundUpToPage(std::max(needed_end, allocated_ + step)));
+    if (!MayAllocate(target - allocated_)) {
+      target = std::min(capacity_, RoundUpToPage(needed_end));
+      if (!MayAllocate(target - allocated_)) {
+        return Status::NoSpace(path_ + ": the filesystem is almost full; the last " +
+                               std::to_string(min_free_bytes_) +
+                               " free bytes are kept for the event index");
+      }
+    }
     EF_RETURN_IF_ERROR(fops_->Allocate(fd_, allocated_, target - allocated_, path_));
     allocated_ = target;
   }
@@ -249,8 +257,17 @@ void Segment::EnableZeroAhead() {
   if (write_pos_ > 0) StartZeroAhead();
 }
 
+bool Segment::MayAllocate(uint64_t bytes) const {
+  if (min_free_bytes_ == 0) return true;
+  struct statvfs fs;
+  if (::fstatvfs(fd_, &fs) != 0) return true;  // cannot tell: the allocation itself will
+  const uint64_t free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  return free >= bytes + min_free_bytes_;
+}
+
 void Segment::StartZeroAhead() {
   if (zeroing_.valid() || allocated_ >= capacity_ || sealed()) return;
+  if (!MayAllocate(kZeroAheadStep)) return;  // Grow allocates what is needed, if it may
   const uint64_t from = allocated_;
   const uint64_t to = std::min(capacity_, from + kZeroAheadStep);
   try {

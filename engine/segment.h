@@ -121,6 +121,10 @@ class Segment {
   // writer's descriptor by the job could take the error the writer's next
   // flush must see. A failed job fails the next Sync instead (until Rewind).
   void EnableZeroAhead();
+  // Growth (and zero-ahead) never leaves less than `bytes` free on the
+  // filesystem: past that, appends fail with NoSpace while the index,
+  // whose writes must never meet a full disk, still has room.
+  void set_min_free_bytes(uint64_t bytes) { min_free_bytes_ = bytes; }
   // Where the appends so far end.
   Mark mark() const;
   // fdatasync of the segment. Also fails (IOError) after a zero-ahead job
@@ -194,6 +198,9 @@ class Segment {
   uint64_t capacity_;  // writes never go past this (the mapping covers it)
   FileOps* const fops_;
   int fd_ = -1;
+  uint64_t min_free_bytes_ = 0;
+  // Whether `bytes` more may be allocated without going below min_free_bytes_.
+  bool MayAllocate(uint64_t bytes) const;
   const char* map_ = nullptr;
   size_t map_len_ = 0;
 

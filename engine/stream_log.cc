@@ -72,6 +72,7 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
     }
   }
   log->active_ = list.back();
+  log->active_->set_min_free_bytes(options.min_free_bytes);
 
   // Where the log ends: the active segment's last record, else the newest
   // sealed one with records.
@@ -261,6 +262,7 @@ Status StreamLog::Roll(size_t bytes, SealSync seal_sync) {
   if (background) StartSealSync(std::move(sealed));
   if (!seg.ok()) return seg.status();
   active_ = *seg;
+  active_->set_min_free_bytes(options_.min_free_bytes);
   if (options_.zero_ahead) active_->EnableZeroAhead();
   active_removed_ = false;
   list.push_back(active_);
@@ -331,6 +333,7 @@ Status StreamLog::Relocate(LostRecords* lost) {
   auto fresh =
       Segment::OpenActive(old->path(), base, options_.segment_bytes, options_.fops, nullptr);
   if (!fresh.ok()) return fresh.status();
+  (*fresh)->set_min_free_bytes(options_.min_free_bytes);
   if (options_.zero_ahead) (*fresh)->EnableZeroAhead();
   {
     std::lock_guard lock(list_mu_);

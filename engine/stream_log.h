@@ -33,6 +33,9 @@ struct StreamLogOptions {
   // Segment::EnableZeroAhead on each active segment: for logs whose writer
   // flushes often (fsync always or interval).
   bool zero_ahead = false;
+  // Segments do not grow into the last this many free bytes of the
+  // filesystem: the index needs them (Engine::Open says how many).
+  uint64_t min_free_bytes = 0;
 };
 
 class StreamLog {
