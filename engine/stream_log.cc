@@ -204,9 +204,10 @@ void StreamLog::StartSealSync(std::shared_ptr<Segment> sealed) {
     }
     if (!s.ok()) {
       spdlog::error(
-          "{}: sync after a segment roll failed; the records of the sealed segment may not "
-          "survive a power loss: {}",
+          "{}: sync after a segment roll failed; appends stop until the sealed segment is "
+          "rewritten: {}",
           dir_, s.ToString());
+      seal_sync_failed_.store(true, std::memory_order_release);
     }
     return s;
   };
@@ -346,6 +347,61 @@ Status StreamLog::Relocate(LostRecords* lost) {
   active_base_ = base;
   active_synced_next_ = published_next_;  // the copy was synced whole
   UpdateDurableLocked();
+  return Status::Ok();
+}
+
+Status StreamLog::RelocateSealed(LostRecords* lost) {
+  (void)AwaitSealSyncs();  // failures were logged and flagged
+  if (!seal_sync_failed_.load(std::memory_order_acquire)) return Status::Ok();
+  // The directory sync may be what failed (the new segment's name).
+  EF_RETURN_IF_ERROR(options_.fops->SyncDir(dir_));
+  std::vector<uint64_t> bases;
+  {
+    std::lock_guard lock(durable_mu_);
+    bases.assign(unsynced_sealed_.begin(), unsynced_sealed_.end());
+  }
+  for (uint64_t base : bases) {
+    std::shared_ptr<Segment> seg;
+    std::optional<uint64_t> next_base;
+    {
+      auto list = segments();
+      for (size_t i = 0; i < list->size(); ++i) {
+        if ((*list)[i]->base_offset() != base) continue;
+        seg = (*list)[i];
+        if (i + 1 < list->size()) next_base = (*list)[i + 1]->base_offset();
+      }
+    }
+    if (seg != nullptr && seg->sealed()) {
+      EF_RETURN_IF_ERROR(seg->EnsureLoaded());
+      const Salvage got = SalvageRecords(seg->data(), seg->committed_bytes(), base, next_base);
+      if (const auto first = seg->first_offset()) {
+        uint64_t expect = *first;
+        const uint64_t end = *seg->last_offset() + 1;
+        auto note = [&](uint64_t from, uint64_t to) {
+          if (from >= to) return;
+          lost->count += to - from;
+          lost->ranges.emplace_back(from, to - 1);
+        };
+        for (const KeptRecord& r : got.records) {
+          note(expect, r.offset);
+          expect = r.offset + 1;
+        }
+        note(expect, end);
+      }
+      const std::string tmp =
+          dir_ + "/" + segment_name::MakeWithSuffix(base, segment_name::kRelocatingSuffix);
+      auto written = WriteSegmentFile(tmp, got.records, options_.fops);
+      if (!written.ok()) {
+        (void)options_.fops->Remove(tmp);
+        return written.status();
+      }
+      EF_RETURN_IF_ERROR(ReplaceSegment(seg, tmp));
+    }
+    std::lock_guard lock(durable_mu_);
+    unsynced_sealed_.erase(base);
+    UpdateDurableLocked();
+  }
+  seal_sync_failed_.store(false, std::memory_order_release);
   return Status::Ok();
 }
 

@@ -126,6 +126,12 @@ class StreamLog {
     std::vector<std::pair<uint64_t, uint64_t>> ranges;  // [first, last] offsets
   };
   Status Relocate(LostRecords* lost);
+  // The same for sealed segments whose background sync failed
+  // (SealSync::kBackground): each is rewritten through a new descriptor
+  // and renamed over itself, as compaction does. Waits for the seal syncs
+  // still running. Writer thread only.
+  bool seal_sync_failed() const { return seal_sync_failed_.load(std::memory_order_acquire); }
+  Status RelocateSealed(LostRecords* lost);
 
   // --- readers (any thread) ---
   // One past the last committed offset.
@@ -204,6 +210,7 @@ class StreamLog {
   uint64_t active_synced_next_ = 0;     // the active segment is synced below this
   std::set<uint64_t> unsynced_sealed_;  // bases of sealed segments whose sync has not succeeded
   std::atomic<uint64_t> durable_next_{0};
+  std::atomic<bool> seal_sync_failed_{false};  // a background seal sync failed
 };
 
 }  // namespace eventflow

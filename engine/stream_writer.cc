@@ -391,7 +391,7 @@ bool StreamWriter::AwaitFlushed() {
 bool StreamWriter::RecoverIfFailed() {
   {
     std::unique_lock lock(flush_mu_);
-    if (flush_failure_.ok() && !needs_rewind_) return true;
+    if (flush_failure_.ok() && !needs_rewind_ && !log_->seal_sync_failed()) return true;
     WaitForFlusherIdle(lock);
   }
   if (Status s = RecoverLog(); !s.ok()) {
@@ -417,8 +417,11 @@ Status StreamWriter::RecoverLog() {
     std::lock_guard lock(flush_mu_);
     relocate = needs_relocation_;
   }
+  const bool sealed = log_->seal_sync_failed();
   // Only acknowledged records past the last good sync are at risk.
-  if (!relocate || log_->durable_next() >= log_->committed_next()) return log_->Rewind();
+  if (!sealed && (!relocate || log_->durable_next() >= log_->committed_next())) {
+    return log_->Rewind();
+  }
   const int64_t now = timestamp::NowMs();
   if (now - last_relocate_ms_ < 1000) {
     return Status::Unavailable("relocation of the log tried less than a second ago");
@@ -426,7 +429,8 @@ Status StreamWriter::RecoverLog() {
   last_relocate_ms_ = now;
   const uint64_t from = log_->durable_next();
   StreamLog::LostRecords lost;
-  EF_RETURN_IF_ERROR(log_->Relocate(&lost));
+  if (sealed) EF_RETURN_IF_ERROR(log_->RelocateSealed(&lost));
+  EF_RETURN_IF_ERROR(relocate ? log_->Relocate(&lost) : log_->Rewind());
   if (lost.count == 0) {
     spdlog::warn(
         "stream {}: a flush failed; the acknowledged records from offset {} on were copied to a "

@@ -95,7 +95,7 @@ class StreamWriter {
   // appends fail with Aborted.
   void Stop();
   // False from a failed write or flush until the log is rewound.
-  bool healthy() const { return healthy_.load(); }
+  bool healthy() const { return healthy_.load() && !log_->seal_sync_failed(); }
   const WriterStats& stats() const { return stats_; }
   // Reports later rounds and flushes to `observer` (nullptr: to no one). The
   // observer must outlive the writer (or its Stop()).

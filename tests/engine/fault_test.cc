@@ -390,5 +390,45 @@ TEST_F(IntervalFlushFailure, AppendsWaitUntilTheRelocationSucceeds) {
   EXPECT_EQ(PeekEventId(records[2].payload), e.acks[0].event_id);
 }
 
+uint64_t InodeOf(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// Under fsync never a roll leaves the sealed segment's sync to a thread of
+// its own. When that sync fails, the records in it (acknowledged, maybe
+// consumed) are rewritten through a new descriptor before any new append
+// is taken; at ae72254 the failure was only logged.
+TEST(SealSyncFailure, ASealedSegmentWhoseSyncFailedIsRewrittenBeforeTheNextAppend) {
+  TempDir tmp;
+  FaultInjectingFileOps faults(FileOps::Posix());
+  LogFixture f(tmp.path(), 4096, &faults, *FsyncPolicy::Parse("never"));
+  faults.Arm(FileOp::kSync, EIO);  // under never only the seal syncs sync
+  std::vector<Uuid> acked;
+  while (testing::SegmentFiles(f.dir).size() < 2) {
+    auto out = AppendSync(*f.writer, {Draft("{\"n\":" + std::to_string(acked.size()) + "}")});
+    ASSERT_TRUE(out.status.ok()) << out.status.ToString();
+    acked.push_back(out.acks[0].event_id);
+  }
+  const std::string sealed = testing::SegmentFiles(f.dir)[0];
+  const uint64_t inode = InodeOf(sealed);
+  ASSERT_TRUE(testing::Eventually([&] { return !f.writer->healthy(); }))
+      << "a failed seal sync left the writer healthy";
+  faults.Clear();
+  auto after = AppendSync(*f.writer, {Draft("{\"after\":1}")});
+  ASSERT_TRUE(after.status.ok()) << after.status.ToString();
+  acked.push_back(after.acks[0].event_id);
+  EXPECT_NE(InodeOf(sealed), inode) << "the sealed segment was not rewritten";
+  EXPECT_TRUE(f.writer->healthy());
+  EXPECT_EQ(f.writer->stats().acknowledged_lost.load(), 0u);
+  f.Close();
+  ASSERT_TRUE(f.Reopen().ok());
+  auto records = ReadAll(*f.log);
+  ASSERT_EQ(records.size(), acked.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    EXPECT_EQ(PeekEventId(records[i].payload), acked[i]);
+  }
+}
+
 }  // namespace
 }  // namespace eventflow

@@ -3,8 +3,10 @@
 // reported as corruption, never truncated away.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 
 #include "engine/segment_scan.h"
 #include "tests/engine/test_util.h"
@@ -248,15 +250,52 @@ TEST(Recovery, ZeroTailOfARecentlySealedSegmentIsCutAtOpen) {
 // the next segment's batches come after a hole: none of them was covered
 // by a completed sync, so they go too and the log stays a prefix of whole
 // batches (rule 8.9).
+// Holds every Sync while held (the seal sync of a roll, under never).
+class SyncHold final : public testing::ForwardingFileOps {
+ public:
+  void Hold() {
+    std::lock_guard lock(mu_);
+    hold_ = true;
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    hold_ = false;
+    cv_.notify_all();
+  }
+  bool Waiting() {
+    std::lock_guard lock(mu_);
+    return waiting_ > 0;
+  }
+  Status Sync(int fd, const std::string& path) override {
+    {
+      std::unique_lock lock(mu_);
+      ++waiting_;
+      cv_.wait(lock, [&] { return !hold_; });
+      --waiting_;
+    }
+    return base_->Sync(fd, path);
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool hold_ = false;
+  int waiting_ = 0;
+};
+
 TEST(Recovery, RecordsLostFromAnUnsyncedSealedSegmentDropTheSegmentsAfterIt) {
   TempDir tmp;
-  FaultInjectingFileOps faults(FileOps::Posix());
-  // No sync ever completes: nothing is durable past what Open found.
-  faults.Arm(FileOp::kSync, EIO);
-  LogFixture f(tmp.path(), 4096, &faults, *FsyncPolicy::Parse("never"));
+  SyncHold hold;
+  LogFixture f(tmp.path(), 4096, &hold, *FsyncPolicy::Parse("never"));
+  FillSegments(f, 3);
+  // The next roll's seal sync does not finish before the new segment takes
+  // a record: that record's mark cannot cover the sealed segment.
+  hold.Hold();
   FillSegments(f, 4);
+  ASSERT_TRUE(testing::Eventually([&] { return hold.Waiting(); }));
+  ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"late\":1}")}).status.ok());
+  hold.Release();
   f.Close();
-  faults.Clear();
   auto files = testing::SegmentFiles(f.dir);
   ASSERT_EQ(files.size(), 4u);
   // The newest sealed segment loses its last record: a power loss left
