@@ -33,14 +33,21 @@ const char* FileOpName(FileOp op) {
   return "?";
 }
 
-Status FileOps::SyncFilesystem(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::FromErrno(errno, "open dir", path);
-  const int rc = ::syncfs(fd);
+namespace {
+// Opens directory `dir`, applies `sync` (fsync or syncfs) to it, closes it.
+Status SyncThroughDirectory(const std::string& dir, int (*sync)(int), const char* what) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Status::FromErrno(errno, "open dir", dir);
+  const int rc = sync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) return Status::FromErrno(err, "syncfs", path);
+  if (rc != 0) return Status::FromErrno(err, what, dir);
   return Status::Ok();
+}
+}  // namespace
+
+Status FileOps::SyncFilesystem(const std::string& path) {
+  return SyncThroughDirectory(path, ::syncfs, "syncfs");
 }
 
 namespace {
@@ -90,13 +97,7 @@ class PosixFileOps final : public FileOps {
     return Status::Ok();
   }
   Status SyncDir(const std::string& dir) override {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return Status::FromErrno(errno, "open dir", dir);
-    const int rc = ::fsync(fd);
-    const int err = errno;
-    ::close(fd);
-    if (rc != 0) return Status::FromErrno(err, "fsync dir", dir);
-    return Status::Ok();
+    return SyncThroughDirectory(dir, ::fsync, "fsync dir");
   }
   Result<const char*> Map(int fd, size_t len, const std::string& path) override {
     void* addr = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0);

@@ -297,18 +297,18 @@ Status StreamLog::Rewind() {
   return active_->Rewind();
 }
 
-Status StreamLog::Relocate(LostRecords* lost) {
-  next_offset_ = published_next_;
-  last_ts_ = published_ts_;
-  // Nothing unsynced is in a sealed or removed file: a roll syncs it, or
-  // its background sync does.
-  if (active_removed_ || active_->sealed()) return Status::Ok();
-  const std::shared_ptr<Segment> old = active_;
-  const uint64_t base = old->base_offset();
-  const Salvage got = SalvageRecords(old->data(), old->committed_bytes(), base, std::nullopt);
-  if (const auto first = old->first_offset()) {
-    // Published offsets of a segment are consecutive (Open starts a new
-    // segment where they jump); the ones not copied are lost.
+namespace {
+// Writes the good records of `seg` (CRC-checked, whole batches) through a
+// new descriptor to its .seg.relocating file and syncs it; returns that
+// path. `lost` gets the offsets from its first record up to `end` that were
+// not copied (offsets inside a segment are consecutive: Open starts a new
+// segment where they jump).
+Result<std::string> CopyToRelocating(const Segment& seg, uint64_t end,
+                                     std::optional<uint64_t> next_base, const std::string& dir,
+                                     FileOps* fops, StreamLog::LostRecords* lost) {
+  const uint64_t base = seg.base_offset();
+  const Salvage got = SalvageRecords(seg.data(), seg.committed_bytes(), base, next_base);
+  if (const auto first = seg.first_offset()) {
     uint64_t expect = *first;
     auto note = [&](uint64_t from, uint64_t to) {  // [from, to)
       if (from >= to) return;
@@ -319,18 +319,31 @@ Status StreamLog::Relocate(LostRecords* lost) {
       note(expect, r.offset);
       expect = r.offset + 1;
     }
-    note(expect, published_next_);
+    note(expect, end);
   }
   const std::string tmp =
-      dir_ + "/" + segment_name::MakeWithSuffix(base, segment_name::kRelocatingSuffix);
-  auto written = WriteSegmentFile(tmp, got.records, options_.fops);
-  if (written.ok()) {
-    CrashPoint("relocate:before_rename");
-  } else {
-    (void)options_.fops->Remove(tmp);
+      dir + "/" + segment_name::MakeWithSuffix(base, segment_name::kRelocatingSuffix);
+  auto written = WriteSegmentFile(tmp, got.records, fops);
+  if (!written.ok()) {
+    (void)fops->Remove(tmp);
     return written.status();
   }
-  EF_RETURN_IF_ERROR(RenameDurably(tmp, old->path(), dir_, options_.fops));
+  return tmp;
+}
+}  // namespace
+
+Status StreamLog::Relocate(LostRecords* lost) {
+  next_offset_ = published_next_;
+  last_ts_ = published_ts_;
+  // Nothing unsynced is in a sealed or removed file: a roll syncs it, or
+  // its background sync does.
+  if (active_removed_ || active_->sealed()) return Status::Ok();
+  const std::shared_ptr<Segment> old = active_;
+  const uint64_t base = old->base_offset();
+  auto tmp = CopyToRelocating(*old, published_next_, std::nullopt, dir_, options_.fops, lost);
+  if (!tmp.ok()) return tmp.status();
+  CrashPoint("relocate:before_rename");
+  EF_RETURN_IF_ERROR(RenameDurably(*tmp, old->path(), dir_, options_.fops));
   auto fresh =
       Segment::OpenActive(old->path(), base, options_.segment_bytes, options_.fops, nullptr);
   if (!fresh.ok()) return fresh.status();
@@ -373,29 +386,10 @@ Status StreamLog::RelocateSealed(LostRecords* lost) {
     }
     if (seg != nullptr && seg->sealed()) {
       EF_RETURN_IF_ERROR(seg->EnsureLoaded());
-      const Salvage got = SalvageRecords(seg->data(), seg->committed_bytes(), base, next_base);
-      if (const auto first = seg->first_offset()) {
-        uint64_t expect = *first;
-        const uint64_t end = *seg->last_offset() + 1;
-        auto note = [&](uint64_t from, uint64_t to) {
-          if (from >= to) return;
-          lost->count += to - from;
-          lost->ranges.emplace_back(from, to - 1);
-        };
-        for (const KeptRecord& r : got.records) {
-          note(expect, r.offset);
-          expect = r.offset + 1;
-        }
-        note(expect, end);
-      }
-      const std::string tmp =
-          dir_ + "/" + segment_name::MakeWithSuffix(base, segment_name::kRelocatingSuffix);
-      auto written = WriteSegmentFile(tmp, got.records, options_.fops);
-      if (!written.ok()) {
-        (void)options_.fops->Remove(tmp);
-        return written.status();
-      }
-      EF_RETURN_IF_ERROR(ReplaceSegment(seg, tmp));
+      const uint64_t end = seg->last_offset() ? *seg->last_offset() + 1 : base;
+      auto tmp = CopyToRelocating(*seg, end, next_base, dir_, options_.fops, lost);
+      if (!tmp.ok()) return tmp.status();
+      EF_RETURN_IF_ERROR(ReplaceSegment(seg, *tmp));
     }
     std::lock_guard lock(durable_mu_);
     unsynced_sealed_.erase(base);
