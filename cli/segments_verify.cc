@@ -55,7 +55,7 @@ void VerifyFile(const SegmentFile& f, FileBytes& bytes, Totals* t) {
             "offset %llu (rule 8.9): %llu record(s) dropped",
             static_cast<unsigned long long>(scan.resync_pos),
             static_cast<unsigned long long>(scan.damage_offset),
-            static_cast<unsigned long long>(scan.dropped_records));
+            static_cast<unsigned long long>(scan.dropped.count));
       }
       std::printf("\n");
       return;

@@ -209,7 +209,7 @@ Status Engine::OpenStream(Manifest manifest, const std::string& dir, bool start_
     spdlog::warn("stream {}: truncated a torn tail of {} bytes ({})", id,
                  stream->recovery.truncated_bytes, stream->recovery.reason);
   }
-  if (const TailRecovery& r = stream->recovery; r.dropped_records > 0) {
+  if (const DroppedRecords& d = stream->recovery.dropped; d.count > 0) {
     // Rule 8.9: records past the tear were never covered by a completed
     // sync; under --fsync always none was acknowledged unless the disk
     // damaged bytes inside the last flush window.
@@ -217,7 +217,7 @@ Status Engine::OpenStream(Manifest manifest, const std::string& dir, bool start_
         "stream {}: dropped {} record(s) of a torn tail, offsets {} to {}: they were written "
         "after the last completed sync and the power loss or crash tore their batch or one "
         "before it",
-        id, r.dropped_records, r.dropped_first_offset, r.dropped_last_offset);
+        id, d.count, d.first_offset, d.last_offset);
   }
   if (Status s = CatchUpIndex(*stream, *checkpoint); !s.ok()) {
     stream->open_status = s;

@@ -190,8 +190,7 @@ Status Segment::LoadFromScan(size_t size, bool is_active, TailRecovery* recovery
     if (recovery != nullptr) {
       recovery->truncated_bytes = size - scan.valid_end;
       recovery->reason = std::string(scan.bad_reason) + " at byte " + std::to_string(*scan.bad_pos);
-      recovery->NoteDropped(scan.dropped_records, scan.dropped_first_offset,
-                            scan.dropped_last_offset);
+      recovery->dropped.Add(scan.dropped);
     }
     EF_RETURN_IF_ERROR(fops_->Truncate(fd_, scan.valid_end, path_));
     allocated_ = scan.valid_end;

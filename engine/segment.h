@@ -34,16 +34,8 @@ struct TailRecovery {
   // The largest synced-before mark of the tail's records (ScanResult).
   std::optional<uint64_t> synced_before;
   // CRC-valid records a torn tail dropped (in no complete batch, or after
-  // the tear), and their offsets, for the error log and the metric.
-  uint64_t dropped_records = 0;
-  uint64_t dropped_first_offset = 0, dropped_last_offset = 0;
-
-  void NoteDropped(uint64_t count, uint64_t first, uint64_t last) {
-    if (count == 0) return;
-    dropped_first_offset = dropped_records == 0 ? first : std::min(dropped_first_offset, first);
-    dropped_last_offset = dropped_records == 0 ? last : std::max(dropped_last_offset, last);
-    dropped_records += count;
-  }
+  // the tear), for the error log and the metric.
+  DroppedRecords dropped;
 };
 
 struct RecordView {

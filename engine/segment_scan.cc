@@ -22,10 +22,6 @@ void NoteSyncedMark(const record::Header& h, std::optional<uint64_t>* best) {
   if (auto mark = h.synced_before(); mark && (!*best || *mark > **best)) *best = *mark;
 }
 
-void NoteDropped(const record::Header& h, ScanResult* result) {
-  if (result->dropped_records++ == 0) result->dropped_first_offset = h.offset;
-  result->dropped_last_offset = std::max(result->dropped_last_offset, h.offset);
-}
 }  // namespace
 
 ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options,
@@ -116,7 +112,7 @@ ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options
   if (!options.classify_tail) return result;
   // The records of an unfinished batch go with the tail, whatever it is.
   if (options.verify_crc) {
-    for (const ScannedRecord& r : batch) NoteDropped(r.header, &result);
+    for (const ScannedRecord& r : batch) result.dropped.Note(1, r.header.offset, r.header.offset);
   }
   // Anything valid beyond the end we stopped at means the bytes in between
   // were damaged: by a power loss if no completed sync had covered them
@@ -141,7 +137,7 @@ ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options
       }
     }
     NoteSyncedMark(h, &result.synced_before);
-    NoteDropped(h, &result);
+    result.dropped.Note(1, h.offset, h.offset);
     probe += record::EncodedSize(h.length);
   }
   // Without a mark (logs written before version 2) nothing tells a torn

@@ -5,6 +5,7 @@
 // largest synced-before mark is a torn write, damage below it corruption.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -20,6 +21,22 @@ struct ScannedRecord {
   uint32_t size;  // encoded size, padding included
   record::Header header;
   std::string_view payload;
+};
+
+// Records a torn tail dropped, with the range of their offsets (for the log
+// and eventflow_torn_tail_events_total).
+struct DroppedRecords {
+  uint64_t count = 0;
+  uint64_t first_offset = 0, last_offset = 0;
+  void Note(uint64_t n, uint64_t first, uint64_t last) {
+    if (n == 0) return;
+    first_offset = count == 0 ? first : std::min(first_offset, first);
+    last_offset = count == 0 ? last : std::max(last_offset, last);
+    count += n;
+  }
+  void Add(const DroppedRecords& other) {
+    Note(other.count, other.first_offset, other.last_offset);
+  }
 };
 
 struct ScanResult {
@@ -44,9 +61,8 @@ struct ScanResult {
   // The first offset the damage may hold: one past the last complete batch.
   uint64_t damage_offset = 0;
   // CRC-valid records past valid_end that a torn tail drops (an unfinished
-  // batch, records the probe found), and their offset range, for the log.
-  uint64_t dropped_records = 0;
-  uint64_t dropped_first_offset = 0, dropped_last_offset = 0;
+  // batch, records the probe found).
+  DroppedRecords dropped;
 };
 
 struct ScanOptions {

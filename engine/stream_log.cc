@@ -54,7 +54,7 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
       for (size_t i = torn_at + 1; i < list.size(); ++i) {
         EF_RETURN_IF_ERROR(list[i]->EnsureLoaded());
         if (auto first = list[i]->first_offset()) {
-          recovery->NoteDropped(list[i]->record_count(), *first, *list[i]->last_offset());
+          recovery->dropped.Note(list[i]->record_count(), *first, *list[i]->last_offset());
         }
       }
       list.clear();
@@ -67,8 +67,7 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
       bases.resize(torn_at + 1);
       TailRecovery again;
       EF_RETURN_IF_ERROR(log->OpenSegments(bases, &list, &again, &torn_at));
-      recovery->NoteDropped(again.dropped_records, again.dropped_first_offset,
-                            again.dropped_last_offset);
+      recovery->dropped.Add(again.dropped);
     }
   }
   log->active_ = list.back();
@@ -108,27 +107,25 @@ Result<std::unique_ptr<StreamLog>> StreamLog::Open(const std::string& dir,
 
 Status StreamLog::OpenSegments(const std::vector<uint64_t>& bases, SegmentList* list,
                                TailRecovery* recovery, size_t* torn_at) {
-  const std::string& dir = dir_;
-  const StreamLogOptions& options = options_;
   // The tail first: the active segment, then the sealed ones newest first,
   // so each knows the largest synced-before mark of what follows it.
-  auto active = Segment::OpenActive(dir + "/" + segment_name::Make(bases.back()), bases.back(),
-                                    options.segment_bytes, options.fops, recovery);
+  auto active = Segment::OpenActive(dir_ + "/" + segment_name::Make(bases.back()), bases.back(),
+                                    options_.segment_bytes, options_.fops, recovery);
   if (!active.ok()) return active.status();
   std::optional<uint64_t> floor = recovery->synced_before;
   std::vector<std::shared_ptr<Segment>> sealed(bases.size() - 1);
   for (size_t i = bases.size() - 1; i-- > 0;) {
-    const std::string path = dir + "/" + segment_name::Make(bases[i]);
+    const std::string path = dir_ + "/" + segment_name::Make(bases[i]);
     // The newest sealed segments may have been sealed without a sync
     // (SealSync::kBackground) just before a crash.
     if (i + 1 + kMaxUnsyncedSealed < bases.size()) {
-      auto seg = Segment::OpenSealed(path, bases[i], options.fops);
+      auto seg = Segment::OpenSealed(path, bases[i], options_.fops);
       if (!seg.ok()) return seg.status();
       sealed[i] = std::move(*seg);
       continue;
     }
     TailRecovery tail;
-    auto seg = Segment::OpenRecentlySealed(path, bases[i], options.fops, floor, &tail);
+    auto seg = Segment::OpenRecentlySealed(path, bases[i], options_.fops, floor, &tail);
     if (!seg.ok()) return seg.status();
     sealed[i] = std::move(*seg);
     if (tail.truncated_bytes == 0) continue;
@@ -153,8 +150,7 @@ Status StreamLog::OpenSegments(const std::vector<uint64_t>& bases, SegmentList* 
     }
     spdlog::error("{}: torn end{}: records from offset {} never reached the disk", path,
                   tail.reason.empty() ? "" : " (" + tail.reason + ")", end);
-    recovery->NoteDropped(tail.dropped_records, tail.dropped_first_offset,
-                          tail.dropped_last_offset);
+    recovery->dropped.Add(tail.dropped);
     *torn_at = i;
   }
   list->assign(sealed.begin(), sealed.end());

@@ -51,23 +51,17 @@ void Api::ServeMetrics(Call& call) {
                               "Events in a stream's log (last offset + 1 - first offset)");
     // Counted once, when the stream was opened; a counter so that alerts
     // can fire on any increase.
-    auto torn = GaugeFamily("eventflow_torn_tail_events_total",
-                            "Records a torn tail dropped when the stream was opened (rule 8.9 "
-                            "of docs/segment-format.md)");
-    torn.type = prometheus::MetricType::Counter;
-    auto lost = GaugeFamily("eventflow_acknowledged_events_lost_total",
-                            "Acknowledged events lost to a failed flush under fsync interval or "
-                            "never (their bytes failed their CRC when the log was relocated)");
-    lost.type = prometheus::MetricType::Counter;
-    auto add_counter = [](prometheus::MetricFamily* family, const Stream& s, uint64_t value) {
-      prometheus::ClientMetric m;
-      m.label = StreamLabels(s);
-      m.counter.value = static_cast<double>(value);
-      family->metric.push_back(std::move(m));
-    };
+    auto torn = CounterFamily("eventflow_torn_tail_events_total",
+                              "Records a torn tail dropped when the stream was opened (rule 8.9 "
+                              "of docs/segment-format.md)");
+    auto lost = CounterFamily("eventflow_acknowledged_events_lost_total",
+                              "Acknowledged events lost to a failed flush under fsync interval or "
+                              "never (their bytes failed their CRC when the log was relocated)");
     for (const auto& s : engine_->ListStreams()) {
-      add_counter(&torn, *s, s->recovery.dropped_records);
-      add_counter(&lost, *s, s->writer ? s->writer->stats().acknowledged_lost.load() : 0);
+      AddGauge(&torn, static_cast<double>(s->recovery.dropped.count), StreamLabels(*s));
+      AddGauge(&lost,
+               static_cast<double>(s->writer ? s->writer->stats().acknowledged_lost.load() : 0),
+               StreamLabels(*s));
       if (!s->log) continue;
       const uint64_t next = s->log->committed_next(), first = s->log->first_offset();
       AddGauge(&segments, static_cast<double>(s->log->segments()->size()), StreamLabels(*s));

@@ -155,11 +155,21 @@ prometheus::MetricFamily GaugeFamily(std::string name, std::string help) {
   return f;
 }
 
+prometheus::MetricFamily CounterFamily(std::string name, std::string help) {
+  prometheus::MetricFamily f = GaugeFamily(std::move(name), std::move(help));
+  f.type = prometheus::MetricType::Counter;
+  return f;
+}
+
 void AddGauge(prometheus::MetricFamily* family, double value,
               std::vector<prometheus::ClientMetric::Label> labels) {
   prometheus::ClientMetric m;
   m.label = std::move(labels);
-  m.gauge.value = value;
+  if (family->type == prometheus::MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
   family->metric.push_back(std::move(m));
 }
 

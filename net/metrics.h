@@ -103,8 +103,10 @@ class Metrics {
   std::unordered_map<Uuid, std::unique_ptr<StreamMetrics>, UuidHash> streams_;  // add_mu_
 };
 
-// Helpers for the scrape-time families: a gauge family, and one sample of it.
+// Helpers for the scrape-time families: a gauge or counter family, and one
+// sample of it (AddGauge sets the value of the family's type).
 prometheus::MetricFamily GaugeFamily(std::string name, std::string help);
+prometheus::MetricFamily CounterFamily(std::string name, std::string help);
 void AddGauge(prometheus::MetricFamily* family, double value,
               std::vector<prometheus::ClientMetric::Label> labels = {});
 

@@ -305,6 +305,13 @@ class IntervalFlushFailure : public ::testing::Test {
     return ::stat(segment_.c_str(), &st) == 0 ? st.st_ino : 0;
   }
   bool Relocated() const { return Inode() != inode_ && f_->writer->healthy(); }
+  // Restarts the log (not the index) and reads back every record.
+  std::vector<testing::ReadRecord> RecordsAfterRestart() {
+    f_->Close();
+    Status s = f_->Reopen();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return s.ok() ? ReadAll(*f_->log) : std::vector<testing::ReadRecord>{};
+  }
 
   TempDir tmp_;
   SyncGate gate_{FileOps::Posix()};
@@ -326,9 +333,7 @@ TEST_F(IntervalFlushFailure, AcknowledgedRecordsAreRewrittenNotTrustedToARetry) 
   auto c = AppendSync(*f_->writer, {Draft("{\"c\":3}")});
   ASSERT_TRUE(c.status.ok()) << c.status.ToString();
   EXPECT_EQ(c.acks[0].offset, 2u);
-  f_->Close();
-  ASSERT_TRUE(f_->Reopen().ok());
-  auto records = ReadAll(*f_->log);
+  auto records = RecordsAfterRestart();
   ASSERT_EQ(records.size(), 3u);
   EXPECT_EQ(PeekEventId(records[0].payload), a_.acks[0].event_id);
   EXPECT_EQ(PeekEventId(records[1].payload), b_.acks[0].event_id);
@@ -360,9 +365,7 @@ TEST_F(IntervalFlushFailure, BytesThatFailTheirCrcAreCountedAsLost) {
   auto c = AppendSync(*f_->writer, {Draft("{\"c\":3}")});
   ASSERT_TRUE(c.status.ok());
   EXPECT_EQ(c.acks[0].offset, 2u);  // offsets are not reused
-  f_->Close();
-  ASSERT_TRUE(f_->Reopen().ok());
-  auto records = ReadAll(*f_->log);
+  auto records = RecordsAfterRestart();
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(records[0].offset, 0u);
   EXPECT_EQ(records[1].offset, 2u);
@@ -382,9 +385,7 @@ TEST_F(IntervalFlushFailure, AppendsWaitUntilTheRelocationSucceeds) {
   auto e = AppendSync(*f_->writer, {Draft("{\"e\":5}")});
   ASSERT_TRUE(e.status.ok()) << e.status.ToString();
   EXPECT_TRUE(Relocated());
-  f_->Close();
-  ASSERT_TRUE(f_->Reopen().ok());
-  auto records = ReadAll(*f_->log);
+  auto records = RecordsAfterRestart();
   ASSERT_EQ(records.size(), 3u);
   EXPECT_EQ(PeekEventId(records[1].payload), b_.acks[0].event_id);
   EXPECT_EQ(PeekEventId(records[2].payload), e.acks[0].event_id);

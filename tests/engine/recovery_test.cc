@@ -175,8 +175,8 @@ TEST(Recovery, HoleInTheLastBatchIsATornTailNotCorruption) {
   ASSERT_EQ(kept.size(), 1u);
   EXPECT_EQ(kept[0].offset, 0u);
   EXPECT_GT(f.recovery.truncated_bytes, 0u);
-  EXPECT_GT(f.recovery.dropped_records, 400u);  // the batch's records after the hole
-  EXPECT_EQ(f.recovery.dropped_last_offset, 1000u);
+  EXPECT_GT(f.recovery.dropped.count, 400u);  // the batch's records after the hole
+  EXPECT_EQ(f.recovery.dropped.last_offset, 1000u);
   EXPECT_EQ(fs::file_size(seg), records[1].pos);
   ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"after\":1}")}).status.ok());
 }
@@ -313,8 +313,8 @@ TEST(Recovery, RecordsLostFromAnUnsyncedSealedSegmentDropTheSegmentsAfterIt) {
   ASSERT_FALSE(kept.empty());
   EXPECT_EQ(kept.back().offset, lost - 1);
   EXPECT_EQ(f.log->next_offset(), lost);
-  EXPECT_GE(f.recovery.dropped_records, 1u);  // what the removed segment held
-  EXPECT_GT(f.recovery.dropped_first_offset, lost);
+  EXPECT_GE(f.recovery.dropped.count, 1u);  // what the removed segment held
+  EXPECT_GT(f.recovery.dropped.first_offset, lost);
   for (size_t i = 0; i < kept.size(); ++i) EXPECT_EQ(kept[i].offset, i);  // no hole
   ASSERT_TRUE(AppendSync(*f.writer, {Draft("{\"after\":1}")}).status.ok());
 }
