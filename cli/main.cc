@@ -6,12 +6,14 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
 #include "cli/admin_commands.h"
 #include "cli/segments_command.h"
 #include "engine/engine.h"
+#include "engine/fault_injection.h"
 #include "net/api.h"
 #include "net/cleanup_runner.h"
 #include "net/http_server.h"
@@ -129,6 +131,24 @@ int Serve(const ServeFlags& flags) {
   eo.max_streams_per_org = flags.max_streams_per_org;
   eo.index_max_open_files = IndexOpenFiles(FileLimit());
   eo.start_writers = false;  // after the server's own threads, below
+  // Tests only: EVENTFLOW_FAULTS injects I/O errors into the engine's files
+  // and the index's (engine/fault_injection.h, docs/testing.md).
+  FaultPlan fault_plan;
+  std::unique_ptr<FaultInjectingFileOps> fault_files;
+  std::unique_ptr<rocksdb::Env> fault_env;
+  if (const char* faults = std::getenv("EVENTFLOW_FAULTS"); faults != nullptr && *faults) {
+    auto rules = ParseFaultPlan(faults);
+    if (!rules.ok()) {
+      std::cerr << "eventflow serve: EVENTFLOW_FAULTS: " << rules.status().message() << "\n";
+      return 2;
+    }
+    spdlog::warn("EVENTFLOW_FAULTS is set: injecting I/O errors ({}); for tests only", faults);
+    fault_plan.Reset(*rules);
+    fault_files = std::make_unique<FaultInjectingFileOps>(FileOps::Posix(), *rules);
+    fault_env = NewFaultInjectingEnv(&fault_plan);
+    eo.fops = fault_files.get();
+    eo.index_env = fault_env.get();
+  }
   auto engine = Engine::Open(eo);
   if (!engine.ok()) {
     std::cerr << "eventflow serve: " << engine.status().ToString() << "\n";

@@ -22,13 +22,6 @@ constexpr size_t kReindexChunk = 10000;
 std::string StreamsDir(const std::string& data_dir) { return data_dir + "/streams"; }
 std::string IndexDir(const std::string& data_dir) { return data_dir + "/index"; }
 
-Status MakeDirs(const std::string& path) {
-  std::error_code ec;
-  fs::create_directories(path, ec);
-  if (ec) return Status::IOError("mkdir " + path + ": " + ec.message());
-  return Status::Ok();
-}
-
 // Indexes the events of `log` from offset `from`, in chunks.
 Status IndexLog(Index& index, const Manifest& m, const StreamLog& log, uint64_t from,
                 uint64_t* indexed) {
@@ -56,17 +49,17 @@ Status IndexLog(Index& index, const Manifest& m, const StreamLog& log, uint64_t 
 }
 }  // namespace
 
-Result<int> LockDataDir(const std::string& data_dir) {
-  EF_RETURN_IF_ERROR(MakeDirs(data_dir));
+Result<int> LockDataDir(const std::string& data_dir, FileOps* fops) {
+  EF_RETURN_IF_ERROR(fops->MakeDirs(data_dir));
   const std::string path = data_dir + "/LOCK";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::FromErrno(errno, "open", path);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
+  auto fd = fops->Open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (!fd.ok()) return fd.status();
+  if (::flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+    fops->Close(*fd);
     return Status::Busy(data_dir + " is in use by another eventflow process (" + path +
                         " is locked)");
   }
-  return fd;
+  return *fd;
 }
 
 DataDirLock::~DataDirLock() {
@@ -79,10 +72,10 @@ std::string IndexReservePath(const std::string& data_dir) { return data_dir + "/
 
 Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   std::unique_ptr<Engine> engine(new Engine(options));
-  auto lock = LockDataDir(options.data_dir);
+  auto lock = LockDataDir(options.data_dir, options.fops);
   if (!lock.ok()) return lock.status();
   engine->lock_fd_ = *lock;
-  EF_RETURN_IF_ERROR(MakeDirs(StreamsDir(options.data_dir)));
+  EF_RETURN_IF_ERROR(options.fops->MakeDirs(StreamsDir(options.data_dir)));
   // What a previous run wrote but never synced (it was killed) may still be
   // only in the page cache; recovery reads it as the log. Make it durable
   // first, so each log's durable frontier starts at its end
@@ -91,7 +84,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const EngineOptions& options) {
   struct statvfs fs;
   if (::statvfs(options.data_dir.c_str(), &fs) == 0) {
     const uint64_t size = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
-    engine->index_headroom_ = std::min<uint64_t>(kMaxIndexHeadroom, size / 20);
+    engine->index_headroom_ = std::min<uint64_t>(options.max_index_headroom, size / 20);
   }
   EF_RETURN_IF_ERROR(engine->ReleaseIndexReserve());
   Index::Options io;
@@ -148,9 +141,15 @@ Status Engine::RemoveStreamDir(const std::string& dir) {
     EF_RETURN_IF_ERROR(options_.fops->Remove(manifest));
     EF_RETURN_IF_ERROR(options_.fops->SyncDir(dir));
   }
+  // A stream directory holds only files (segments, their temporaries).
   std::error_code ec;
-  fs::remove_all(dir, ec);
-  if (ec) return Status::IOError("remove " + dir + ": " + ec.message());
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) files.push_back(entry.path().string());
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    return Status::IOError("list " + dir + ": " + ec.message());
+  if (ec) return options_.fops->SyncDir(StreamsDir(options_.data_dir));
+  for (const std::string& file : files) EF_RETURN_IF_ERROR(options_.fops->Remove(file));
+  EF_RETURN_IF_ERROR(options_.fops->RemoveDir(dir));
   return options_.fops->SyncDir(StreamsDir(options_.data_dir));
 }
 
@@ -330,7 +329,7 @@ void Engine::Close() {
     (void)index_->Flush();
   }
   index_.reset();
-  if (lock_fd_ >= 0) ::close(lock_fd_);
+  if (lock_fd_ >= 0) options_.fops->Close(lock_fd_);
   lock_fd_ = -1;
 }
 
@@ -361,7 +360,7 @@ Result<std::shared_ptr<Stream>> Engine::CreateStream(const std::string& org,
   // The log first, the manifest last: the stream exists once its manifest
   // and the streams directory are synced, and a directory without a
   // manifest is a create that never finished (Open removes it).
-  EF_RETURN_IF_ERROR(MakeDirs(dir));
+  EF_RETURN_IF_ERROR(options_.fops->MakeDirs(dir));
   std::shared_ptr<Stream> stream;
   Status s = OpenStream(m, dir, /*start_writer=*/true, &stream);
   if (s.ok()) s = m.Write(dir, options_.fops);

@@ -35,6 +35,10 @@ struct EngineOptions {
   size_t max_unindexed_events = StreamWriter::kDefaultMaxUnindexed;  // per stream
   // CreateStream refuses (QuotaExceeded) an org's stream past this many.
   size_t max_streams_per_org = 10'000;
+  // The most the index's free-space headroom and reserve file take
+  // (Engine::index_headroom_); tests on tmpfs, where the reserve is memory,
+  // set less.
+  uint64_t max_index_headroom = 64u << 20;
   // Whether Open starts each stream's writer threads. The server starts them
   // itself (StartWriters) once its own fixed threads run, so that a thread
   // limit costs streams their writes, never the process its start.
@@ -134,11 +138,10 @@ class Engine {
   // The index (RocksDB) must never meet a full disk: its writers assert on a
   // second error (Debian's build keeps assertions on), at the stop and at
   // every start after it. So segments stop growing index_headroom_ bytes
-  // before the filesystem is full, and DATA/index.reserve holds that much
-  // again, allocated, for the index's own writes: it is removed before the
-  // index opens and before it closes (whatever else filled the disk), and
-  // made again once the index is open and space allows.
-  static constexpr uint64_t kMaxIndexHeadroom = 64u << 20;
+  // (at most EngineOptions::max_index_headroom) before the filesystem is full, and
+  // DATA/index.reserve holds that much again, allocated, for the index's own writes: it is removed
+  // before the index opens and before it closes (whatever else filled the disk), and made again
+  // once the index is open and space allows.
   Status ReleaseIndexReserve();
   void MakeIndexReserve();
 
@@ -159,7 +162,7 @@ Status RebuildStreamIndex(Index& index, const Manifest& manifest, const StreamLo
                           uint64_t* indexed);
 
 // Takes the data dir's LOCK (flock); Busy naming the holder if it is held.
-Result<int> LockDataDir(const std::string& data_dir);
+Result<int> LockDataDir(const std::string& data_dir, FileOps* fops = FileOps::Posix());
 
 // DATA/LOCK held for the life of the object, for the offline commands.
 class DataDirLock {

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 
 namespace eventflow {
 
@@ -29,6 +30,10 @@ const char* FileOpName(FileOp op) {
       return "map";
     case FileOp::kRemove:
       return "remove";
+    case FileOp::kMakeDirs:
+      return "mkdir";
+    case FileOp::kRemoveDir:
+      return "rmdir";
   }
   return "?";
 }
@@ -111,6 +116,16 @@ class PosixFileOps final : public FileOps {
     if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, "unlink", path);
     return Status::Ok();
   }
+  Status MakeDirs(const std::string& path) override {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) return Status::IOError("mkdir " + path + ": " + ec.message());
+    return Status::Ok();
+  }
+  Status RemoveDir(const std::string& path) override {
+    if (::rmdir(path.c_str()) != 0) return Status::FromErrno(errno, "rmdir", path);
+    return Status::Ok();
+  }
 };
 
 }  // namespace
@@ -118,69 +133,6 @@ class PosixFileOps final : public FileOps {
 FileOps* FileOps::Posix() {
   static PosixFileOps posix;
   return &posix;
-}
-
-void FaultInjectingFileOps::Arm(FileOp op, int err, int skip) {
-  std::lock_guard lock(mu_);
-  armed_ = true;
-  armed_op_ = op;
-  armed_errno_ = err;
-  skip_ = skip;
-}
-
-void FaultInjectingFileOps::Clear() {
-  std::lock_guard lock(mu_);
-  armed_ = false;
-}
-
-Status FaultInjectingFileOps::Check(FileOp op, const std::string& path) {
-  counts_[static_cast<int>(op)].fetch_add(1);
-  std::lock_guard lock(mu_);
-  if (!armed_ || armed_op_ != op) return Status::Ok();
-  if (skip_ > 0) {
-    --skip_;
-    return Status::Ok();
-  }
-  return Status::FromErrno(armed_errno_, std::string("injected ") + FileOpName(op), path);
-}
-
-Result<int> FaultInjectingFileOps::Open(const std::string& path, int flags, mode_t mode) {
-  if (Status s = Check(FileOp::kOpen, path); !s.ok()) return s;
-  return base_->Open(path, flags, mode);
-}
-Status FaultInjectingFileOps::Write(int fd, const void* data, size_t n, uint64_t pos,
-                                    const std::string& path) {
-  EF_RETURN_IF_ERROR(Check(FileOp::kWrite, path));
-  return base_->Write(fd, data, n, pos, path);
-}
-Status FaultInjectingFileOps::Sync(int fd, const std::string& path) {
-  EF_RETURN_IF_ERROR(Check(FileOp::kSync, path));
-  return base_->Sync(fd, path);
-}
-Status FaultInjectingFileOps::Allocate(int fd, uint64_t pos, uint64_t len,
-                                       const std::string& path) {
-  EF_RETURN_IF_ERROR(Check(FileOp::kAllocate, path));
-  return base_->Allocate(fd, pos, len, path);
-}
-Status FaultInjectingFileOps::Truncate(int fd, uint64_t size, const std::string& path) {
-  EF_RETURN_IF_ERROR(Check(FileOp::kTruncate, path));
-  return base_->Truncate(fd, size, path);
-}
-Status FaultInjectingFileOps::Rename(const std::string& from, const std::string& to) {
-  EF_RETURN_IF_ERROR(Check(FileOp::kRename, from));
-  return base_->Rename(from, to);
-}
-Status FaultInjectingFileOps::SyncDir(const std::string& dir) {
-  EF_RETURN_IF_ERROR(Check(FileOp::kSyncDir, dir));
-  return base_->SyncDir(dir);
-}
-Result<const char*> FaultInjectingFileOps::Map(int fd, size_t len, const std::string& path) {
-  if (Status s = Check(FileOp::kMap, path); !s.ok()) return s;
-  return base_->Map(fd, len, path);
-}
-Status FaultInjectingFileOps::Remove(const std::string& path) {
-  EF_RETURN_IF_ERROR(Check(FileOp::kRemove, path));
-  return base_->Remove(path);
 }
 
 }  // namespace eventflow

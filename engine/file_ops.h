@@ -1,17 +1,16 @@
-// FileOps: every file operation the engine makes (open, write, flush,
-// allocate, truncate, rename, map) goes through this one small interface, so
-// tests can inject ENOSPC or EIO at any step. PosixFileOps is the real one;
-// FaultInjectingFileOps wraps it and fails chosen operations on demand.
+// FileOps: every file-system call the engine makes (open, write, flush,
+// allocate, truncate, rename, map, mkdir, rmdir) goes through this one small
+// interface, so tests can inject ENOSPC or EIO at any step and the crash
+// explorer can record every change (tests/engine/file_ops_coverage_test.cc
+// keeps it so). PosixFileOps is the real one; ForwardingFileOps passes calls
+// on, for wrappers (engine/fault_injection.h, tests/crash/recorders.h).
 #pragma once
 
 #include <sys/types.h>
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <string>
-#include <vector>
 
 #include "formats/status.h"
 
@@ -27,6 +26,8 @@ enum class FileOp : uint8_t {
   kSyncDir,
   kMap,
   kRemove,
+  kMakeDirs,
+  kRemoveDir,
 };
 const char* FileOpName(FileOp op);
 
@@ -53,6 +54,11 @@ class FileOps {
   virtual Result<const char*> Map(int fd, size_t len, const std::string& path) = 0;
   virtual void Unmap(const char* addr, size_t len) = 0;
   virtual Status Remove(const std::string& path) = 0;
+  // mkdir(2) of `path` and of each missing parent, outermost first; OK if
+  // it exists. Not durable until the parent directory is synced.
+  virtual Status MakeDirs(const std::string& path) = 0;
+  // rmdir(2) of an empty directory.
+  virtual Status RemoveDir(const std::string& path) = 0;
   // Starts writing [pos, pos + len) back to the disk without waiting for it
   // (sync_file_range WRITE), so that a later Sync has less left to do.
   // Advisory: it makes nothing durable, and the Sync after it reports any
@@ -67,44 +73,43 @@ class FileOps {
   static FileOps* Posix();
 };
 
-// Wraps another FileOps; an armed fault makes matching calls fail with the
-// given errno (without touching the file) until it is cleared. Thread-safe.
-class FaultInjectingFileOps final : public FileOps {
+// Passes every call on to `base`; test doubles and the crash explorer's
+// recorder derive from it and override only the calls they watch or change.
+class ForwardingFileOps : public FileOps {
  public:
-  explicit FaultInjectingFileOps(FileOps* base) : base_(base) {}
-
-  // Fails every `op` call from now on, after skipping `skip` matching calls.
-  void Arm(FileOp op, int err, int skip = 0);
-  void Clear();
-  // How many calls of `op` were made (failed ones included).
-  int Count(FileOp op) const { return counts_[static_cast<int>(op)].load(); }
-
-  Result<int> Open(const std::string& path, int flags, mode_t mode) override;
+  explicit ForwardingFileOps(FileOps* base = FileOps::Posix()) : base_(base) {}
+  Result<int> Open(const std::string& path, int flags, mode_t mode) override {
+    return base_->Open(path, flags, mode);
+  }
   void Close(int fd) override { base_->Close(fd); }
-  Status Write(int fd, const void* data, size_t n, uint64_t pos, const std::string& path) override;
-  Status Sync(int fd, const std::string& path) override;
-  Status Allocate(int fd, uint64_t pos, uint64_t len, const std::string& path) override;
-  Status Truncate(int fd, uint64_t size, const std::string& path) override;
-  Status Rename(const std::string& from, const std::string& to) override;
-  Status SyncDir(const std::string& dir) override;
-  Result<const char*> Map(int fd, size_t len, const std::string& path) override;
+  Status Write(int fd, const void* data, size_t n, uint64_t pos, const std::string& path) override {
+    return base_->Write(fd, data, n, pos, path);
+  }
+  Status Sync(int fd, const std::string& path) override { return base_->Sync(fd, path); }
+  Status Allocate(int fd, uint64_t pos, uint64_t len, const std::string& path) override {
+    return base_->Allocate(fd, pos, len, path);
+  }
+  Status Truncate(int fd, uint64_t size, const std::string& path) override {
+    return base_->Truncate(fd, size, path);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    return base_->Rename(from, to);
+  }
+  Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
+  Result<const char*> Map(int fd, size_t len, const std::string& path) override {
+    return base_->Map(fd, len, path);
+  }
   void Unmap(const char* addr, size_t len) override { base_->Unmap(addr, len); }
-  Status Remove(const std::string& path) override;
+  Status Remove(const std::string& path) override { return base_->Remove(path); }
+  Status MakeDirs(const std::string& path) override { return base_->MakeDirs(path); }
+  Status RemoveDir(const std::string& path) override { return base_->RemoveDir(path); }
+  Status SyncFilesystem(const std::string& path) override { return base_->SyncFilesystem(path); }
   void StartWriteback(int fd, uint64_t pos, uint64_t len) override {
     base_->StartWriteback(fd, pos, len);
   }
 
- private:
-  // Returns the injected error for this call of `op`, or OK.
-  Status Check(FileOp op, const std::string& path);
-
-  FileOps* base_;
-  std::atomic<int> counts_[9] = {};
-  mutable std::mutex mu_;
-  bool armed_ = false;
-  FileOp armed_op_ = FileOp::kOpen;
-  int armed_errno_ = 0;
-  int skip_ = 0;
+ protected:
+  FileOps* const base_;
 };
 
 }  // namespace eventflow

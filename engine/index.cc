@@ -19,6 +19,7 @@
 #include <set>
 
 #include "formats/endian.h"
+#include "formats/timestamp.h"
 
 namespace eventflow {
 
@@ -187,8 +188,9 @@ Result<std::unique_ptr<Index>> Index::Open(const std::string& path, const Option
   db_opts.info_log = std::make_shared<SpdlogRocksLogger>();
   if (!options.read_only) {
     // RocksDB reports a missing directory at error level before it makes it.
-    std::error_code ec;
-    std::filesystem::create_directories(path, ec);
+    // Made through the index's Env, so a recording Env sees it.
+    rocksdb::Env* env = options.env != nullptr ? options.env : rocksdb::Env::Default();
+    (void)env->CreateDirIfMissing(path);
   }
   db_opts.create_if_missing = !options.read_only;
   db_opts.create_missing_column_families = !options.read_only;
@@ -290,24 +292,34 @@ Status Index::GuardSpace() {
     on_low_space_();
     free = free_bytes();
   }
-  std::lock_guard lock(space_mu_);
   if (free < min_free_bytes_) {
     return Status::NoSpace("index: the disk is full (" + std::to_string(free) +
                            " bytes free); the write was refused before it could fail");
   }
-  if (stopped_on_space_) {
-    // A write failed for lack of space before the guard saw it (something
-    // else filled the disk at once): RocksDB stopped writing; go on now.
-    EF_RETURN_IF_ERROR(FromRocks(db_->Resume(), "resume after the disk was full"));
-    stopped_on_space_ = false;
+  return ResumeIfStopped();
+}
+
+Status Index::ResumeIfStopped() {
+  std::lock_guard lock(space_mu_);
+  if (!stopped_) return Status::Ok();
+  // A write failed (the disk filled at once, or an I/O error): RocksDB
+  // stopped writing. Each try flushes the memtables, so not at every call.
+  const int64_t now = timestamp::NowMs();
+  if (now - last_resume_ms_ < 200) {
+    return Status::Unavailable("index: recovering from a failed write (" + stopped_by_ + ")");
   }
+  last_resume_ms_ = now;
+  Status resumed = FromRocks(db_->Resume(), "resume after a failed write");
+  if (!resumed.ok()) return resumed;
+  stopped_ = false;
   return Status::Ok();
 }
 
 Status Index::Track(const rocksdb::Status& s, std::string_view what) {
-  if (s.IsNoSpace()) {
+  if (s.IsNoSpace() || s.IsIOError()) {
     std::lock_guard lock(space_mu_);
-    stopped_on_space_ = true;
+    if (!stopped_) stopped_by_ = std::string(what) + ": " + s.ToString();
+    stopped_ = true;
   }
   return FromRocks(s, what);
 }
@@ -397,7 +409,7 @@ Status Index::PutEvents(std::string_view org, const Uuid& stream_id,
   wo.disableWAL = !event_wal_;  // replayed from the segments instead; see the class comment
   // Without the WAL this write touches no file (the memtable only), so the
   // group-commit round pays no statvfs for it.
-  if (event_wal_) EF_RETURN_IF_ERROR(GuardSpace());
+  EF_RETURN_IF_ERROR(event_wal_ ? GuardSpace() : ResumeIfStopped());
   return Track(db_->Write(wo, &batch), "put events");
 }
 

@@ -133,15 +133,22 @@ class Index {
 
  private:
   Index() = default;
-  // Options::min_free_bytes: OK when a write may go to RocksDB. Resumes the
-  // database after a no-space error once there is room again.
+  // Options::min_free_bytes: OK when a write may go to RocksDB. Then
+  // ResumeIfStopped().
   Status GuardSpace();
+  // RocksDB stops writing after a write fails (an I/O error, a full disk)
+  // until DB::Resume(); this resumes it, trying at most every 200 ms (each
+  // try flushes), Unavailable meanwhile. OK when it was not stopped.
+  Status ResumeIfStopped();
+  // `s` as a Status; notes a failed write for ResumeIfStopped().
   Status Track(const rocksdb::Status& s, std::string_view what);
   std::string path_;
   uint64_t min_free_bytes_ = 0;
   std::function<void()> on_low_space_;
   std::mutex space_mu_;
-  bool stopped_on_space_ = false;  // a write failed for lack of space: Resume() due
+  bool stopped_ = false;  // a write failed: Resume() due
+  std::string stopped_by_;
+  int64_t last_resume_ms_ = 0;
   bool event_wal_ = false;
   std::unique_ptr<rocksdb::DB> db_;
   // The family holding `id`'s entry.

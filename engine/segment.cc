@@ -137,12 +137,15 @@ Result<std::shared_ptr<Segment>> Segment::OpenSealed(const std::string& path, ui
 Result<std::shared_ptr<Segment>> Segment::OpenRecentlySealed(const std::string& path,
                                                              uint64_t base_offset, FileOps* fops,
                                                              std::optional<uint64_t> synced_floor,
+                                                             uint64_t next_base,
                                                              TailRecovery* recovery) {
   auto sealed = OpenSealed(path, base_offset, fops);
-  if (!sealed.ok() || !(*sealed)->EndsInZeros()) return sealed;
+  const bool synced_whole = synced_floor && *synced_floor >= next_base;
+  if (!sealed.ok() || (synced_whole && !(*sealed)->EndsInZeros())) return sealed;
   const uint64_t size = (*sealed)->write_pos_;
   auto active = OpenActive(path, base_offset, 0, fops, recovery, synced_floor);
   if (!active.ok()) return active.status().IsCorruption() ? sealed : active.status();
+  recovery->scanned = true;
   EF_RETURN_IF_ERROR((*active)->Seal(/*sync=*/true));
   recovery->truncated_bytes = size - (*active)->write_pos_;
   return active;

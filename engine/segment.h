@@ -31,6 +31,7 @@ namespace eventflow {
 struct TailRecovery {
   uint64_t truncated_bytes = 0;  // torn bytes removed (0 when the end was clean)
   std::string reason;            // why the tail was bad, when it was
+  bool scanned = false;          // the records were scanned (not left for later)
   // The largest synced-before mark of the tail's records (ScanResult).
   std::optional<uint64_t> synced_before;
   // CRC-valid records a torn tail dropped (in no complete batch, or after
@@ -64,18 +65,22 @@ class Segment {
                                                      uint64_t capacity, FileOps* fops,
                                                      TailRecovery* recovery,
                                                      std::optional<uint64_t> synced_floor = {});
-  // Opens one of the newest sealed segments, which a roll under fsync
-  // never/interval may have sealed without a sync (StreamLog::SealSync): a
-  // crash before that sync can leave the file at its preallocated size, its
-  // records followed by zeros. Such a file (a sealed one never ends in
-  // zeros otherwise) is opened as an active segment, which cuts the tail,
-  // and sealed again; `recovery` says what was cut and why (the
-  // synced-before rule of the active segment applies, with `synced_floor`
-  // from the later segments). A damaged one is opened as it is, for
+  // Opens one of the newest sealed segments, which a roll under any fsync
+  // policy may have sealed before its sync completed (StreamLog::SealSync).
+  // Unless a synced-before mark of the later segments (`synced_floor`)
+  // covers it whole (up to `next_base`, the next segment's base), a power
+  // loss can have left any of its unsynced pages unwritten: zeros inside,
+  // records cut, the file at its preallocated size. Covered or not, a file
+  // that ends in zeros kept its preallocated size (the seal's cut was not
+  // durable yet). Either way it is scanned as an
+  // active segment, which cuts a torn tail under the synced-before rule
+  // (docs/segment-format.md 8.9), and sealed again with a sync; `recovery`
+  // says what was cut and why. A damaged one is opened as it is, for
   // readers to quarantine.
   static Result<std::shared_ptr<Segment>> OpenRecentlySealed(const std::string& path,
                                                              uint64_t base_offset, FileOps* fops,
                                                              std::optional<uint64_t> synced_floor,
+                                                             uint64_t next_base,
                                                              TailRecovery* recovery);
   // Opens a sealed segment. Its records are scanned (headers only) on first
   // use; CRCs are checked as records are read.
@@ -178,7 +183,8 @@ class Segment {
   void AwaitZeroAhead();
   Status LoadFromScan(size_t size, bool is_active, TailRecovery* recovery,
                       std::optional<uint64_t> synced_floor = {});
-  // Whether the file's last 8 bytes (as opened) are zeros.
+  // Whether the file's last 8 bytes (as opened) are zeros: a sealed file
+  // whose cut to its data (the seal's truncate) is not durable yet.
   bool EndsInZeros() const {
     return write_pos_ >= 8 &&
            std::all_of(map_ + write_pos_ - 8, map_ + write_pos_, [](char c) { return c == 0; });

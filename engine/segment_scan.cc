@@ -22,6 +22,10 @@ void NoteSyncedMark(const record::Header& h, std::optional<uint64_t>* best) {
   if (auto mark = h.synced_before(); mark && (!*best || *mark > **best)) *best = *mark;
 }
 
+// Whether the record at `src` (a valid header) was written by a version that
+// marks the first record of every batch (version 2 on).
+bool MarksBatches(const char* src) { return static_cast<uint8_t>(src[record::kVersionPos]) >= 2; }
+
 }  // namespace
 
 ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options,
@@ -34,6 +38,7 @@ ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options
   uint64_t batch_start = 0;
   std::optional<uint64_t> prev_offset;
   int64_t prev_ts = INT64_MIN;
+  bool marking_writer = false;  // a record of version 2 or later was seen
   uint64_t pos = 0;
 
   auto fail = [&](std::string_view why) {
@@ -83,6 +88,7 @@ ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options
       batch_start = pos;
     }
     NoteSyncedMark(h, &result.synced_before);
+    marking_writer = marking_writer || MarksBatches(data + pos);
     batch.push_back({pos, static_cast<uint32_t>(rec_size), h,
                      std::string_view(data + pos + record::kHeaderSize, h.length)});
     prev_offset = h.offset;
@@ -137,13 +143,19 @@ ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options
       }
     }
     NoteSyncedMark(h, &result.synced_before);
+    marking_writer = marking_writer || MarksBatches(data + probe);
     result.dropped.Note(1, h.offset, h.offset);
     probe += record::EncodedSize(h.length);
   }
-  // Without a mark (logs written before version 2) nothing tells a torn
-  // write from damage: anything valid after it is corruption, as before.
-  result.corruption =
-      found && (!result.synced_before || result.damage_offset < *result.synced_before);
+  // Without a mark, a log written before version 2 cannot tell a torn write
+  // from damage: anything valid after it is corruption, as before. A log of
+  // version 2 on marks every batch's first record, so a tail with no mark
+  // left (the marked records were in the lost pages) proves no sync: torn.
+  if (result.synced_before) {
+    result.corruption = found && result.damage_offset < *result.synced_before;
+  } else {
+    result.corruption = found && !marking_writer;
+  }
   return result;
 }
 

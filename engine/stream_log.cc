@@ -125,17 +125,23 @@ Status StreamLog::OpenSegments(const std::vector<uint64_t>& bases, SegmentList* 
       continue;
     }
     TailRecovery tail;
-    auto seg = Segment::OpenRecentlySealed(path, bases[i], options_.fops, floor, &tail);
+    auto seg =
+        Segment::OpenRecentlySealed(path, bases[i], options_.fops, floor, bases[i + 1], &tail);
     if (!seg.ok()) return seg.status();
     sealed[i] = std::move(*seg);
-    if (tail.truncated_bytes == 0) continue;
+    if (!tail.scanned) continue;
     if (tail.synced_before && (!floor || *tail.synced_before > *floor)) floor = tail.synced_before;
-    // Cut: what remains ends short of the next segment's base if records
-    // were lost (offsets in a segment are consecutive, and a roll starts
-    // the next one right after the last).
+    // Records were lost from its end if bytes were cut (zeros where they
+    // were) and what remains ends short of the next segment's base (offsets
+    // in a segment are consecutive, and a roll starts the next one right
+    // after the last), or if the file is empty (its size never became
+    // durable; a sealed segment always holds records). A clean end short of
+    // the next base is compaction's doing, not a loss.
     const auto last = sealed[i]->last_offset();
     const uint64_t end = last ? *last + 1 : bases[i];
-    const bool lost = !tail.reason.empty() || end < bases[i + 1];
+    const bool lost =
+        !tail.reason.empty() || !last || (tail.truncated_bytes > 0 && end < bases[i + 1]);
+    if (!lost && tail.truncated_bytes == 0) continue;
     if (!lost) {
       spdlog::warn(
           "{}: cut {} bytes after its last complete batch: the segment was sealed but its sync "

@@ -431,5 +431,36 @@ TEST(SealSyncFailure, ASealedSegmentWhoseSyncFailedIsRewrittenBeforeTheNextAppen
   }
 }
 
+// The plan the server reads from EVENTFLOW_FAULTS.
+TEST(FaultPlanParse, RulesOptionsAndClearErrors) {
+  auto rules = ParseFaultPlan("files:sync:EIO:skip=3:count=2:path=.seg;index:write:short");
+  ASSERT_TRUE(rules.ok()) << rules.status().ToString();
+  ASSERT_EQ(rules->size(), 2u);
+  EXPECT_EQ((*rules)[0].layer, FaultRule::Layer::kFiles);
+  EXPECT_EQ((*rules)[0].op, "sync");
+  EXPECT_EQ((*rules)[0].err, EIO);
+  EXPECT_EQ((*rules)[0].skip, 3u);
+  EXPECT_EQ((*rules)[0].count, 2u);
+  EXPECT_EQ((*rules)[0].path, ".seg");
+  EXPECT_EQ((*rules)[1].layer, FaultRule::Layer::kIndex);
+  EXPECT_TRUE((*rules)[1].short_write);
+  for (const char* bad : {"files:sync", "disk:sync:EIO", "files:fly:EIO", "files:sync:EPERM",
+                          "files:sync:short", "files:sync:EIO:skip=x", "index:map:EIO"}) {
+    auto r = ParseFaultPlan(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("fault rule"), std::string::npos);
+  }
+}
+
+TEST(FaultPlanParse, SkipThenCountThenPass) {
+  FaultPlan plan(*ParseFaultPlan("files:sync:EIO:skip=2:count=2:path=.seg"));
+  std::vector<bool> failed;
+  for (int i = 0; i < 6; ++i)
+    failed.push_back(plan.Hit(FaultRule::Layer::kFiles, "sync", "/d/1.seg").has_value());
+  EXPECT_EQ(failed, (std::vector<bool>{false, false, true, true, false, false}));
+  EXPECT_FALSE(plan.Hit(FaultRule::Layer::kFiles, "sync", "/d/MANIFEST.json"));
+  EXPECT_FALSE(plan.Hit(FaultRule::Layer::kIndex, "sync", "/d/1.seg"));
+}
+
 }  // namespace
 }  // namespace eventflow

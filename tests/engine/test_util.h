@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/fault_injection.h"
 #include "formats/stored_event.h"
 
 namespace eventflow::testing {
@@ -129,41 +130,7 @@ inline std::vector<std::string> SegmentFiles(const std::string& dir) {
   return files;
 }
 
-// Passes every call on to `base`; test doubles derive from it and override
-// only the calls they watch or change.
-class ForwardingFileOps : public FileOps {
- public:
-  explicit ForwardingFileOps(FileOps* base = FileOps::Posix()) : base_(base) {}
-  Result<int> Open(const std::string& path, int flags, mode_t mode) override {
-    return base_->Open(path, flags, mode);
-  }
-  void Close(int fd) override { base_->Close(fd); }
-  Status Write(int fd, const void* data, size_t n, uint64_t pos, const std::string& path) override {
-    return base_->Write(fd, data, n, pos, path);
-  }
-  Status Sync(int fd, const std::string& path) override { return base_->Sync(fd, path); }
-  Status Allocate(int fd, uint64_t pos, uint64_t len, const std::string& path) override {
-    return base_->Allocate(fd, pos, len, path);
-  }
-  Status Truncate(int fd, uint64_t size, const std::string& path) override {
-    return base_->Truncate(fd, size, path);
-  }
-  Status Rename(const std::string& from, const std::string& to) override {
-    return base_->Rename(from, to);
-  }
-  Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
-  Result<const char*> Map(int fd, size_t len, const std::string& path) override {
-    return base_->Map(fd, len, path);
-  }
-  void Unmap(const char* addr, size_t len) override { base_->Unmap(addr, len); }
-  Status Remove(const std::string& path) override { return base_->Remove(path); }
-  void StartWriteback(int fd, uint64_t pos, uint64_t len) override {
-    base_->StartWriteback(fd, pos, len);
-  }
-
- protected:
-  FileOps* const base_;
-};
+using ::eventflow::ForwardingFileOps;
 
 // One stream's log + writer over a private index, as the engine wires them.
 struct LogFixture {
