@@ -118,9 +118,12 @@ Status ApplyRetention(StreamLog& log, Index& index, const std::string& org, cons
   return Status::Ok();
 }
 
-// Rewrites one sealed segment keeping the events `keep` says to.
+// Rewrites one sealed segment keeping the events `keep` says to, with its
+// original end (the next segment's base `next_base`) marked on the last
+// record it keeps. One it empties is deleted only when `may_delete`: see
+// ApplyCompaction.
 Status CompactSegment(StreamLog& log, Index& index, const std::string& org, const Uuid& stream_id,
-                      const std::shared_ptr<Segment>& seg,
+                      const std::shared_ptr<Segment>& seg, uint64_t next_base, bool may_delete,
                       const std::unordered_map<KeyHash, uint64_t, KeyHashHasher>& newest,
                       CleanupReport* report) {
   std::vector<KeptRecord> kept;
@@ -143,7 +146,7 @@ Status CompactSegment(StreamLog& log, Index& index, const std::string& org, cons
   }));
   report->bytes_scanned += seg->committed_bytes();
   const uint64_t removed = seg->record_count() - kept.size();
-  if (removed == 0) return Status::Ok();
+  if (removed == 0 || (kept.empty() && !may_delete)) return Status::Ok();
   Intent intent(index, org, stream_id, seg->base_offset());
   if (kept.empty()) {
     EF_RETURN_IF_ERROR(intent.Begin(dropped));
@@ -153,7 +156,7 @@ Status CompactSegment(StreamLog& log, Index& index, const std::string& org, cons
     const std::string tmp =
         log.dir() + "/" +
         segment_name::MakeWithSuffix(seg->base_offset(), segment_name::kCompactingSuffix);
-    auto written = WriteSegmentFile(tmp, kept, log.fops());
+    auto written = WriteSegmentFile(tmp, kept, log.fops(), next_base);
     if (!written.ok()) {
       (void)log.fops()->Remove(tmp);
       return written.status();
@@ -181,8 +184,19 @@ Status ApplyCompaction(StreamLog& log, Index& index, const std::string& org, con
     return true;
   }));
   report->bytes_scanned += log.bytes();
-  for (const auto& seg : sealed) {
-    EF_RETURN_IF_ERROR(CompactSegment(log, index, org, stream_id, seg, newest, report));
+  // Recovery checks that each of the newest sealed segments reaches the
+  // next one's base (a shorter one lost records to a power loss: rule 8.9).
+  // Deleting an emptied segment leaves its predecessor short, so that is
+  // only done while enough sealed segments follow for the predecessor to
+  // stay out of that check; a later run deletes the others.
+  const auto list = log.segments();
+  for (size_t i = 0; i < sealed.size(); ++i) {
+    uint64_t next_base = 0;
+    for (size_t j = 0; j + 1 < list->size(); ++j)
+      if ((*list)[j] == sealed[i]) next_base = (*list)[j + 1]->base_offset();
+    const bool may_delete = i + StreamLog::kMaxUnsyncedSealed + 1 < sealed.size();
+    EF_RETURN_IF_ERROR(CompactSegment(log, index, org, stream_id, sealed[i], next_base, may_delete,
+                                      newest, report));
   }
   return Status::Ok();
 }

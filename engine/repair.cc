@@ -79,7 +79,7 @@ struct StreamRepair {
     EF_RETURN_IF_ERROR(file.Open(source));
     const Salvage got = SalvageRecords(file.data(), file.size(), base, next_base);
     const std::string tmp = Path(base, segment_name::kRepairingSuffix);
-    auto written = WriteSegmentFile(tmp, got.records, fops);
+    auto written = WriteSegmentFile(tmp, got.records, fops, next_base);
     if (!written.ok()) return written.status();
     if (from_live) {
       EF_RETURN_IF_ERROR(fops->Rename(live, quarantined));

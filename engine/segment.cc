@@ -187,7 +187,10 @@ Status Segment::LoadFromScan(size_t size, bool is_active, TailRecovery* recovery
   }
   write_pos_ = scan.valid_end;
   allocated_ = size;
-  if (recovery != nullptr) recovery->synced_before = scan.synced_before;
+  if (recovery != nullptr) {
+    recovery->synced_before = scan.synced_before;
+    recovery->segment_end = scan.segment_end;
+  }
   if (is_active && scan.bad_pos) {
     // A torn tail: cut it off; the next append allocates again.
     if (recovery != nullptr) {

@@ -32,6 +32,8 @@ struct TailRecovery {
   uint64_t truncated_bytes = 0;  // torn bytes removed (0 when the end was clean)
   std::string reason;            // why the tail was bad, when it was
   bool scanned = false;          // the records were scanned (not left for later)
+  // A rewritten segment's original end (ScanResult::segment_end).
+  std::optional<uint64_t> segment_end;
   // The largest synced-before mark of the tail's records (ScanResult).
   std::optional<uint64_t> synced_before;
   // CRC-valid records a torn tail dropped (in no complete batch, or after

@@ -13,7 +13,7 @@ constexpr size_t kWriteChunk = 1u << 20;
 }  // namespace
 
 Result<uint64_t> WriteSegmentFile(const std::string& path, const std::vector<KeptRecord>& records,
-                                  FileOps* fops) {
+                                  FileOps* fops, std::optional<uint64_t> segment_end) {
   auto fd = fops->Open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (!fd.ok()) return fd.status();
   struct CloseFd {
@@ -43,6 +43,7 @@ Result<uint64_t> WriteSegmentFile(const std::string& path, const std::vector<Kep
     h.flags =
         static_cast<uint16_t>((r.flags & record::kCompactEvent) |
                               (begin ? record::kBatchBegin : 0) | (end ? record::kBatchEnd : 0));
+    if (segment_end && i + 1 == records.size()) h.set_segment_end(*segment_end);
     record::AppendTo(h, r.payload, &buf);
     if (buf.size() >= kWriteChunk) EF_RETURN_IF_ERROR(flush());
   }

@@ -30,8 +30,12 @@ struct KeptRecord {
 
 // Writes `records` (in offset order) to `path` (created or truncated) as a
 // complete segment file and fsyncs it. Returns the bytes written.
+// `segment_end`: the end of the offsets the segment covered before the
+// rewrite (the next segment's base), marked on the last record
+// (record::kSegmentEnd) so that recovery does not count what the rewrite
+// left out as lost.
 Result<uint64_t> WriteSegmentFile(const std::string& path, const std::vector<KeptRecord>& records,
-                                  FileOps* fops);
+                                  FileOps* fops, std::optional<uint64_t> segment_end = {});
 
 // Renames `from` over `to` and fsyncs `dir`: the atomic swap.
 Status RenameDurably(const std::string& from, const std::string& to, const std::string& dir,

@@ -103,6 +103,7 @@ ScanResult ScanSegment(const char* data, size_t size, const ScanOptions& options
         }
         result.last_offset = r.header.offset;
         result.last_timestamp_ms = r.header.timestamp_ms;
+        result.segment_end = r.header.segment_end();
         ++result.record_count;
         if (on_record) on_record(r);
       }

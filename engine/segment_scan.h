@@ -45,6 +45,9 @@ struct ScanResult {
   uint64_t record_count = 0;  // records before valid_end
   std::optional<uint64_t> first_offset, last_offset;
   int64_t first_timestamp_ms = 0, last_timestamp_ms = 0;
+  // A rewritten segment's original end (record::kSegmentEnd), if its last
+  // complete batch carries one.
+  std::optional<uint64_t> segment_end;
   // Where the first bad record (or an unfinished batch) starts, if any.
   std::optional<uint64_t> bad_pos;
   // What is wrong at bad_pos, for messages.

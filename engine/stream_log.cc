@@ -131,16 +131,15 @@ Status StreamLog::OpenSegments(const std::vector<uint64_t>& bases, SegmentList* 
     sealed[i] = std::move(*seg);
     if (!tail.scanned) continue;
     if (tail.synced_before && (!floor || *tail.synced_before > *floor)) floor = tail.synced_before;
-    // Records were lost from its end if bytes were cut (zeros where they
-    // were) and what remains ends short of the next segment's base (offsets
-    // in a segment are consecutive, and a roll starts the next one right
-    // after the last), or if the file is empty (its size never became
-    // durable; a sealed segment always holds records). A clean end short of
-    // the next base is compaction's doing, not a loss.
+    // What remains ends short of the next segment's base if records were
+    // lost (offsets in a segment are consecutive, and a roll starts the
+    // next one right after the last), whether bytes were cut or the file's
+    // size never became durable (it ends clean, or is empty). A rewritten
+    // segment (compaction, relocation, repair) says where its offsets
+    // ended before the rewrite (record::kSegmentEnd).
     const auto last = sealed[i]->last_offset();
-    const uint64_t end = last ? *last + 1 : bases[i];
-    const bool lost =
-        !tail.reason.empty() || !last || (tail.truncated_bytes > 0 && end < bases[i + 1]);
+    const uint64_t end = std::max(last ? *last + 1 : bases[i], tail.segment_end.value_or(0));
+    const bool lost = !tail.reason.empty() || end < bases[i + 1];
     if (!lost && tail.truncated_bytes == 0) continue;
     if (!lost) {
       spdlog::warn(
@@ -195,8 +194,27 @@ void StreamLog::UpdateDurableLocked() {
   }
 }
 
+Status StreamLog::Sync(const Mark& m) {
+  {
+    std::unique_lock lock(durable_mu_);
+    seal_synced_cv_.wait(lock, [&] {
+      return seal_sync_failed_.load(std::memory_order_acquire) || unsynced_sealed_.empty() ||
+             *unsynced_sealed_.begin() >= m.segment->base_offset();
+    });
+    if (!unsynced_sealed_.empty() && *unsynced_sealed_.begin() < m.segment->base_offset()) {
+      return Status::IOError(dir_ + ": the sync of an earlier sealed segment failed");
+    }
+  }
+  return m.segment->Sync();
+}
+
 void StreamLog::StartSealSync(std::shared_ptr<Segment> sealed) {
-  auto sync = [this, sealed = std::move(sealed)]() -> Status {
+  // After the one before it: a later segment is never durable before an
+  // earlier one, so what a completed sync covers is a prefix of the log.
+  std::shared_future<Status> before =
+      seal_syncs_.empty() ? std::shared_future<Status>() : seal_syncs_.back();
+  auto sync = [this, sealed = std::move(sealed), before]() -> Status {
+    if (before.valid()) before.wait();
     Status s = options_.fops->SyncDir(dir_);
     if (s.ok() && sealed) s = sealed->Sync();
     if (s.ok() && sealed) {
@@ -211,13 +229,17 @@ void StreamLog::StartSealSync(std::shared_ptr<Segment> sealed) {
           dir_, s.ToString());
       seal_sync_failed_.store(true, std::memory_order_release);
     }
+    {
+      std::lock_guard lock(durable_mu_);
+      seal_synced_cv_.notify_all();
+    }
     return s;
   };
   try {
     seal_syncs_.push_back(std::async(std::launch::async, [sync] {
-      NameThisThread("ef-seal-sync");
-      return sync();
-    }));
+                            NameThisThread("ef-seal-sync");
+                            return sync();
+                          }).share());
   } catch (const std::system_error& e) {
     // No thread to be had (a process limit): sync here rather than not at all.
     spdlog::warn("{}: no thread for the background seal sync ({}); syncing inline", dir_, e.what());
@@ -325,7 +347,7 @@ Result<std::string> CopyToRelocating(const Segment& seg, uint64_t end,
   }
   const std::string tmp =
       dir + "/" + segment_name::MakeWithSuffix(base, segment_name::kRelocatingSuffix);
-  auto written = WriteSegmentFile(tmp, got.records, fops);
+  auto written = WriteSegmentFile(tmp, got.records, fops, next_base);
   if (!written.ok()) {
     (void)fops->Remove(tmp);
     return written.status();
@@ -398,6 +420,8 @@ Status StreamLog::RelocateSealed(LostRecords* lost) {
     UpdateDurableLocked();
   }
   seal_sync_failed_.store(false, std::memory_order_release);
+  std::lock_guard lock(durable_mu_);
+  seal_synced_cv_.notify_all();
   return Status::Ok();
 }
 

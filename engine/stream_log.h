@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -92,8 +93,11 @@ class StreamLog {
   // Where the appends so far end (after at least one Append to the active
   // segment).
   Mark mark() const;
-  // Puts the segment of `m` on disk, up to at least `m`. Any thread.
-  static Status Sync(const Mark& m) { return m.segment->Sync(); }
+  // Puts the segment of `m` on disk, up to at least `m`. Any thread. Waits
+  // first for the background syncs of the segments sealed before it, so a
+  // completed sync always leaves every earlier offset durable too (the log
+  // stays a prefix after a power loss); IOError if one of them failed.
+  Status Sync(const Mark& m);
   // Every offset below this was covered by a completed sync: the writer's
   // flushes (NoteSynced), the syncs of sealed segments, and at Open the
   // whole log (the caller made the data dir durable first: Engine::Open
@@ -202,8 +206,9 @@ class StreamLog {
   mutable std::mutex list_mu_;  // serialises changes of the segment list
   mutable std::atomic<std::shared_ptr<const SegmentList>> segments_;
   CommitWaiters waiters_;
-  // SealSync::kBackground: syncs of sealed segments still running, oldest first.
-  std::deque<std::future<Status>> seal_syncs_;
+  // SealSync::kBackground: syncs of sealed segments still running, oldest
+  // first; each waits for the one before it, so they complete in order.
+  std::deque<std::shared_future<Status>> seal_syncs_;
   // What durable_next() is made of.
   std::mutex durable_mu_;
   uint64_t active_base_ = 0;            // base of the active segment
@@ -211,6 +216,8 @@ class StreamLog {
   std::set<uint64_t> unsynced_sealed_;  // bases of sealed segments whose sync has not succeeded
   std::atomic<uint64_t> durable_next_{0};
   std::atomic<bool> seal_sync_failed_{false};  // a background seal sync failed
+  // Signalled (durable_mu_) when unsynced_sealed_ shrinks or a seal sync fails.
+  std::condition_variable seal_synced_cv_;
 };
 
 }  // namespace eventflow

@@ -617,7 +617,7 @@ void StreamWriter::FailRound(Round& round, const Status& s) {
 
 Status StreamWriter::SyncLog(const StreamLog::Mark& m) {
   const auto start = std::chrono::steady_clock::now();
-  Status s = StreamLog::Sync(m);
+  Status s = log_->Sync(m);
   if (s.ok()) log_->NoteSynced(m);
   const auto took = std::chrono::steady_clock::now() - start;
   last_flush_ns_.store(std::chrono::duration_cast<std::chrono::nanoseconds>(took).count(),

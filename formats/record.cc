@@ -22,7 +22,8 @@ size_t EncodeInPlace(const Header& header, char* dst) {
   dst[kTypePos] = static_cast<char>(header.type);
   EncodeFixed16(dst + kFlagsPos, header.flags);
   EncodeFixed32(dst + kLengthPos, header.length);
-  EncodeFixed32(dst + kSyncedBackPos, (header.flags & kSyncedBefore) != 0 ? header.synced_back : 0);
+  EncodeFixed32(dst + kSyncedBackPos,
+                (header.flags & (kSyncedBefore | kSegmentEnd)) != 0 ? header.synced_back : 0);
   EncodeFixed64(dst + kOffsetPos, header.offset);
   EncodeFixed64(dst + kTimestampPos, static_cast<uint64_t>(header.timestamp_ms));
   std::memset(dst + kHeaderSize + length, 0, total - kHeaderSize - length);
@@ -58,7 +59,9 @@ HeaderCheck DecodeHeader(const char* src, Header* header) {
   const uint16_t known = version == 1 ? kKnownFlagsV1 : kKnownFlags;
   if (version < kOldestReadableVersion || version > kFormatVersion ||
       type != static_cast<uint8_t>(RecordType::kEvent) || (flags & ~known) != 0 ||
-      length > kMaxPayloadBytes || ((flags & kSyncedBefore) == 0 && synced_back != 0)) {
+      length > kMaxPayloadBytes ||
+      ((flags & (kSyncedBefore | kSegmentEnd)) == 0 && synced_back != 0) ||
+      ((flags & kSyncedBefore) != 0 && (flags & kSegmentEnd) != 0)) {
     return HeaderCheck::kBadHeader;
   }
   header->type = static_cast<RecordType>(type);

@@ -50,25 +50,43 @@ enum class RecordType : uint8_t {
 // back from the record's offset; every offset below offset - distance was
 // covered by a completed fdatasync when the record was encoded. Recovery
 // uses it to tell a torn write from damage to durable bytes.
+// kSegmentEnd (version 2): the last record of a rewritten segment file
+// (compaction, relocation, repair); the same u32 is a distance forward to
+// the end of the offsets the segment covered before the rewrite (the next
+// segment's base), so that recovery does not read the records the rewrite
+// left out as lost. Never together with kSyncedBefore.
 enum RecordFlags : uint16_t {
   kBatchBegin = 1u << 0,
   kBatchEnd = 1u << 1,
   kCompactEvent = 1u << 2,
   kSyncedBefore = 1u << 3,
+  kSegmentEnd = 1u << 4,
 };
 inline constexpr uint16_t kKnownFlagsV1 = kBatchBegin | kBatchEnd | kCompactEvent;
-inline constexpr uint16_t kKnownFlags = kKnownFlagsV1 | kSyncedBefore;
+inline constexpr uint16_t kKnownFlags = kKnownFlagsV1 | kSyncedBefore | kSegmentEnd;
 
 struct Header {
   RecordType type = RecordType::kEvent;
   uint16_t flags = kBatchBegin | kBatchEnd;
   uint32_t length = 0;
-  uint32_t synced_back = 0;  // meaningful with kSyncedBefore, else 0
+  uint32_t synced_back = 0;  // meaningful with kSyncedBefore or kSegmentEnd, else 0
   uint64_t offset = 0;
   int64_t timestamp_ms = 0;
 
   // Every offset below this was durable when the record was encoded, if
   // the record says so.
+  // One past the offsets the rewritten segment covered, if the record says.
+  std::optional<uint64_t> segment_end() const {
+    if ((flags & kSegmentEnd) == 0) return std::nullopt;
+    return offset + synced_back;
+  }
+  // Marks the record as its rewritten segment's last, covering offsets up
+  // to `end` (exclusive); nothing if `end` is not past it or too far.
+  void set_segment_end(uint64_t end) {
+    if (end <= offset || end - offset > UINT32_MAX || (flags & kSyncedBefore) != 0) return;
+    flags |= kSegmentEnd;
+    synced_back = static_cast<uint32_t>(end - offset);
+  }
   std::optional<uint64_t> synced_before() const {
     if ((flags & kSyncedBefore) == 0) return std::nullopt;
     return offset >= synced_back ? offset - synced_back : 0;

@@ -24,7 +24,7 @@ procs="${PROCS:-$(nproc)}"
 # Each process runs its own workloads (seeds), so their traces differ; 60
 # states per position and policy on average keeps every run spread wide.
 per_proc=$(( states / procs ))
-seeds=$(( per_proc / 3 / 700 + 1 ))
+seeds=$(( per_proc / 6 / 700 + 1 ))
 echo "crash-explore: $states states, $procs processes, $seeds workload seeds each"
 start=$(date +%s)
 pids=()

@@ -18,7 +18,8 @@ Status Broken(const std::string& what) { return Status::Corruption(what); }
 
 // Checks one served stream's log and index entries against its batches.
 Status CheckStream(Engine& engine, const Stream& stream, const std::string& name,
-                   const Promises& promises, size_t position, uint64_t synced_through) {
+                   const Promises& promises, size_t position, uint64_t synced_through,
+                   const std::map<uint64_t, std::set<std::string>>& written) {
   std::vector<std::pair<uint64_t, std::string>> records;  // offset, event id
   Status read = stream.log->Read(0, [&](const RecordView& r) {
     auto id = PeekEventId(r.payload);
@@ -28,10 +29,12 @@ Status CheckStream(Engine& engine, const Stream& stream, const std::string& name
   if (!read.ok()) return Broken(name + ": reading the log failed: " + read.ToString());
   std::map<uint64_t, std::string> expected;  // offset -> id, every batch ever acked
   std::vector<const Promises::Batch*> batches;
+  std::set<std::string> acked_ids;
   for (const auto& b : promises.batches) {
     if (b.stream != name) continue;
     batches.push_back(&b);
     for (size_t i = 0; i < b.ids.size(); ++i) expected[b.first + i] = b.ids[i];
+    acked_ids.insert(b.ids.begin(), b.ids.end());
   }
   // Offsets a retention or compaction run begun before `position` may
   // have taken; every other offset below the log's end must be there.
@@ -39,6 +42,8 @@ Status CheckStream(Engine& engine, const Stream& stream, const std::string& name
   for (const auto& c : promises.cleanups)
     if (c.stream == name && c.started_at < position)
       removable.insert(c.removed.begin(), c.removed.end());
+  std::set<uint64_t> present;  // offsets holding their acknowledged event
+  std::vector<std::pair<uint64_t, std::string>> unacked;  // of failed or in-flight rounds
   uint64_t next = 0;
   for (const auto& [offset, id] : records) {
     if (offset < next)
@@ -49,13 +54,18 @@ Status CheckStream(Engine& engine, const Stream& stream, const std::string& name
         return Broken(name + ": offset " + std::to_string(next) + " is missing before " +
                       std::to_string(offset) + " (a gap no cleanup made)");
     auto it = expected.find(offset);
-    if (it == expected.end() || it->second != id)
+    auto w = written.find(offset);
+    const bool acked_here = it != expected.end() && it->second == id;
+    // A record of a round that failed (or was in flight) may survive a
+    // crash before its failure was handled: an error is no proof of absence.
+    const bool written_here = w != written.end() && w->second.count(id) && !acked_ids.count(id);
+    if (!acked_here && !written_here)
       return Broken(name + ": offset " + std::to_string(offset) + " holds " + id +
                     ", which was never appended there");
+    if (acked_here) present.insert(offset);
+    if (!acked_here) unacked.emplace_back(offset, id);
     next = offset + 1;
   }
-  std::set<uint64_t> present;
-  for (const auto& r : records) present.insert(r.first);
   // Whole batches only; under always every one acknowledged; under every
   // policy every record a completed sync covered. Offsets a cleanup may
   // have removed count as neither present nor missing.
@@ -93,6 +103,12 @@ Status CheckStream(Engine& engine, const Stream& stream, const std::string& name
                     std::to_string((*where)->offset) + "), which the log no longer has");
     }
   }
+  for (const auto& [offset, id_text] : unacked) {
+    auto where = engine.Lookup(kOrg, *Uuid::Parse(id_text));
+    if (!where.ok() || !where->has_value() || (*where)->offset != offset)
+      return Broken(name + ": the index does not find " + id_text + " at " +
+                    std::to_string(offset));
+  }
   return Status::Ok();
 }
 
@@ -120,9 +136,9 @@ Status CheckDlq(Engine& engine, const Promises& promises, size_t position) {
 
 }  // namespace
 
-Status CheckState(const Promises& promises, size_t position,
-                  const std::map<std::string, uint64_t>& synced_through, const std::string& root,
-                  std::map<std::string, uint64_t>* events) {
+Status CheckState(const Promises& promises, size_t position, const CrashState& state,
+                  const std::string& root, std::map<std::string, uint64_t>* events) {
+  const auto& synced_through = state.synced_through();
   auto policy = FsyncPolicy::Parse(promises.fsync);
   if (!policy.ok()) return policy.status();
   EngineOptions eo;
@@ -145,9 +161,13 @@ Status CheckState(const Promises& promises, size_t position,
     if (life->second.deleted_at < position) return Broken(name + " was deleted and is back");
     if (!stream->serving())
       return Broken(name + " is not served: " + stream->open_status.ToString());
-    auto synced = synced_through.find("data/streams/" + life->second.id);
+    const std::string dir = "data/streams/" + life->second.id;
+    auto synced = synced_through.find(dir);
+    auto written = state.written_ids().find(dir);
+    static const std::map<uint64_t, std::set<std::string>> kNone;
     EF_RETURN_IF_ERROR(CheckStream(engine, *stream, name, promises, position,
-                                   synced == synced_through.end() ? 0 : synced->second));
+                                   synced == synced_through.end() ? 0 : synced->second,
+                                   written == state.written_ids().end() ? kNone : written->second));
     if (events != nullptr) {
       std::optional<uint64_t> last;
       (void)stream->log->Read(0, [&](const RecordView& r) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "formats/status.h"
+#include "tests/crash/crash_state.h"
 #include "tests/crash/workload.h"
 
 namespace eventflow::crash {
@@ -16,7 +17,9 @@ namespace eventflow::crash {
 //  - every stream promised created (and not promised deleted) is there,
 //    once; none promised deleted is;
 //  - each stream's log is a prefix of whole acknowledged batches, each
-//    event at its acknowledged offset; under --fsync always it holds every
+//    event at its acknowledged offset (or, for a round that failed or was
+//    in flight, an event written at that offset); under --fsync always it
+//    holds every
 //    batch acknowledged before `position`, under every policy every record
 //    a completed sync covered (`synced_through`, per stream directory);
 //  - the index finds each present event where it is and no absent one;
@@ -27,9 +30,9 @@ namespace eventflow::crash {
 //    compaction run begun before `position` removed.
 // OK, or a Corruption status saying what was broken. `events` (optional)
 // gets each served stream's end (its last offset + 1, 0 if empty).
-Status CheckState(const Promises& promises, size_t position,
-                  const std::map<std::string, uint64_t>& synced_through, const std::string& root,
-                  std::map<std::string, uint64_t>* events = nullptr);
+// `state` gives what syncs covered and what was written where.
+Status CheckState(const Promises& promises, size_t position, const CrashState& state,
+                  const std::string& root, std::map<std::string, uint64_t>* events = nullptr);
 
 // Starts the real server (EVENTFLOW_BIN) on the data dir root/data: it must
 // become ready, serve each stream of `events` with that end, and stop

@@ -4,16 +4,18 @@
 // (checker.h). scripts/crash-explore.sh runs it; docs/testing.md has the
 // model, the figures and what it found.
 //
-//   crash_explore [--states N] [--fsync always,interval:5,never] [--seed S]
+//   crash_explore [--states N] [--workloads mixed,syncfail]
+//                 [--fsync always,interval:5,never] [--seed S]
 //                 [--seeds K]
 //                 [--trace-dir DIR] [--work-dir DIR] [--max-per-position K]
 //                 [--serve-every K --bin PATH] [--keep-going]
 //   crash_explore --state ID      replays one state (its trace must be in
 //                                 --trace-dir, as a run leaves it)
 //
-// A state's id is <fsync>-<seed>:<position>:<e|s><k> (':' in the fsync
-// policy written '_'): the k-th enumerated choice, or the k-th sampled one,
-// at that position of that trace.
+// A state's id is <workload>-<fsync>-<seed>:<position>:<e|s><k> (':' in
+// the fsync policy written '_'): the k-th enumerated choice, or the k-th
+// sampled one, at that position of that trace. Workloads: mixed, syncfail
+// (workload.h).
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -38,6 +40,7 @@ constexpr int kSamplesPerPosition = 16;
 
 struct Args {
   uint64_t states = 2000;
+  std::vector<std::string> workloads = {"mixed", "syncfail"};
   std::vector<std::string> fsyncs = {"always", "interval:5", "never"};
   uint64_t seed = 1;
   uint64_t seeds = 1;  // workloads seed .. seed + seeds - 1, each policy
@@ -53,11 +56,16 @@ struct Args {
   uint64_t serve_every = 0;
 };
 
-std::string TraceFile(const Args& a, const std::string& fsync, uint64_t seed) {
-  std::string name = fsync;
-  for (char& c : name)
-    if (c == ':') c = '_';
-  return a.trace_dir + "/trace-" + name + "-" + std::to_string(seed) + ".bin";
+// "<workload>-<fsync>-<seed>", ':' in the policy written '_' (':'
+// separates the parts of a state id).
+std::string Tag(const std::string& workload, const std::string& fsync, uint64_t seed) {
+  std::string tag = workload + "-" + fsync + "-" + std::to_string(seed);
+  std::replace(tag.begin(), tag.end(), ':', '_');
+  return tag;
+}
+
+std::string TraceFile(const Args& a, const std::string& tag) {
+  return a.trace_dir + "/trace-" + tag + ".bin";
 }
 
 std::mt19937_64 SampleRng(uint64_t seed, size_t position, uint64_t k) {
@@ -78,7 +86,7 @@ bool CheckOne(const Args& a, const std::vector<Op>& ops, const Promises& promise
   Status s = state.Materialize(choice, dir);
   const size_t position = std::stoull(id.substr(id.find(':') + 1));
   std::map<std::string, uint64_t> events;
-  if (s.ok()) s = CheckState(promises, position, state.synced_through(), dir, &events);
+  if (s.ok()) s = CheckState(promises, position, state, dir, &events);
   // The server recovers the state as it was left, not as the check did.
   if (s.ok() && serve) s = state.Materialize(choice, dir);
   if (s.ok() && serve) s = CheckServed(dir, events);
@@ -104,7 +112,7 @@ bool CheckOne(const Args& a, const std::vector<Op>& ops, const Promises& promise
 }
 
 int Replay(const Args& a) {
-  // <fsync>-<seed>:<position>:<e|s><k>
+  // <workload>-<fsync>-<seed>:<position>:<e|s><k>
   const size_t c1 = a.state_id.find(':'), c2 = a.state_id.rfind(':');
   const size_t dash = a.state_id.rfind('-', c1);
   if (c1 == std::string::npos || c2 == c1 || dash == std::string::npos ||
@@ -112,13 +120,12 @@ int Replay(const Args& a) {
     std::fprintf(stderr, "bad state id %s\n", a.state_id.c_str());
     return 2;
   }
-  std::string fsync = a.state_id.substr(0, dash);
-  std::replace(fsync.begin(), fsync.end(), '_', ':');
+  const std::string tag = a.state_id.substr(0, c1);
   const uint64_t seed = std::stoull(a.state_id.substr(dash + 1, c1 - dash - 1));
   const size_t position = std::stoull(a.state_id.substr(c1 + 1, c2 - c1 - 1));
   const char how = a.state_id[c2 + 1];
   const uint64_t k = std::stoull(a.state_id.substr(c2 + 2));
-  auto ops = OpLog::Load(TraceFile(a, fsync, seed));
+  auto ops = OpLog::Load(TraceFile(a, tag));
   if (!ops.ok()) {
     std::fprintf(stderr, "%s (run the explorer with --seed %llu first)\n",
                  ops.status().ToString().c_str(), static_cast<unsigned long long>(seed));
@@ -135,9 +142,10 @@ int Replay(const Args& a) {
 
 // One workload's trace: states at shuffled positions until `budget`.
 // Returns the failures; adds the states checked to *checked.
-int Explore(const Args& a, const std::string& fsync, uint64_t seed, uint64_t budget,
-            uint64_t* checked, uint64_t* served) {
+int Explore(const Args& a, const std::string& workload, const std::string& fsync, uint64_t seed,
+            uint64_t budget, uint64_t* checked, uint64_t* served) {
   WorkloadSpec spec;
+  spec.name = workload;
   spec.fsync = fsync;
   spec.seed = seed;
   const std::string run_root = a.work_dir + "/run";
@@ -149,7 +157,8 @@ int Explore(const Args& a, const std::string& fsync, uint64_t seed, uint64_t bud
     std::printf("the workload failed: %s\n", ops.status().ToString().c_str());
     return 1;
   }
-  Status saved = OpLog::Save(*ops, TraceFile(a, fsync, seed));
+  const std::string tag = Tag(workload, fsync, seed);
+  Status saved = OpLog::Save(*ops, TraceFile(a, tag));
   if (!saved.ok()) std::printf("%s\n", saved.ToString().c_str());
   auto promises = ParsePromises(*ops);
   if (!promises.ok()) {
@@ -160,8 +169,6 @@ int Explore(const Args& a, const std::string& fsync, uint64_t seed, uint64_t bud
   for (size_t p = 0; p <= ops->size(); ++p) positions.push_back(p);
   std::mt19937_64 shuffle(seed);
   std::shuffle(positions.begin(), positions.end(), shuffle);
-  std::string tag = fsync + "-" + std::to_string(seed);
-  std::replace(tag.begin(), tag.end(), ':', '_');  // ':' separates the id's parts
   int failures = 0;
   uint64_t done = 0, enumerated_positions = 0, sampled_positions = 0;
   for (size_t p : positions) {
@@ -220,6 +227,10 @@ int Main(int argc, char** argv) {
       a.fsyncs.clear();
       std::stringstream list(value());
       for (std::string f; std::getline(list, f, ',');) a.fsyncs.push_back(f);
+    } else if (arg == "--workloads") {
+      a.workloads.clear();
+      std::stringstream list(value());
+      for (std::string w; std::getline(list, w, ',');) a.workloads.push_back(w);
     } else if (arg == "--seed") {
       a.seed = std::stoull(value());
     } else if (arg == "--seeds") {
@@ -258,10 +269,11 @@ int Main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     uint64_t checked = 0, served = 0;
     int failures = 0;
-    const uint64_t runs = a.fsyncs.size() * a.seeds;
+    const uint64_t runs = a.workloads.size() * a.fsyncs.size() * a.seeds;
     for (uint64_t seed = a.seed; seed < a.seed + a.seeds; ++seed)
-      for (const std::string& fsync : a.fsyncs)
-        failures += Explore(a, fsync, seed, a.states / runs, &checked, &served);
+      for (const std::string& workload : a.workloads)
+        for (const std::string& fsync : a.fsyncs)
+          failures += Explore(a, workload, fsync, seed, a.states / runs, &checked, &served);
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("crash_explore: %llu states checked (%llu also served) in %.1f s, %d failed\n",

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "formats/record.h"
+#include "formats/stored_event.h"
 
 namespace eventflow::crash {
 
@@ -102,6 +103,9 @@ void CrashState::NoteRecords(const Op& op) {
     if (at + size > op.data.size() || !record::VerifyRecordCrc(op.data.data() + at, h)) break;
     uint64_t& through = written_through_[op.inode];
     through = std::max(through, h.offset + 1);
+    const std::string_view payload(op.data.data() + at + record::kHeaderSize, h.length);
+    if (auto id = PeekEventId(payload))
+      written_ids_[inode_dir_[op.inode]][h.offset].insert(id->ToString());
     at += size;
   }
 }
@@ -167,10 +171,12 @@ void CrashState::SyncInode(uint64_t inode) {
   if (auto w = written_through_.find(inode); w != written_through_.end()) {
     uint64_t& through = synced_through_[inode_dir_[inode]];
     through = std::max(through, w->second);
+    written_through_.erase(w);  // what the next sync covers is written anew
   }
 }
 
 void CrashState::DropPending(uint64_t inode) {
+  written_through_.erase(inode);  // those records never reach the disk
   pages_.erase(std::remove_if(pages_.begin(), pages_.end(),
                               [&](const Piece& p) { return p.inode == inode; }),
                pages_.end());

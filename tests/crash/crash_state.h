@@ -60,6 +60,10 @@ class CrashState {
   // Per stream directory (e.g. "data/streams/<id>"): one past the largest
   // record offset a completed sync made durable in one of its files.
   const std::map<std::string, uint64_t>& synced_through() const { return synced_through_; }
+  // Per stream directory: offset -> the event ids written there before the
+  // position (more than one where a failed round's offsets were reused).
+  using WrittenIds = std::map<std::string, std::map<uint64_t, std::set<std::string>>>;
+  const WrittenIds& written_ids() const { return written_ids_; }
   size_t pending_pieces() const { return pages_.size(); }
   size_t pending_dir_ops() const { return dir_ops_.size(); }
   size_t pending_rocks_files() const { return rocks_.size(); }
@@ -102,11 +106,12 @@ class CrashState {
   std::vector<Piece> pages_;                  // EventFlow pieces, in order
   std::vector<RocksPending> rocks_;           // RocksDB files with pending appends
   std::vector<DirOp> dir_ops_;                // pending, in issue order
-  // Records seen in writes per inode (max offset + 1), and where the inode
-  // was created, for synced_through_.
+  // Records seen in writes per inode since its last sync (max offset + 1),
+  // and where the inode was created, for synced_through_.
   std::map<uint64_t, uint64_t> written_through_;
   std::map<uint64_t, std::string> inode_dir_;
   std::map<std::string, uint64_t> synced_through_;
+  WrittenIds written_ids_;
 };
 
 }  // namespace eventflow::crash

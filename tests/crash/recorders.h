@@ -18,7 +18,10 @@ namespace eventflow::crash {
 
 class RecordingFileOps final : public ForwardingFileOps {
  public:
-  explicit RecordingFileOps(OpLog* log) : ForwardingFileOps(FileOps::Posix()), log_(log) {}
+  // Records what `base` (the real calls, or a fault-injecting wrapper of
+  // them) did.
+  explicit RecordingFileOps(OpLog* log, FileOps* base = FileOps::Posix())
+      : ForwardingFileOps(base), log_(log) {}
 
   Result<int> Open(const std::string& path, int flags, mode_t mode) override;
   void Close(int fd) override;

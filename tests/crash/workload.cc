@@ -8,6 +8,7 @@
 
 #include "engine/delivery_store.h"
 #include "engine/engine.h"
+#include "engine/fault_injection.h"
 #include "formats/stored_event.h"
 #include "formats/timestamp.h"
 #include "tests/crash/recorders.h"
@@ -20,7 +21,9 @@ namespace {
 // the callback, i.e. at the moment the engine answered.
 class Round {
  public:
-  explicit Round(OpLog* log) : log_(log) {}
+  // `allow_failures`: failed appends (a workload with injected faults) are
+  // counted, not an error of the workload.
+  Round(OpLog* log, bool allow_failures) : log_(log), allow_failures_(allow_failures) {}
   void Append(Engine& engine, const std::shared_ptr<Stream>& stream, const std::string& name,
               std::vector<EventDraft> drafts) {
     {
@@ -46,12 +49,14 @@ class Round {
     std::unique_lock lock(mu_);
     cv_.wait(lock, [&] { return pending_ == 0; });
     *max_offset = max_offset_;
-    if (!failures_.empty()) return Status::IOError("append failed: " + failures_.front());
+    if (!failures_.empty() && !allow_failures_)
+      return Status::IOError("append failed: " + failures_.front());
     return Status::Ok();
   }
 
  private:
   OpLog* const log_;
+  const bool allow_failures_;
   std::mutex mu_;
   std::condition_variable cv_;
   int pending_ = 0;
@@ -99,13 +104,13 @@ Status CleanUp(Engine& e, OpLog& log, const std::shared_ptr<Stream>& stream, uin
   policy.max_bytes = max_bytes;
   policy.compact = true;
   CleanupReport report;
-  EF_RETURN_IF_ERROR(e.CleanUp(stream, policy, timestamp::NowMs(), &report));
+  Status cleaned = e.CleanUp(stream, policy, timestamp::NowMs(), &report);
   const auto after = Offsets(*stream->log);
   std::string removed = "cleanup-done s1";
   for (const auto& [offset, id] : before)
     if (!after.count(offset)) removed += " " + std::to_string(offset);
   log.Promise(removed);
-  return Status::Ok();
+  return cleaned;
 }
 
 // A consumer-stage dead-lettering of the event at `offset`, then (when
@@ -144,8 +149,16 @@ Result<std::vector<Op>> RunWorkload(const WorkloadSpec& spec, const std::string&
   std::error_code ec;
   std::filesystem::create_directories(root + "/data", ec);
   if (ec) return Status::IOError("mkdir " + root + "/data: " + ec.message());
+  if (spec.name != "mixed" && spec.name != "syncfail")
+    return Status::InvalidArgument("unknown workload " + spec.name);
+  const bool faults = spec.name == "syncfail";
   OpLog log(root);
-  RecordingFileOps fops(&log);
+  // One segment sync fails, a few rounds in (which one depends on the seed).
+  FaultInjectingFileOps faulty(FileOps::Posix(),
+                               faults ? *ParseFaultPlan("files:sync:EIO:path=.seg:count=1:skip=" +
+                                                        std::to_string(3 + spec.seed % 8))
+                                      : std::vector<FaultRule>{});
+  RecordingFileOps fops(&log, &faulty);
   auto env = NewRecordingEnv(&log);
   log.Promise("workload fsync=" + spec.fsync +
               " segment_bytes=" + std::to_string(spec.segment_bytes));
@@ -168,7 +181,7 @@ Result<std::vector<Op>> RunWorkload(const WorkloadSpec& spec, const std::string&
     log.Promise("stream-created s1 " + s1_id);
     const std::string group_key = "group/" + s1_id + "/g";
     for (int round = 0; round < spec.rounds; ++round) {
-      Round r(&log);
+      Round r(&log, faults);
       const int appends = 1 + static_cast<int>(rng() % 3);
       for (int a = 0; a < appends; ++a) {
         const size_t n = rng() % 3 == 0 ? 1 : 2 + rng() % 11;  // single and batched
@@ -188,14 +201,17 @@ Result<std::vector<Op>> RunWorkload(const WorkloadSpec& spec, const std::string&
         }
       }
       if (round == spec.rounds * 2 / 3) {
-        EF_RETURN_IF_ERROR(CleanUp(e, log, s1, 3 * spec.segment_bytes));
+        // With faults injected the run may fail part-way (what it removed
+        // is logged either way).
+        Status cleaned = CleanUp(e, log, s1, 3 * spec.segment_bytes);
+        if (!cleaned.ok() && !faults) return cleaned;
       }
       if (round == spec.rounds / 2) {  // a stream made, written, deleted
         auto s2 = e.CreateStream(kOrg, "s2", "{}");
         if (!s2.ok()) return s2.status();
         const std::string s2_id = (*s2)->manifest.stream_id.ToString();
         log.Promise("stream-created s2 " + s2_id);
-        Round r2(&log);
+        Round r2(&log, faults);
         r2.Append(e, *s2, "s2", Drafts(rng, 3));
         EF_RETURN_IF_ERROR(r2.Wait(&max_offset));
         log.Promise("stream-deleting s2 " + s2_id);  // a request, not yet an answer

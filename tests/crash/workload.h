@@ -25,7 +25,10 @@ inline constexpr uint64_t kIndexHeadroom = 1u << 20;
 inline constexpr char kOrg[] = "default";
 
 struct WorkloadSpec {
-  std::string name = "mixed";  // the only one so far
+  // "mixed": the operations above. "syncfail": the same, with one sync of
+  // a segment failing (EIO) part-way: the appends it covered fail, the
+  // writer rewinds (always) or relocates its tail (interval, never).
+  std::string name = "mixed";
   uint64_t seed = 1;
   std::string fsync = "always";  // always | interval:MS | never
   uint64_t segment_bytes = 8192;

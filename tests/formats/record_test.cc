@@ -160,6 +160,35 @@ TEST(Record, SyncedBeforeIsADistanceBackThatSaturates) {
   EXPECT_EQ(record::DecodeHeader(unflagged.data(), &got), record::HeaderCheck::kBadHeader);
 }
 
+TEST(Record, SegmentEndIsADistanceForwardAndNeverBesideASyncedMark) {
+  record::Header h = SampleHeader();
+  h.offset = 53;
+  h.set_segment_end(55);
+  std::string out;
+  record::AppendTo(h, "x", &out);
+  uint32_t forward;
+  std::memcpy(&forward, out.data() + record::kSyncedBackPos, 4);
+  EXPECT_EQ(forward, 2u);
+  record::Header got;
+  std::string_view payload;
+  ASSERT_TRUE(record::Decode(out.data(), out.size(), &got, &payload).ok());
+  EXPECT_EQ(got.segment_end(), 55u);
+  EXPECT_FALSE(got.synced_before());
+  // Not past the record: nothing is marked.
+  record::Header same = SampleHeader();
+  same.offset = 9;
+  same.set_segment_end(9);
+  EXPECT_FALSE(same.segment_end());
+  // Both marks share the u32: a header carrying both flags is bad.
+  record::Header both = SampleHeader();
+  both.offset = 100;
+  both.set_synced_before(90);
+  both.flags |= record::kSegmentEnd;
+  std::string bad;
+  record::AppendTo(both, "x", &bad);
+  EXPECT_EQ(record::DecodeHeader(bad.data(), &got), record::HeaderCheck::kBadHeader);
+}
+
 TEST(Record, RoundTrip) {
   std::string out;
   record::AppendTo(SampleHeader(), "payload bytes", &out);
