@@ -16,6 +16,9 @@ std::string Parent(const std::string& path) {
   const size_t slash = path.rfind('/');
   return slash == std::string::npos ? "" : path.substr(0, slash);
 }
+bool IsLiveSegment(const std::string& path) {
+  return path.size() > 4 && path.compare(path.size() - 4, 4, ".seg") == 0;
+}
 uint64_t SatMul(uint64_t a, uint64_t b) {
   if (a != 0 && b > std::numeric_limits<uint64_t>::max() / a)
     return std::numeric_limits<uint64_t>::max();
@@ -43,6 +46,7 @@ CrashState::CrashState(const std::vector<Op>& ops, size_t p) {
       case OpKind::kCreate:
         dir_ops_.push_back({op.kind, op.path, "", op.inode});
         inode_dir_[op.inode] = Parent(op.path);
+        inode_name_[op.inode] = op.path;
         break;
       case OpKind::kWrite:
         if (op.file_class == FileClass::kEventFlow) NoteRecords(op);
@@ -69,6 +73,9 @@ CrashState::CrashState(const std::vector<Op>& ops, size_t p) {
         DropPending(op.inode);
         break;
       case OpKind::kRename:
+        inode_name_[op.inode] = op.path;
+        dir_ops_.push_back({op.kind, op.path, op.from, op.inode});
+        break;
       case OpKind::kUnlink:
       case OpKind::kMkdir:
       case OpKind::kRmdir:
@@ -82,7 +89,10 @@ CrashState::CrashState(const std::vector<Op>& ops, size_t p) {
         for (const Piece& piece : pages_) inodes.insert(piece.inode);
         for (const RocksPending& r : rocks_) inodes.insert(r.inode);
         for (uint64_t inode : inodes) SyncInode(inode);
-        for (const DirOp& d : dir_ops_) ApplyDirOp(d, &files_, &dirs_);
+        for (const DirOp& d : dir_ops_) {
+          ApplyDirOp(d, &files_, &dirs_);
+          NoteDurableRename(d);
+        }
         dir_ops_.clear();
         break;
       }
@@ -169,9 +179,13 @@ void CrashState::SyncInode(uint64_t inode) {
     rocks_.erase(r);
   }
   if (auto w = written_through_.find(inode); w != written_through_.end()) {
-    uint64_t& through = synced_through_[inode_dir_[inode]];
-    through = std::max(through, w->second);
+    uint64_t& records = synced_records_[inode];
+    records = std::max(records, w->second);
     written_through_.erase(w);  // what the next sync covers is written anew
+    if (IsLiveSegment(inode_name_[inode])) {
+      uint64_t& through = synced_through_[inode_dir_[inode]];
+      through = std::max(through, records);
+    }
   }
 }
 
@@ -190,11 +204,20 @@ void CrashState::SyncDir(const std::string& dir) {
   for (DirOp& d : dir_ops_) {
     if (Parent(d.path) == dir) {
       ApplyDirOp(d, &files_, &dirs_);
+      NoteDurableRename(d);
     } else {
       still.push_back(std::move(d));
     }
   }
   dir_ops_ = std::move(still);
+}
+
+void CrashState::NoteDurableRename(const DirOp& op) {
+  if (op.kind != OpKind::kRename || !IsLiveSegment(op.path)) return;
+  auto it = synced_records_.find(op.inode);
+  if (it == synced_records_.end()) return;
+  uint64_t& through = synced_through_[Parent(op.path)];
+  through = std::max(through, it->second);
 }
 
 void CrashState::ApplyDirOp(const DirOp& op, std::map<std::string, uint64_t>* files,

@@ -110,6 +110,13 @@ class CrashState {
   // and where the inode was created, for synced_through_.
   std::map<uint64_t, uint64_t> written_through_;
   std::map<uint64_t, std::string> inode_dir_;
+  // Per inode: its name as issued, and one past the largest record offset
+  // its completed syncs covered. A sync counts for synced_through_ only
+  // while the file is a live segment (`<base>.seg`), or once the rename
+  // that makes it one (after compaction, relocation, repair) is durable.
+  std::map<uint64_t, std::string> inode_name_;
+  std::map<uint64_t, uint64_t> synced_records_;
+  void NoteDurableRename(const DirOp& op);
   std::map<std::string, uint64_t> synced_through_;
   WrittenIds written_ids_;
 };
