@@ -66,11 +66,6 @@ std::map<int, int> Stored(const ServerProcess& server) {
   }
 }
 
-struct HttpReplyLike {
-  int status;
-  std::string body;
-};
-
 bool Ready(const ServerProcess& server) {
   for (int i = 0; i < 200; ++i) {
     if (server.Request("GET", "/readyz").status == 200) return true;
@@ -149,13 +144,12 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 // Polls group g and commits what came; the commit's answer.
-HttpReplyLike CommitNext(const ServerProcess& server) {
+testing::HttpReply CommitNext(const ServerProcess& server) {
   auto poll = server.Request("GET", "/api/v1/streams/s/consumer-groups/g/events?limit=5", "", kKey);
-  if (poll.status != 200) return {poll.status, poll.body};
+  if (poll.status != 200) return poll;
   const std::string next = Field(poll.body, "/next_offset");
-  auto c = server.Request("POST", "/api/v1/streams/s/consumer-groups/g/offsets",
-                          "{\"last_event_id\":\"" + next + "\"}", kKey);
-  return {c.status, c.body};
+  return server.Request("POST", "/api/v1/streams/s/consumer-groups/g/offsets",
+                        "{\"last_event_id\":\"" + next + "\"}", kKey);
 }
 
 TEST(IndexFaults, CommitsRefusedWhileTheyLastNothingAcknowledgedLostARestartHeals) {
