@@ -27,8 +27,10 @@ constexpr uint64_t kZeroAheadMaxAppend = 64u << 10;
 // long behind them (with the growth step's 8 MiB, p99 latency rose).
 constexpr uint64_t kZeroAheadStep = 1u << 20;
 
-// Writes zeros over [from, to) through `fd` and syncs it.
-Status WriteZerosTo(FileOps* fops, int fd, uint64_t from, uint64_t to, const std::string& path) {
+// Writes zeros over [from, to) through `fd` and, once `before` (if valid)
+// has completed without error, syncs it.
+Status WriteZerosTo(FileOps* fops, int fd, uint64_t from, uint64_t to, const std::string& path,
+                    const std::shared_future<Status>& before) {
   static const std::string zeros(256u << 10, '\0');
   for (uint64_t pos = from; pos < to;) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), to - pos));
@@ -36,16 +38,20 @@ Status WriteZerosTo(FileOps* fops, int fd, uint64_t from, uint64_t to, const std
     fops->StartWriteback(fd, pos, n);  // on its way now, not in someone's flush
     pos += n;
   }
+  if (before.valid() && !before.get().ok()) {
+    return Status::IOError(path + ": not synced: the sync of an earlier segment failed");
+  }
   return fops->Sync(fd, path);
 }
 
 // Writes zeros over [from, to) of the file and syncs it (size included),
 // through a descriptor of its own (see Segment::EnableZeroAhead).
-Status WriteZeros(FileOps* fops, uint64_t from, uint64_t to, const std::string& path) {
+Status WriteZeros(FileOps* fops, uint64_t from, uint64_t to, const std::string& path,
+                  const std::shared_future<Status>& before) {
   auto opened = fops->Open(path, O_RDWR | O_CLOEXEC, 0);
   if (!opened.ok()) return opened.status();
   const int fd = *opened;
-  Status s = WriteZerosTo(fops, fd, from, to, path);
+  Status s = WriteZerosTo(fops, fd, from, to, path, before);
   fops->Close(fd);
   return s;
 }
@@ -277,9 +283,9 @@ void Segment::StartZeroAhead() {
   const uint64_t to = std::min(capacity_, from + kZeroAheadStep);
   try {
     // The job may outlive no Segment: its destructor, Rewind and Seal wait.
-    zeroing_ = std::async(std::launch::async, [this, from, to] {
+    zeroing_ = std::async(std::launch::async, [this, from, to, before = sync_after_] {
       NameThisThread("ef-zero-ahead");
-      Status s = WriteZeros(fops_, from, to, path_);
+      Status s = WriteZeros(fops_, from, to, path_, before);
       if (!s.ok()) {
         std::lock_guard lock(zero_failure_mu_);
         zero_failure_ = s;

@@ -120,6 +120,12 @@ class Segment {
   // writer's descriptor by the job could take the error the writer's next
   // flush must see. A failed job fails the next Sync instead (until Rewind).
   void EnableZeroAhead();
+  // The sync of the segments before this one (StreamLog's seal syncs, run in
+  // order). A zero-ahead job's fdatasync also makes this segment's records
+  // durable, so it waits for `before` first: a later segment is never
+  // durable before an earlier one (docs/segment-format.md rule 8.9). If
+  // `before` failed, the job does not sync and fails the next Sync.
+  void set_sync_after(std::shared_future<Status> before) { sync_after_ = std::move(before); }
   // Growth (and zero-ahead) never leaves less than `bytes` free on the
   // filesystem: past that, appends fail with NoSpace while the index,
   // whose writes must never meet a full disk, still has room.
@@ -212,6 +218,7 @@ class Segment {
   // moves allocated_ past zeroing_end_ only after the job is done.
   bool zero_ahead_ = false;
   std::future<Status> zeroing_;
+  std::shared_future<Status> sync_after_;  // see set_sync_after
   uint64_t zeroing_end_ = 0;
   // Set by a zero-ahead job that failed (its error under zero_failure_mu_);
   // cleared by Rewind once the kept bytes are synced.

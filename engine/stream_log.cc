@@ -288,6 +288,7 @@ Status StreamLog::Roll(size_t bytes, SealSync seal_sync) {
   if (!seg.ok()) return seg.status();
   active_ = *seg;
   active_->set_min_free_bytes(options_.min_free_bytes);
+  if (!seal_syncs_.empty()) active_->set_sync_after(seal_syncs_.back());
   if (options_.zero_ahead) active_->EnableZeroAhead();
   active_removed_ = false;
   list.push_back(active_);
@@ -372,6 +373,7 @@ Status StreamLog::Relocate(LostRecords* lost) {
       Segment::OpenActive(old->path(), base, options_.segment_bytes, options_.fops, nullptr);
   if (!fresh.ok()) return fresh.status();
   (*fresh)->set_min_free_bytes(options_.min_free_bytes);
+  if (!seal_syncs_.empty()) (*fresh)->set_sync_after(seal_syncs_.back());
   if (options_.zero_ahead) (*fresh)->EnableZeroAhead();
   {
     std::lock_guard lock(list_mu_);
@@ -419,6 +421,9 @@ Status StreamLog::RelocateSealed(LostRecords* lost) {
     unsynced_sealed_.erase(base);
     UpdateDurableLocked();
   }
+  // Every earlier segment is durable now: the failed sync no longer holds
+  // back the active segment's zero-ahead syncs.
+  if (!active_removed_) active_->set_sync_after({});
   seal_sync_failed_.store(false, std::memory_order_release);
   std::lock_guard lock(durable_mu_);
   seal_synced_cv_.notify_all();

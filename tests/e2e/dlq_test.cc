@@ -377,7 +377,13 @@ TEST_F(DlqTest, RetryIdCouldBeTakenFirstFromTheDlqListing) {
   ASSERT_EQ(retry.status, 202) << retry.body;
   const std::string retry_id = Field(retry.body, "/retried/0/retry_event_id");
   EXPECT_NE(retry_id, guessed);
-  auto stored = Call("GET", "/api/v1/streams/s/events/" + retry_id);
+  // The retry is a new event: processing reaches it asynchronously.
+  HttpReply stored;
+  for (int i = 0; i < 100; ++i) {
+    stored = Call("GET", "/api/v1/streams/s/events/" + retry_id);
+    if (stored.status != 404) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   ASSERT_EQ(stored.status, 200) << stored.body;
   EXPECT_EQ(Field(stored.body, "/metadata/retry_of"), ids[0]);
   EXPECT_EQ(Field(stored.body, "/payload/amount"), "lots");

@@ -4,13 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
+#include "formats/segment_name.h"
 #include "tests/engine/test_util.h"
 
 namespace eventflow {
@@ -250,6 +254,97 @@ TEST(ZeroAhead, SyncOfTheWritersDescriptorHidTheWritebackError) {
     EXPECT_NE(records[0].payload.find("{\"a\":0}"), std::string::npos);
   }
   EXPECT_NE(records.back().payload.find("{\"a\":2}"), std::string::npos);
+}
+
+// Once `path` is sealed (cut to its records: a Truncate), holds its syncs
+// until released; notes which files were synced (when a sync starts) and
+// which got zeros.
+class SyncOrder final : public testing::ForwardingFileOps {
+ public:
+  void HoldAfterSeal(const std::string& path) {
+    std::lock_guard lock(mu_);
+    held_ = path;
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    held_.clear();
+    cv_.notify_all();
+  }
+  bool Synced(const std::string& path) const {
+    std::lock_guard lock(mu_);
+    return synced_.count(path) > 0;
+  }
+  bool Zeroed(const std::string& path) const {
+    std::lock_guard lock(mu_);
+    return zeroed_.count(path) > 0;
+  }
+  Status Write(int fd, const void* data, size_t n, uint64_t pos, const std::string& path) override {
+    Status s = base_->Write(fd, data, n, pos, path);
+    const char* bytes = static_cast<const char*>(data);
+    if (s.ok() && std::all_of(bytes, bytes + n, [](char c) { return c == 0; })) {
+      std::lock_guard lock(mu_);
+      zeroed_.insert(path);
+    }
+    return s;
+  }
+  Status Truncate(int fd, uint64_t size, const std::string& path) override {
+    {
+      std::lock_guard lock(mu_);
+      truncated_.insert(path);
+    }
+    return base_->Truncate(fd, size, path);
+  }
+  Status Sync(int fd, const std::string& path) override {
+    {
+      std::unique_lock lock(mu_);
+      synced_.insert(path);
+      cv_.wait(lock, [&] { return held_ != path || truncated_.count(path) == 0; });
+    }
+    return base_->Sync(fd, path);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::string held_;
+  std::set<std::string> synced_, zeroed_, truncated_;
+};
+
+TEST(ZeroAhead, ZeroAheadSyncMadeANewSegmentDurableBeforeTheSealedOne) {
+  // Under interval a roll seals in the background. The zero-ahead job of
+  // the next segment syncs that file, and with it the records already in
+  // it: it must wait for the sealed segment's sync, or a power loss could
+  // keep the later records and lose earlier ones (rule 8.9).
+  TempDir tmp;
+  SyncOrder order;
+  LogFixture f(tmp.path(), 2 << 20, &order, *FsyncPolicy::Parse("interval:50"));
+  f.options.zero_ahead = true;
+  ASSERT_TRUE(f.Reopen().ok());
+  order.HoldAfterSeal(f.dir + "/" + segment_name::Make(0));
+  // ~4 MB in 8 KB appends: past the roll at 2 MiB. Appended by a thread of
+  // its own: an ack may wait for the held sync.
+  std::atomic<bool> stop{false};
+  auto appends = std::async(std::launch::async, [&] {
+    for (int i = 0; i < 500 && !stop; ++i) {
+      if (!AppendSync(*f.writer, {Draft("\"" + std::string(8000, 'p') + "\"")}).status.ok()) {
+        return false;
+      }
+    }
+    return true;
+  });
+  std::string second;
+  ASSERT_TRUE(testing::Eventually([&] {
+    const auto files = testing::SegmentFiles(f.dir);
+    if (files.size() > 1) second = files[1];
+    return !second.empty() && order.Zeroed(second);  // its zero-ahead job started
+  })) << "the log never rolled";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(order.Synced(second)) << "the new segment was synced before the sealed one";
+  order.Release();
+  stop = true;
+  EXPECT_TRUE(appends.get());
+  EXPECT_TRUE(testing::Eventually([&] { return order.Synced(second); }));
+  ASSERT_TRUE(f.log->AwaitSealSyncs().ok());
 }
 
 }  // namespace
