@@ -270,19 +270,21 @@ bool StreamWriter::Prepare(Request& req) {
   }
   size_t done = 0;
   // One timestamp for the request, and ids that follow each other for the
-  // events the server names, across requests while the millisecond lasts
-  // (so an id's time stays its event's): with their consecutive offsets the
-  // index keeps each such run as one entry (Index, event_runs).
+  // events the server names in it: with their consecutive offsets the index
+  // keeps each such run as one entry (Index, event_runs). A run never goes
+  // on into the next request: each request's first id is fresh (random bits
+  // from a CSPRNG), so no client can tell from its own acks which ids
+  // another request will get, and claim them first.
   const int64_t ts = std::max(timestamp::NowMs(), last_ts_);
+  std::optional<Uuid> run_next;
   for (size_t i = 0; i < n; ++i) {
     if (fate[i] != Fate::kNew) continue;
     EventDraft& draft = req.events[i];
     if (draft.id_assigned_by_server) {
-      draft.event_id = run_next_ && run_ts_ == ts ? *run_next_ : Uuid::TimeOrdered();
-      run_next_ = draft.event_id.Successor();
-      run_ts_ = ts;
+      draft.event_id = run_next ? *run_next : Uuid::TimeOrdered();
+      run_next = draft.event_id.Successor();
     } else {
-      run_next_.reset();
+      run_next.reset();
     }
     const uint64_t offset = next_offset_;
     const size_t at = buf_.size();

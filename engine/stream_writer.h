@@ -195,10 +195,6 @@ class StreamWriter {
   Round round_;
   uint64_t next_offset_ = 0;
   int64_t last_ts_ = 0;
-  // The id that continues the writer's current run of server-named ids, and
-  // the timestamp of that run (a new millisecond starts a new run).
-  std::optional<Uuid> run_next_;
-  int64_t run_ts_ = 0;
   bool needs_rewind_ = false;  // a write failed (or a rewind did)
   // When the last relocation was tried (Relocate is a copy of the active
   // segment: on a failing disk, at most one attempt a second).

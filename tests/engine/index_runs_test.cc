@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 #include "tests/engine/test_util.h"
@@ -77,12 +78,11 @@ TEST_F(IndexRunsTest, ServerIdsOfARequestFollowEachOtherAndTakeOneEntry) {
   EXPECT_EQ(more[0].event_id.Successor(), more[1].event_id);
   EXPECT_EQ(more[3].event_id.Successor(), more[4].event_id);
   EXPECT_EQ(*engine_->index().CountEvents(), 1005u);
-  // The first two continue the first request's run if the millisecond is
-  // the same (they then share its entry); the client id has its own entry,
-  // and the last two are a run again.
-  const uint64_t entries = *engine_->index().CountEventEntries();
-  EXPECT_GE(entries, 3u);
-  EXPECT_LE(entries, 4u);
+  // The first two start a run of their own (a run never goes on into the
+  // next request); the client id has its own entry, and the last two are a
+  // run again.
+  EXPECT_NE(acks.back().event_id.Successor(), more[0].event_id);
+  EXPECT_EQ(*engine_->index().CountEventEntries(), 4u);
   ExpectFound(*engine_, more, stream);
 }
 
@@ -123,7 +123,7 @@ TEST(IndexRuns, RebuildFromTheSegmentsFormsTheSameRuns) {
       for (const auto& a : AppendNow(**engine, *s, ServerBatch(50))) acks.push_back(a);
     }
     entries = *(*engine)->index().CountEventEntries();
-    EXPECT_LE(entries, 40u);  // a run per request, or two where a millisecond ticked
+    EXPECT_EQ(entries, 20u);  // a run per request
   }
   std::filesystem::remove_all(tmp.path() + "/index");
   auto rebuilt = Engine::RebuildIndex(eo);
@@ -131,14 +131,17 @@ TEST(IndexRuns, RebuildFromTheSegmentsFormsTheSameRuns) {
   EXPECT_EQ(*rebuilt, 1000u);
   auto engine = Engine::Open(eo);
   ASSERT_TRUE(engine.ok());
-  // Runs that went on across rounds are one entry now, not one per round.
+  // The rebuild forms the same runs (or fewer, where two happen to meet).
   EXPECT_LE(*(*engine)->index().CountEventEntries(), entries);
   ExpectFound(**engine, acks, stream);
 }
 
-TEST_F(IndexRunsTest, SingleEventRequestsOfOneMillisecondShareARun) {
+TEST_F(IndexRunsTest, NextRequestsIdsCouldBePredictedFromAnAck) {
   // 200 producers of one event each, all in flight at once: the writer
-  // takes them in a few rounds, within a few milliseconds.
+  // takes them in a few rounds, within a few milliseconds. A run used to go
+  // on across requests while the millisecond lasted, so a client that saw
+  // its own id X knew the next request would get X+1 and could claim it
+  // first. Now each request's first id is fresh.
   std::vector<std::future<testing::AppendOutcome>> pending;
   for (int i = 0; i < 200; ++i) {
     pending.push_back(testing::AppendLater(*stream_->writer, {ServerDraft("{}")}));
@@ -149,19 +152,17 @@ TEST_F(IndexRunsTest, SingleEventRequestsOfOneMillisecondShareARun) {
     ASSERT_TRUE(outcome.status.ok()) << outcome.status.ToString();
     acks.push_back(outcome.acks.at(0));
   }
-  EXPECT_EQ(*engine_->index().CountEvents(), 200u);
-  // In offset order, an event whose id continues the one before belongs to
-  // the same run though it came in another request. How many do depends on
-  // how the milliseconds fall, but with 200 requests in flight some do
-  // (none would if every request started a run of its own).
   std::sort(acks.begin(), acks.end(),
             [](const EventAck& a, const EventAck& b) { return a.offset < b.offset; });
-  size_t continued = 0;
   for (size_t i = 1; i < acks.size(); ++i) {
-    if (acks[i - 1].event_id.Successor() == acks[i].event_id) ++continued;
+    EXPECT_NE(acks[i - 1].event_id.Successor(), acks[i].event_id) << "offset " << acks[i].offset;
+    // Same millisecond or not, the random bits share nothing.
+    EXPECT_NE(
+        std::memcmp(acks[i - 1].event_id.bytes.data() + 9, acks[i].event_id.bytes.data() + 9, 4),
+        0);
   }
-  EXPECT_GT(continued, 0u);
-  EXPECT_LT(*engine_->index().CountEventEntries(), 200u);
+  EXPECT_EQ(*engine_->index().CountEvents(), 200u);
+  EXPECT_EQ(*engine_->index().CountEventEntries(), 200u);
   ExpectFound(*engine_, acks, stream_->manifest.stream_id);
 }
 
