@@ -74,12 +74,18 @@ std::vector<Dropped> DecodeDropped(std::string_view value) {
   return out;
 }
 
-std::vector<std::shared_ptr<Segment>> SealedSegments(const StreamLog& log) {
+// A sealed segment and the base of the segment after it.
+struct SealedSegment {
+  std::shared_ptr<Segment> segment;
+  uint64_t next_base = 0;
+};
+
+std::vector<SealedSegment> SealedSegments(const StreamLog& log) {
   auto list = log.segments();
-  std::vector<std::shared_ptr<Segment>> out;
+  std::vector<SealedSegment> out;
   // The last segment is the active one, even while a roll seals it.
   for (size_t i = 0; i + 1 < list->size(); ++i) {
-    if ((*list)[i]->sealed()) out.push_back((*list)[i]);
+    if ((*list)[i]->sealed()) out.push_back({(*list)[i], (*list)[i + 1]->base_offset()});
   }
   return out;
 }
@@ -96,7 +102,8 @@ Status ApplyRetention(StreamLog& log, Index& index, const std::string& org, cons
                       const CleanupPolicy& policy, int64_t now_ms, CleanupReport* report) {
   if (!policy.max_age_ms && !policy.max_bytes) return Status::Ok();
   uint64_t total = log.bytes();
-  for (const auto& seg : SealedSegments(log)) {
+  for (const SealedSegment& sealed : SealedSegments(log)) {
+    const std::shared_ptr<Segment>& seg = sealed.segment;
     EF_RETURN_IF_ERROR(seg->EnsureLoaded());
     const bool empty = seg->record_count() == 0;
     const bool too_old =
@@ -189,14 +196,10 @@ Status ApplyCompaction(StreamLog& log, Index& index, const std::string& org, con
   // Deleting an emptied segment leaves its predecessor short, so that is
   // only done while enough sealed segments follow for the predecessor to
   // stay out of that check; a later run deletes the others.
-  const auto list = log.segments();
   for (size_t i = 0; i < sealed.size(); ++i) {
-    uint64_t next_base = 0;
-    for (size_t j = 0; j + 1 < list->size(); ++j)
-      if ((*list)[j] == sealed[i]) next_base = (*list)[j + 1]->base_offset();
     const bool may_delete = i + StreamLog::kMaxUnsyncedSealed + 1 < sealed.size();
-    EF_RETURN_IF_ERROR(CompactSegment(log, index, org, stream_id, sealed[i], next_base, may_delete,
-                                      newest, report));
+    EF_RETURN_IF_ERROR(CompactSegment(log, index, org, stream_id, sealed[i].segment,
+                                      sealed[i].next_base, may_delete, newest, report));
   }
   return Status::Ok();
 }

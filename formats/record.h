@@ -75,6 +75,17 @@ struct Header {
 
   // Every offset below this was durable when the record was encoded, if
   // the record says so.
+  std::optional<uint64_t> synced_before() const {
+    if ((flags & kSyncedBefore) == 0) return std::nullopt;
+    return offset >= synced_back ? offset - synced_back : 0;
+  }
+  // Marks the record with `durable_next` (every offset below it durable),
+  // as a saturating distance back: a distance too large to store claims less.
+  void set_synced_before(uint64_t durable_next) {
+    flags |= kSyncedBefore;
+    const uint64_t back = offset > durable_next ? offset - durable_next : 0;
+    synced_back = back > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(back);
+  }
   // One past the offsets the rewritten segment covered, if the record says.
   std::optional<uint64_t> segment_end() const {
     if ((flags & kSegmentEnd) == 0) return std::nullopt;
@@ -86,17 +97,6 @@ struct Header {
     if (end <= offset || end - offset > UINT32_MAX || (flags & kSyncedBefore) != 0) return;
     flags |= kSegmentEnd;
     synced_back = static_cast<uint32_t>(end - offset);
-  }
-  std::optional<uint64_t> synced_before() const {
-    if ((flags & kSyncedBefore) == 0) return std::nullopt;
-    return offset >= synced_back ? offset - synced_back : 0;
-  }
-  // Marks the record with `durable_next` (every offset below it durable),
-  // as a saturating distance back: a distance too large to store claims less.
-  void set_synced_before(uint64_t durable_next) {
-    flags |= kSyncedBefore;
-    const uint64_t back = offset > durable_next ? offset - durable_next : 0;
-    synced_back = back > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(back);
   }
 };
 
