@@ -16,6 +16,10 @@
 #                    transform rule, beside the same stream without rules
 #   idle             10,000 idle keep-alive connections: server RSS (run first,
 #                    before the other workloads fill memtables and the page cache)
+#   nginx_202_tls    nginx's fixed 202 over TLS (a self-signed P-256 certificate
+#                    made for the run; TLS 1.3 as wrk negotiates it)
+#   produce_tls      produce against a third server (own data dir) listening
+#                    with --tls-cert/--tls-key on that certificate
 # wrk: keep-alive, 64 connections (unless said), 2 threads, DURATION s each.
 # Usage: bench/load.sh [DURATION] [WORKLOAD...]   (Release build:
 # scripts/build.sh --bench). Prints one JSON document.
@@ -23,15 +27,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 shift || true
-WORKLOADS=${*:-idle nginx_202 produce produce_nometrics produce_schema batch consume rules}
+WORKLOADS=${*:-idle nginx_202 produce produce_nometrics produce_schema batch consume rules nginx_202_tls produce_tls}
 BIN=${EVENTFLOW_BIN:-./build/release/cli/eventflow}
 DRIVER=${LOAD_DRIVER:-./build/release/bench/load_driver}
 WORK=$(mktemp -d /tmp/eventflow-load.XXXXXX)
 NGINX_PORT=18081
+NGINX_TLS_PORT=18082
 ADMIN=load-bench-admin-key
 cleanup() {
   [[ -n "${EF_PID:-}" ]] && kill "$EF_PID" 2>/dev/null && wait "$EF_PID" 2>/dev/null || true
   [[ -n "${OFF_PID:-}" ]] && kill "$OFF_PID" 2>/dev/null && wait "$OFF_PID" 2>/dev/null || true
+  [[ -n "${TLS_PID:-}" ]] && kill "$TLS_PID" 2>/dev/null && wait "$TLS_PID" 2>/dev/null || true
   [[ -f "$WORK/nginx.pid" ]] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -40,6 +46,9 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 
+# One certificate for both TLS listeners, so they do the same cryptography.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+  -keyout "$WORK/tls.key" -out "$WORK/tls.pem" 2>/dev/null
 cat >"$WORK/nginx.conf" <<CONF
 worker_processes 2;
 pid $WORK/nginx.pid;
@@ -50,6 +59,13 @@ http {
   client_body_temp_path $WORK;
   server {
     listen 127.0.0.1:$NGINX_PORT;
+    location / { default_type application/json; return 202 '{"status":"ACCEPTED"}'; }
+  }
+  server {
+    listen 127.0.0.1:$NGINX_TLS_PORT ssl;
+    ssl_certificate $WORK/tls.pem;
+    ssl_certificate_key $WORK/tls.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
     location / { default_type application/json; return 202 '{"status":"ACCEPTED"}'; }
   }
 }
@@ -64,14 +80,14 @@ start_server() {  # name extra-flags... ; sets SERVER_PID and SERVER_ADDR
     >"$WORK/$name.out" 2>"$WORK/$name.err" &
   SERVER_PID=$!
   for _ in $(seq 100); do grep -q listening "$WORK/$name.out" 2>/dev/null && break; sleep 0.1; done
-  SERVER_ADDR=$(sed -n 's/^listening on //p' "$WORK/$name.out")
+  SERVER_ADDR=$(sed -n 's/^listening on \([^ ]*\).*/\1/p' "$WORK/$name.out")
 }
 # The main server: metrics on, JSON logs at info (as an operator would run it).
 start_server data --log-format json --log-level info
 EF_PID=$SERVER_PID
 EF_ADDR=$SERVER_ADDR
 api() {  # method path [body] (to $ADDR, default the main server)
-  curl -sf -X "$1" "http://${ADDR:-$EF_ADDR}$2" -H "X-API-Key: $ADMIN" \
+  curl -sfk -X "$1" "${SCHEME:-http}://${ADDR:-$EF_ADDR}$2" -H "X-API-Key: $ADMIN" \
     -H 'Content-Type: application/json' ${3:+-d "$3"}
 }
 api POST /api/v1/streams '{"name":"load"}' >/dev/null
@@ -134,6 +150,16 @@ for w in $WORKLOADS; do
   case $w in
     nginx_202) wrk_run nginx_202 "http://127.0.0.1:$NGINX_PORT/" "$WORK/post.lua" 64 ;;
     produce) CPU_PID=$EF_PID wrk_run produce "http://$EF_ADDR/api/v1/streams/load/events" "$WORK/post.lua" 64 ;;
+    nginx_202_tls) wrk_run nginx_202_tls "https://127.0.0.1:$NGINX_TLS_PORT/" "$WORK/post.lua" 64 ;;
+    produce_tls)
+      if [[ -z "${TLS_PID:-}" ]]; then
+        start_server data-tls --tls-cert "$WORK/tls.pem" --tls-key "$WORK/tls.key"
+        TLS_PID=$SERVER_PID
+        TLS_ADDR=$SERVER_ADDR
+        SCHEME=https ADDR=$TLS_ADDR api POST /api/v1/streams '{"name":"load"}' >/dev/null
+      fi
+      CPU_PID=$TLS_PID wrk_run produce_tls "https://$TLS_ADDR/api/v1/streams/load/events" \
+        "$WORK/post.lua" 64 ;;
     produce_nometrics)
       if [[ -z "${OFF_PID:-}" ]]; then
         start_server data-off --no-metrics --log-level warn
@@ -214,6 +240,8 @@ def ratio(name, a, b):
     if a in rps and b in rps:
         out["ratios"][name] = round(rps[a] / rps[b], 3)
 ratio("produce_to_nginx", "produce", "nginx_202")
+ratio("produce_tls_to_nginx_tls", "produce_tls", "nginx_202_tls")
+ratio("produce_tls_to_produce", "produce_tls", "produce")
 ratio("schema_to_schema_free", "produce_schema", "produce")
 ratio("observability_on_to_off", "produce", "produce_nometrics")
 through = {r["workload"]: r["events_per_s"] for r in rows if r["workload"].startswith("through_")}

@@ -39,6 +39,11 @@ AdminCommands::AdminCommands(CLI::App* app) {
   keys_create_->add_option("--rate-limit", f.rate_limit, "Requests per second (default: none)")
       ->check(CLI::Range(0.001, 1e9));
   keys_create_->add_option("--burst", f.burst, "Token bucket size")->check(CLI::Range(1.0, 1e9));
+  keys_create_
+      ->add_option("--scopes", f.scopes,
+                   "What the key may do: produce, consume, manage (default: all three)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"produce", "consume", "manage"}));
   keys_list_ = WithDataDir(keys->add_subcommand("list", "List keys (never their secrets)"), f);
   keys_list_->add_flag("--json", f.json, "One JSON document");
   keys_revoke_ = WithDataDir(keys->add_subcommand("revoke", "Revoke a key (server stopped)"), f);

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace eventflow::cli {
 
@@ -25,6 +26,7 @@ struct AdminFlags {
   bool admin = false;
   std::optional<double> rate_limit;
   std::optional<double> burst;
+  std::vector<std::string> scopes;  // empty: all three
   // keys revoke
   std::string key_id;
 };

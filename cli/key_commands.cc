@@ -78,6 +78,14 @@ int KeysCreate(const AdminFlags& f) {
   key.admin = f.admin;
   key.rate_limit_per_s = f.rate_limit;
   key.burst = f.burst;
+  if (!f.scopes.empty()) {
+    key.scopes = 0;
+    for (const std::string& name : f.scopes) {
+      for (KeyScope scope : {kScopeProduce, kScopeConsume, kScopeManage}) {
+        if (ScopeName(scope) == name) key.scopes |= scope;
+      }
+    }
+  }
   auto made = (*store)->Create(key);
   if (!made.ok()) {
     std::cerr << "eventflow keys create: " << made.status().ToString() << "\n";
@@ -114,12 +122,19 @@ int KeysList(const AdminFlags& f) {
     std::printf("%s]}\n", out.c_str());
     return 0;
   }
-  std::printf("%-36s  %-16s  %-24s  %-5s  %10s  %10s  %s\n", "API_KEY_ID", "ORG", "NAME", "ADMIN",
-              "RATE/S", "BURST", "CREATED_AT");
+  std::printf("%-36s  %-16s  %-24s  %-5s  %-22s  %10s  %10s  %s\n", "API_KEY_ID", "ORG", "NAME",
+              "ADMIN", "SCOPES", "RATE/S", "BURST", "CREATED_AT");
   for (const ApiKey& k : keys) {
-    std::printf("%-36s  %-16s  %-24s  %-5s  %10s  %10s  %s\n", k.id.c_str(), k.org_id.c_str(),
-                k.name.c_str(), k.admin ? "yes" : "no", Rate(k.rate_limit_per_s).c_str(),
-                Rate(k.burst).c_str(), timestamp::Format(k.created_at_ms).c_str());
+    std::string scopes;
+    for (KeyScope scope : {kScopeProduce, kScopeConsume, kScopeManage}) {
+      if ((k.scopes & scope) == 0) continue;
+      if (!scopes.empty()) scopes += ",";
+      scopes += ScopeName(scope);
+    }
+    std::printf("%-36s  %-16s  %-24s  %-5s  %-22s  %10s  %10s  %s\n", k.id.c_str(),
+                k.org_id.c_str(), k.name.c_str(), k.admin ? "yes" : "no", scopes.c_str(),
+                Rate(k.rate_limit_per_s).c_str(), Rate(k.burst).c_str(),
+                timestamp::Format(k.created_at_ms).c_str());
   }
   return 0;
 }

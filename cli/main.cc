@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "cli/admin_commands.h"
 #include "cli/segments_command.h"
@@ -25,6 +26,8 @@ namespace {
 struct ServeFlags {
   std::string data_dir = "./data";
   std::string listen = "127.0.0.1:8080";
+  std::string metrics_listen;  // empty: /metrics on the API listener
+  eventflow::TlsFiles tls;     // no cert: plain HTTP
   std::string fsync = "always";
   std::string bootstrap_key;
   uint64_t segment_bytes = 128u << 20;
@@ -94,6 +97,22 @@ int FitConnections(int max_connections, int index_open_files) {
   return static_cast<int>(fit);
 }
 
+// HOST:PORT into `host` and `port`; false if it is not that.
+bool ParseListen(const std::string& listen, std::string* host, unsigned short* port) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  const std::string digits = listen.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  const unsigned long value = std::stoul(digits);
+  if (value > 65535) return false;
+  *host = listen.substr(0, colon);
+  *port = static_cast<unsigned short>(value);
+  return true;
+}
+
 int Serve(const ServeFlags& flags) {
   using namespace eventflow;
   if (Status s = ConfigureLogging(flags.log_format, flags.log_level); !s.ok()) {
@@ -105,17 +124,33 @@ int Serve(const ServeFlags& flags) {
     std::cerr << "eventflow serve: " << fsync.status().message() << "\n";
     return 2;
   }
-  const auto colon = flags.listen.rfind(':');
   HttpServerOptions http;
-  try {
-    if (colon == std::string::npos) throw std::invalid_argument("no port");
-    http.host = flags.listen.substr(0, colon);
-    const unsigned long port = std::stoul(flags.listen.substr(colon + 1));
-    if (port > 65535) throw std::out_of_range("port");
-    http.port = static_cast<unsigned short>(port);
-  } catch (const std::exception&) {
+  if (!ParseListen(flags.listen, &http.host, &http.port)) {
     std::cerr << "eventflow serve: --listen must be HOST:PORT\n";
     return 2;
+  }
+  if (flags.tls.cert.empty() != flags.tls.key.empty()) {
+    std::cerr << "eventflow serve: --tls-cert and --tls-key go together\n";
+    return 2;
+  }
+  if (!flags.tls.client_ca.empty() && flags.tls.cert.empty()) {
+    std::cerr << "eventflow serve: --tls-client-ca needs --tls-cert and --tls-key\n";
+    return 2;
+  }
+  http.tls = flags.tls;
+  // The metrics listener: one io thread and a few connections, for scrapers.
+  HttpServerOptions metrics_http;
+  metrics_http.io_threads = 1;
+  metrics_http.max_connections = 64;
+  if (!flags.metrics_listen.empty()) {
+    if (flags.no_metrics) {
+      std::cerr << "eventflow serve: --metrics-listen and --no-metrics contradict each other\n";
+      return 2;
+    }
+    if (!ParseListen(flags.metrics_listen, &metrics_http.host, &metrics_http.port)) {
+      std::cerr << "eventflow serve: --metrics-listen must be HOST:PORT\n";
+      return 2;
+    }
   }
   http.io_threads = flags.io_threads;
   http.header_timeout_ms = flags.header_timeout_ms;
@@ -175,6 +210,7 @@ int Serve(const ServeFlags& flags) {
   ao.max_bytes_per_org = flags.max_bytes_per_org;
   ao.max_groups_per_stream = flags.max_groups_per_stream;
   ao.metrics = !flags.no_metrics;
+  ao.metrics_listener_apart = !flags.metrics_listen.empty();
   ao.min_free_bytes = flags.min_free_bytes;
   // The handler is bound before the Api exists (it needs the server's
   // executor for long-poll timers); requests only arrive once Run starts.
@@ -190,6 +226,19 @@ int Serve(const ServeFlags& flags) {
     std::cerr << "eventflow serve: " << server.status().message() << "\n";
     return 1;
   }
+  std::unique_ptr<HttpServer> metrics_server;
+  if (ao.metrics_listener_apart) {
+    metrics_http.header_timeout_ms = flags.header_timeout_ms;
+    metrics_http.max_header_bytes = flags.max_header_bytes;
+    auto bound = HttpServer::Bind(metrics_http, [&api](const HttpRequestHeader& header) {
+      return api->Admit(header, Api::Listener::kMetrics);
+    });
+    if (!bound.ok()) {
+      std::cerr << "eventflow serve: --metrics-listen: " << bound.status().message() << "\n";
+      return 1;
+    }
+    metrics_server = std::move(*bound);
+  }
   ao.open_connections = [s = server->get()] { return s->open_connections(); };
   Engine* e = engine->get();
   std::unique_ptr<CleanupScheduler> cleanup;
@@ -202,8 +251,23 @@ int Serve(const ServeFlags& flags) {
     std::cerr << "eventflow serve: cannot start the server's threads: " << err.what() << "\n";
     return 1;
   }
-  std::printf("listening on %s:%u\n", (*server)->host().c_str(), (*server)->port());
+  std::printf("listening on %s:%u%s\n", (*server)->host().c_str(), (*server)->port(),
+              flags.tls.enabled() ? " (TLS)" : "");
+  if (metrics_server) {
+    std::printf("metrics on %s:%u\n", metrics_server->host().c_str(), metrics_server->port());
+  }
   std::fflush(stdout);
+  // The metrics listener runs beside the API's and stops with it (SIGTERM
+  // reaches both; Stop covers the API listener stopping for another reason).
+  std::thread metrics_thread;
+  if (metrics_server) {
+    try {
+      metrics_thread = std::thread([&metrics_server] { metrics_server->Run(); });
+    } catch (const std::system_error& err) {
+      std::cerr << "eventflow serve: cannot start the metrics listener: " << err.what() << "\n";
+      return 1;
+    }
+  }
   spdlog::info("serving with {} io threads on {}", http.io_threads, HttpServer::IoBackend());
   auto stop = [e, &api] {
     // Parked long-polls answer now with what they have.
@@ -220,6 +284,10 @@ int Serve(const ServeFlags& flags) {
     }
   };
   const bool served = (*server)->Run(stop, start_writers);
+  if (metrics_thread.joinable()) {
+    metrics_server->Stop();
+    metrics_thread.join();
+  }
   cleanup.reset();  // a run in progress finishes first
   api->Drain();
   spdlog::info("shutting down: flushing streams");
@@ -239,6 +307,20 @@ int main(int argc, char** argv) {
   serve->add_option("--data-dir", f.data_dir, "Data directory")->envname("EVENTFLOW_DATA_DIR");
   serve->add_option("--listen", f.listen, "HOST:PORT (port 0 picks one)")
       ->envname("EVENTFLOW_LISTEN");
+  serve
+      ->add_option("--tls-cert", f.tls.cert,
+                   "PEM certificate chain: the listener then speaks only TLS (1.2+)")
+      ->envname("EVENTFLOW_TLS_CERT");
+  serve->add_option("--tls-key", f.tls.key, "PEM private key of --tls-cert")
+      ->envname("EVENTFLOW_TLS_KEY");
+  serve
+      ->add_option("--tls-client-ca", f.tls.client_ca,
+                   "PEM CA certificates: clients must present a certificate one signed")
+      ->envname("EVENTFLOW_TLS_CLIENT_CA");
+  serve
+      ->add_option("--metrics-listen", f.metrics_listen,
+                   "HOST:PORT serving GET /metrics apart from the API (which then answers 404)")
+      ->envname("EVENTFLOW_METRICS_LISTEN");
   serve
       ->add_option("--bootstrap-key", f.bootstrap_key,
                    "Admin key secret to create when there are no keys")

@@ -104,7 +104,7 @@ uint64_t Api::BodyLimitOf(Route route) const {
   return 64 * 1024;
 }
 
-Admission Api::Admit(const HttpRequestHeader& req) {
+Admission Api::Admit(const HttpRequestHeader& req, Listener listener) {
   Call call;
   call.start = std::chrono::steady_clock::now();
   auto cid = req["X-Correlation-ID"];
@@ -119,6 +119,12 @@ Admission Api::Admit(const HttpRequestHeader& req) {
   const std::string_view path = target.substr(0, q);
   if (q != std::string_view::npos) call.query = std::string(target.substr(q + 1));
   RouteMatch match = MatchRoute(req.method(), path);
+  // The metrics listener serves /metrics alone; the API listener serves it
+  // unless it has a listener of its own. Anything else is 404 there.
+  const bool metrics_here = listener == Listener::kMetrics || !options_.metrics_listener_apart;
+  if (match.route == Route::kMetrics ? !metrics_here : listener == Listener::kMetrics) {
+    match = RouteMatch{};
+  }
   call.route = match.route;
   call.stream_ref = match.stream;
   if (spdlog::should_log(spdlog::level::debug)) {
@@ -139,6 +145,11 @@ Admission Api::Admit(const HttpRequestHeader& req) {
       return admission;
     }
     call.key = std::move(*key);
+    if (auto refusal = CheckScope(call.key, FactsOf(match.route))) {
+      call.respond = [&admission](HttpResponse res) { admission.refusal = std::move(res); };
+      call.Fail(*refusal);
+      return admission;
+    }
   }
   admission.handle = [this, call = std::move(call), match = std::move(match)](
                          HttpRequest req, Respond respond) mutable {
@@ -147,6 +158,28 @@ Admission Api::Admit(const HttpRequestHeader& req) {
     Handle(call, match);
   };
   return admission;
+}
+
+std::optional<ApiError> Api::CheckScope(const ApiKey& key, const RouteFacts& facts) {
+  if (facts.admin && !key.admin) return ApiError{403, "forbidden", "an admin key is needed"};
+  KeyScope needed = kScopeManage;
+  switch (facts.scope) {
+    case NeedsScope::kAnyOne:
+      return std::nullopt;  // a stored key has at least one scope
+    case NeedsScope::kProduce:
+      needed = kScopeProduce;
+      break;
+    case NeedsScope::kConsume:
+      needed = kScopeConsume;
+      break;
+    case NeedsScope::kManage:
+      needed = kScopeManage;
+      break;
+  }
+  if ((key.scopes & needed) != 0) return std::nullopt;
+  return ApiError{403, "forbidden",
+                  "this key lacks the \"" + std::string(ScopeName(needed)) +
+                      "\" scope; its scopes are " + ScopesJson(key.scopes)};
 }
 
 void Api::Handle(Call& call, const RouteMatch& match) {
@@ -173,15 +206,15 @@ void Api::Handle(Call& call, const RouteMatch& match) {
 void Api::Dispatch(Call& call, const RouteMatch& m) {
   switch (m.route) {
     case Route::kCreateKey:
+      return CreateKey(call);
     case Route::kListKeys:
+      return ListKeys(call);
     case Route::kRevokeKey:
-      if (!call.key.admin) return call.Fail({403, "forbidden", "an admin key is needed"});
-      if (m.route == Route::kCreateKey) return CreateKey(call);
-      if (m.route == Route::kListKeys) return ListKeys(call);
       return RevokeKey(call, m.id);
     case Route::kAdminCompact:
-      if (!call.key.admin) return call.Fail({403, "forbidden", "an admin key is needed"});
       return AdminCompact(call);
+    case Route::kWhoami:
+      return Whoami(call);
     case Route::kCreateStream:
       return CreateStream(call);
     case Route::kListStreams:

@@ -51,6 +51,9 @@ struct ApiOptions {
   // answers 507 storage_quota_exceeded.
   uint64_t max_bytes_per_org = 0;
   bool metrics = true;  // GET /metrics (404 when off) and the series behind it
+  // GET /metrics is served on a listener of its own (serve --metrics-listen);
+  // the API listener answers it 404.
+  bool metrics_listener_apart = false;
   // /readyz fails while the data dir's filesystem has less free space.
   uint64_t min_free_bytes = 64u << 20;
   // The HTTP server's open connections, for the metrics (optional).
@@ -62,10 +65,13 @@ class Api {
   // Starts the processor on every stream that has rules or a processed view.
   Api(Engine* engine, KeyStore* keys, ApiOptions options, boost::asio::any_io_executor timers);
   ~Api();
+  // Which listener a request came in on: the API's, or the one serving
+  // only /metrics (ApiOptions::metrics_listener_apart).
+  enum class Listener { kApi, kMetrics };
   // The server's HttpAdmit: matches the route and checks the key from the
   // header alone (401 without reading the body), gives the route's body
   // limit, and hands back the rest of the request's handling.
-  Admission Admit(const HttpRequestHeader& header);
+  Admission Admit(const HttpRequestHeader& header, Listener listener = Listener::kApi);
   // Waits for the work handed to the blocking pool (durable writes).
   void Drain() { blocking_.join(); }
   // Stops processing and answers the long-polls parked on processed
@@ -105,6 +111,9 @@ class Api {
   // An admitted request with its body: throttles, then dispatches.
   void Handle(Call& call, const RouteMatch& match);
   void Dispatch(Call& call, const RouteMatch& match);
+  // 403 when `key` may not take a route with these facts (its scope, or an
+  // admin key it is not).
+  static std::optional<ApiError> CheckScope(const ApiKey& key, const RouteFacts& facts);
   // Operations: /readyz and /metrics (api_metrics.cc).
   void Ready(Call& call);
   void ServeMetrics(Call& call);
@@ -115,7 +124,9 @@ class Api {
     uint64_t lag = 0;
   };
   std::vector<GroupLag> GroupLags();
-  // Keys
+  // Keys (api_keys.cc). An admin key of org "default" manages every org's
+  // keys; an admin key of another org only its own org's.
+  void Whoami(Call& call);
   void CreateKey(Call& call);
   void ListKeys(Call& call);
   void RevokeKey(Call& call, const std::string& id);

@@ -196,6 +196,7 @@ void Api::DeleteStream(Call& call, const std::string& ref) {
       std::unique_lock lock(settings_mu_);
       settings_.erase(s->manifest.stream_id);
     }
+    if (metrics_) metrics_->Detach(*s);  // its writer and processing have stopped
     LogFields f = call.Fields();
     f.Add("stream_id", s->manifest.stream_id.ToString());
     LogWith(spdlog::level::info, f, "stream deleted");

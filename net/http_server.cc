@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <cerrno>
 #include <exception>
@@ -16,6 +17,7 @@
 
 #include "formats/thread_name.h"
 #include "net/api_error.h"
+#include "net/tls_context.h"
 #include "net/trace_context.h"
 
 namespace eventflow {
@@ -41,6 +43,14 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   size_t next_context = 0;  // round robin over contexts for new connections
   tcp::acceptor acceptor{io};
   asio::signal_set signals{io, SIGINT, SIGTERM};
+  // With TLS: the context new connections handshake with, replaced by
+  // SIGHUP (read and written on `io` only: the acceptor's and the signal's
+  // handlers run there). Null for plain HTTP.
+  std::shared_ptr<asio::ssl::context> tls;
+  asio::signal_set reload_signals{io};
+  // Waits for SIGHUP and loads the certificate files again; a failure keeps
+  // the context in use and is logged.
+  void WaitForReload();
   std::atomic<size_t> connections{0};
   std::atomic<bool> stopping{false};
   std::atomic<int> busy{0};                      // requests handed to the handler, not yet written
@@ -107,12 +117,27 @@ void RunContext(asio::io_context& context) {
   this_thread_context = nullptr;
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+// The TCP socket under a connection's stream: the stream itself for plain
+// HTTP, the layer below TLS otherwise.
+using TlsStream = asio::ssl::stream<tcp::socket>;
+tcp::socket& Socket(tcp::socket& s) { return s; }
+tcp::socket& Socket(TlsStream& s) { return s.next_layer(); }
+
+// One connection, over `Stream`: tcp::socket, or TlsStream when the
+// listener speaks TLS (the handshake runs first, under the header timeout).
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<HttpServer::Impl> server)
-      : socket_(std::move(socket)),
+  using std::enable_shared_from_this<Session<Stream>>::shared_from_this;
+  using std::enable_shared_from_this<Session<Stream>>::weak_from_this;
+  // `tls` keeps the context the stream was made with alive (it may be
+  // replaced by a reload meanwhile).
+  Session(Stream stream, std::shared_ptr<HttpServer::Impl> server,
+          std::shared_ptr<asio::ssl::context> tls = nullptr)
+      : socket_(std::move(stream)),
         deadline_timer_(socket_.get_executor()),
-        server_(std::move(server)) {
+        server_(std::move(server)),
+        tls_(std::move(tls)) {
     ++server_->connections;
   }
   ~Session() {
@@ -120,7 +145,21 @@ class Session : public std::enable_shared_from_this<Session> {
     ReleaseBody();
   }
 
-  void Start() { Read(/*first=*/true); }
+  void Start() {
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      ExpiresAfter(server_->options.header_timeout_ms);
+      socket_.async_handshake(asio::ssl::stream_base::server,
+                              [self = shared_from_this()](beast::error_code ec) {
+                                if (ec) {
+                                  spdlog::debug("TLS handshake failed: {}", ec.message());
+                                  return self->Close();
+                                }
+                                self->Read(/*first=*/true);
+                              });
+    } else {
+      Read(/*first=*/true);
+    }
+  }
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -152,7 +191,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (Clock::now() < self->deadline_) return self->ArmDeadlineTimer();
       // Late: the pending read or write completes with operation_aborted.
       beast::error_code ignored;
-      self->socket_.close(ignored);
+      Socket(self->socket_).close(ignored);
     });
   }
 
@@ -297,6 +336,12 @@ class Session : public std::enable_shared_from_this<Session> {
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
       return Close();
     }
+    // A TLS failure (a bad record, a peer gone without close_notify) leaves
+    // no channel to answer on.
+    if (ec.category() == asio::error::get_ssl_category() ||
+        ec == asio::ssl::error::stream_truncated) {
+      return Close();
+    }
     // A malformed request gets one clear answer, then the connection closes:
     // after a framing error the rest of the stream cannot be trusted.
     if (ec == http::error::header_limit) {
@@ -406,7 +451,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    Socket(socket_).shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   // Closes after an answer given before the request was read whole (401,
@@ -436,7 +481,7 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr uint64_t kSmallBody = 16 * 1024;
   static constexpr uint64_t kLargeRead = 256 * 1024;
   static constexpr int kLingerMs = 2000;
-  tcp::socket socket_;
+  Stream socket_;
   asio::steady_timer deadline_timer_;
   Clock::time_point deadline_ = Clock::time_point::max();
   bool timer_armed_ = false;
@@ -449,6 +494,7 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t reserved_body_bytes_ = 0;  // of server_->inflight_body_bytes
   bool unread_input_ = false;         // answered before the request was read whole
   bool lingering_ = false;
+  const std::shared_ptr<asio::ssl::context> tls_;
 };
 
 }  // namespace
@@ -473,8 +519,11 @@ void HttpServer::Impl::Accept() {
         if (self->connections.load() >= static_cast<size_t>(self->options.max_connections)) {
           beast::error_code ignored;
           s.close(ignored);  // over the limit: refuse at once rather than queue
+        } else if (self->tls) {
+          std::make_shared<Session<TlsStream>>(TlsStream(std::move(s), *self->tls), self, self->tls)
+              ->Start();
         } else {
-          std::make_shared<Session>(std::move(s), self)->Start();
+          std::make_shared<Session<tcp::socket>>(std::move(s), self)->Start();
         }
         self->Accept();
       });
@@ -511,8 +560,23 @@ void HttpServer::Impl::BeginStop() {
   acceptor.close(ignored);
   accept_timer.cancel();
   signals.cancel(ignored);
+  reload_signals.cancel(ignored);
   if (on_stop) on_stop();
   DrainThenStop();
+}
+
+void HttpServer::Impl::WaitForReload() {
+  reload_signals.async_wait([self = shared_from_this()](beast::error_code ec, int) {
+    if (ec || self->stopping) return;
+    auto reloaded = MakeTlsContext(self->options.tls);
+    if (reloaded.ok()) {
+      self->tls = std::move(*reloaded);
+      spdlog::info("SIGHUP: TLS certificate reloaded from {}", self->options.tls.cert);
+    } else {
+      spdlog::error("SIGHUP: keeping the TLS certificate in use: {}", reloaded.status().message());
+    }
+    self->WaitForReload();
+  });
 }
 
 void HttpServer::Impl::DrainThenStop() {
@@ -545,6 +609,13 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Bind(const HttpServerOptions& op
   }
   impl->options = options;
   impl->admit = std::move(admit);
+  if (options.tls.enabled()) {
+    auto tls = MakeTlsContext(options.tls);
+    if (!tls.ok()) return tls.status();
+    impl->tls = std::move(*tls);
+    beast::error_code ignored;
+    impl->reload_signals.add(SIGHUP, ignored);
+  }
   beast::error_code ec;
   const auto address = asio::ip::make_address(options.host, ec);
   if (ec) return Status::InvalidArgument("bad listen address '" + options.host + "'");
@@ -578,6 +649,7 @@ bool HttpServer::Run(std::function<void()> on_stop, std::function<void()> before
   impl_->signals.async_wait([impl = impl_](beast::error_code ec, int) {
     if (!ec) impl->BeginStop();
   });
+  if (impl_->tls) impl_->WaitForReload();
   // The contexts run until the drain stops them (StopAll).
   std::vector<std::thread> threads;
   try {

@@ -8,6 +8,7 @@
 // later from another thread. Pipelined requests are answered in order (the
 // next one is read only after the previous answer is written). SIGTERM and
 // SIGINT stop the listener; Run returns once in-flight requests are answered.
+// With TlsFiles the listener speaks only TLS (TlsContext).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -18,6 +19,7 @@
 #include <string>
 
 #include "formats/status.h"
+#include "net/tls_context.h"
 
 namespace eventflow {
 
@@ -57,6 +59,9 @@ struct HttpServerOptions {
   // could not read or refused by its header (431, 413, 417, 400, 503) before
   // closing, for metrics.
   std::function<void(int status)> on_refused;
+  // Speak TLS with these files (cert and key set), plain HTTP otherwise.
+  // SIGHUP loads them again; connections already open keep theirs.
+  TlsFiles tls;
 };
 
 class HttpServer {

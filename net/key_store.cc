@@ -6,6 +6,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 
@@ -46,12 +47,65 @@ Result<ApiKey> ParseKey(std::string_view json) {
   k.hash = hash;
   k.admin = admin;
   k.created_at_ms = created;
+  simdjson::dom::element scopes;
+  if (!e["scopes"].get(scopes)) {  // absent in keys made before scopes existed
+    auto parsed = ParseScopes(scopes);
+    if (!parsed.ok()) return Status::Corruption("key record: " + parsed.status().message());
+    k.scopes = *parsed;
+  }
   double v;
   if (!e["rate_limit_per_s"].get(v)) k.rate_limit_per_s = v;
   if (!e["burst"].get(v)) k.burst = v;
   return k;
 }
+constexpr std::array<KeyScope, 3> kScopes = {kScopeProduce, kScopeConsume, kScopeManage};
 }  // namespace
+
+std::string_view ScopeName(KeyScope scope) {
+  switch (scope) {
+    case kScopeProduce:
+      return "produce";
+    case kScopeConsume:
+      return "consume";
+    case kScopeManage:
+      return "manage";
+    default:
+      return "?";
+  }
+}
+
+Result<uint8_t> ParseScopes(simdjson::dom::element names) {
+  constexpr std::string_view kWhat =
+      "scopes must be a non-empty array of distinct names from \"produce\", \"consume\", "
+      "\"manage\"";
+  simdjson::dom::array array;
+  if (names.get(array)) return Status::InvalidArgument(std::string(kWhat));
+  uint8_t scopes = 0;
+  for (simdjson::dom::element name : array) {
+    std::string_view s;
+    if (name.get(s)) return Status::InvalidArgument(std::string(kWhat));
+    const auto it = std::find_if(kScopes.begin(), kScopes.end(),
+                                 [s](KeyScope scope) { return ScopeName(scope) == s; });
+    if (it == kScopes.end() || (scopes & *it) != 0) {
+      return Status::InvalidArgument(std::string(kWhat));
+    }
+    scopes |= *it;
+  }
+  if (scopes == 0) return Status::InvalidArgument(std::string(kWhat));
+  return scopes;
+}
+
+std::string ScopesJson(uint8_t scopes) {
+  std::string out = "[";
+  for (KeyScope scope : kScopes) {
+    if ((scopes & scope) == 0) continue;
+    if (out.size() > 1) out += ",";
+    out += "\"";
+    out += ScopeName(scope);
+    out += "\"";
+  }
+  return out + "]";
+}
 
 std::string Sha256Hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -83,6 +137,7 @@ std::string ApiKey::ToJson(bool with_hash) const {
   json::AppendString(&out, name);
   out += ",\"admin\":";
   out += admin ? "true" : "false";
+  out += ",\"scopes\":" + ScopesJson(scopes);
   auto num = [](std::optional<double> v) {
     if (!v) return std::string("null");
     char buf[32];
@@ -138,7 +193,7 @@ Result<std::optional<std::string>> KeyStore::Bootstrap(const std::string& secret
     if (!by_hash_.empty()) return std::optional<std::string>();
   }
   ApiKey key;
-  key.org_id = "default";
+  key.org_id = std::string(kDefaultOrg);
   key.name = "bootstrap";
   key.admin = true;
   if (secret.empty()) {
@@ -150,15 +205,40 @@ Result<std::optional<std::string>> KeyStore::Bootstrap(const std::string& secret
   return std::optional<std::string>(secret);
 }
 
+std::optional<ApiKey> KeyStore::Find(const std::string& id) const {
+  std::shared_lock lock(mu_);
+  for (const auto& [h, key] : by_hash_) {
+    if (key.id == id) return key;
+  }
+  return std::nullopt;
+}
+
 Status KeyStore::Revoke(const std::string& id) {
+  // Revocations run one at a time, so two of them cannot each see the
+  // other's key as the admin key that remains.
+  std::lock_guard revoking(revoke_mu_);
   std::string hash;
+  bool last_default_admin = false;
   {
     std::shared_lock lock(mu_);
+    const ApiKey* target = nullptr;
+    size_t default_admins = 0;
     for (const auto& [h, key] : by_hash_) {
-      if (key.id == id) hash = h;
+      if (key.id == id) {
+        hash = h;
+        target = &key;
+      }
+      if (key.admin && key.org_id == kDefaultOrg) ++default_admins;
     }
+    last_default_admin =
+        target != nullptr && target->admin && target->org_id == kDefaultOrg && default_admins == 1;
   }
   if (hash.empty()) return Status::NotFound("no api key " + id);
+  if (last_default_admin) {
+    return Status::Conflict(
+        "api key " + id +
+        " is the last admin key of org default; create another admin key there first");
+  }
   // The synced delete runs without the lock, so authentication never waits
   // on it; the key stops working once it is durable, before the answer.
   EF_RETURN_IF_ERROR(index_->DeleteState(std::string(kKeyPrefix) + id));

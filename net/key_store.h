@@ -12,10 +12,32 @@
 #include <unordered_map>
 #include <vector>
 
+#include <simdjson.h>
+
 #include "engine/index.h"
 #include "formats/status.h"
 
 namespace eventflow {
+
+// The bootstrap key's org; its admin keys manage the keys of every org.
+inline constexpr std::string_view kDefaultOrg = "default";
+
+// What a key may do (CONTRACT "Keys and organizations"): a set of these bits.
+// `produce` writes events; `consume` reads them and moves groups; `manage`
+// changes streams, groups' settings, the DLQ and (with `admin`) keys.
+enum KeyScope : uint8_t {
+  kScopeProduce = 1,
+  kScopeConsume = 2,
+  kScopeManage = 4,
+  kAllScopes = kScopeProduce | kScopeConsume | kScopeManage,
+};
+// "produce", "consume", "manage" for one bit.
+std::string_view ScopeName(KeyScope scope);
+// The scopes named by a JSON array of those strings; an error message for
+// anything else (an unknown or repeated name, or no name at all).
+Result<uint8_t> ParseScopes(simdjson::dom::element names);
+// ["produce","consume"]: the set as a JSON array, in a fixed order.
+std::string ScopesJson(uint8_t scopes);
 
 struct ApiKey {
   std::string id;  // UUID
@@ -23,6 +45,7 @@ struct ApiKey {
   std::string name;
   std::string hash;  // hex SHA-256 of the secret
   bool admin = false;
+  uint8_t scopes = kAllScopes;             // keys stored before scopes existed have all
   std::optional<double> rate_limit_per_s;  // none: unlimited
   std::optional<double> burst;
   int64_t created_at_ms = 0;
@@ -42,7 +65,11 @@ class KeyStore {
   // with an empty secret, generates one. Returns the secret it created, or
   // nullopt if keys already existed.
   Result<std::optional<std::string>> Bootstrap(const std::string& secret);
+  // Removes the key; Conflict for the last admin key of org
+  // "default" (nobody could manage keys of other orgs after it).
   Status Revoke(const std::string& id);
+  // The key with this id, if any.
+  std::optional<ApiKey> Find(const std::string& id) const;
   std::vector<ApiKey> List() const;
   // The key whose secret this is, if any (constant-time comparison).
   std::optional<ApiKey> Authenticate(std::string_view secret) const;
@@ -52,6 +79,9 @@ class KeyStore {
   // The range of a key's rate_limit_per_s (requests/s) and burst; a rate
   // stored below kMinRate (by an older server) is throttled at kMinRate.
   static constexpr double kMinRate = 0.001;
+  // The rate of keys created without one (`serve --default-rate-limit`; 0:
+  // unlimited).
+  double default_rate() const { return default_rate_; }
   static constexpr double kMaxRate = 1e9;
 
  private:
@@ -63,6 +93,7 @@ class KeyStore {
   Index* const index_;
   const double default_rate_;
   mutable std::shared_mutex mu_;
+  std::mutex revoke_mu_;  // one revocation at a time: the last-admin check holds
   std::unordered_map<std::string, ApiKey> by_hash_;
   struct Bucket {
     double tokens;

@@ -139,6 +139,25 @@ StreamMetrics* Metrics::Attach(Stream& stream) {
   return slot.get();
 }
 
+void Metrics::Detach(Stream& stream) {
+  if (stream.writer) stream.writer->SetObserver(nullptr);
+  const prometheus::Labels labels = {{"org", stream.manifest.org_id},
+                                     {"stream", stream.manifest.name}};
+  std::lock_guard lock(add_mu_);
+  streams_.erase(stream.manifest.stream_id);
+  // Family::Add hands back the series these labels name (making one if
+  // there was none), which Remove then drops.
+  events_family_.Remove(&events_family_.Add(labels));
+  bytes_family_.Remove(&bytes_family_.Add(labels));
+  processing_failures_family_.Remove(&processing_failures_family_.Add(labels));
+  processing_family_.Remove(&processing_family_.Add(labels, kLatencyBuckets));
+  for (const char* stage : {"consumer", "processing"}) {
+    prometheus::Labels staged = labels;
+    staged.emplace("stage", stage);
+    dead_lettered_family_.Remove(&dead_lettered_family_.Add(staged));
+  }
+}
+
 std::string Metrics::Expose(const std::vector<prometheus::MetricFamily>& scraped) const {
   std::vector<prometheus::MetricFamily> families = registry_.Collect();
   families.insert(families.end(), scraped.begin(), scraped.end());

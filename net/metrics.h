@@ -71,9 +71,12 @@ class Metrics {
   // eventflow_processing_failures_total{org,stream}.
   void OnProcessingFailure(const Stream& stream);
   // The stream's series, created on first call and installed as its
-  // writer's observer. They live as long as this object, so a writer never
-  // sees a dangling observer; a deleted stream's counters stay until restart.
+  // writer's observer.
   StreamMetrics* Attach(Stream& stream);
+  // Removes every series labelled with a deleted stream, so /metrics stops
+  // naming it. Call once its writer and processing have stopped: the
+  // writer's observer is cleared first, then the series are freed.
+  void Detach(Stream& stream);
 
   // The exposition text: every registered series plus `scraped` (gauges
   // read from state at scrape time).

@@ -29,6 +29,9 @@ Route MatchApi(http::verb m, const std::vector<std::string_view>& p) {
     if (n == 3 && m == http::verb::delete_) return Route::kRevokeKey;
     return Route::kUnmatched;
   }
+  if (n == 1 && p[0] == "whoami") {
+    return m == http::verb::get ? Route::kWhoami : Route::kUnmatched;
+  }
   if (n == 2 && p[0] == "admin" && p[1] == "compact") {
     return m == http::verb::post ? Route::kAdminCompact : Route::kUnmatched;
   }
@@ -65,47 +68,49 @@ Route MatchApi(http::verb m, const std::vector<std::string_view>& p) {
 
 std::string_view RouteName(Route r) {
   static constexpr std::array<std::string_view, kRouteCount> kNames = {
-      "unmatched",  "healthz",       "readyz",        "metrics",       "create_key",
-      "list_keys",  "revoke_key",    "admin_compact", "create_stream", "list_streams",
-      "get_stream", "patch_stream",  "delete_stream", "produce",       "produce_batch",
-      "replay",     "get_event",     "list_groups",   "get_group",     "delete_group",
-      "poll",       "commit_offset", "seek",          "nack",          "list_dlq",
-      "retry_dlq",  "discard_dlq",
+      "unmatched",     "healthz",    "readyz",        "metrics",       "create_key",
+      "list_keys",     "revoke_key", "admin_compact", "whoami",        "create_stream",
+      "list_streams",  "get_stream", "patch_stream",  "delete_stream", "produce",
+      "produce_batch", "replay",     "get_event",     "list_groups",   "get_group",
+      "delete_group",  "poll",       "commit_offset", "seek",          "nack",
+      "list_dlq",      "retry_dlq",  "discard_dlq",
   };
   return kNames[static_cast<size_t>(r)];
 }
 
 const RouteFacts& FactsOf(Route r) {
   using B = BodyLimit;
-  // In the order of enum Route.
+  using S = NeedsScope;
+  // In the order of enum Route: needs a key, body limit, scope, admin only.
   static constexpr std::array<RouteFacts, kRouteCount> kFacts = {{
-      {false, B::kSmall},    // unmatched (needs a key under /api/v1: RouteMatch::api)
-      {false, B::kSmall},    // healthz
-      {false, B::kSmall},    // readyz
-      {false, B::kSmall},    // metrics
-      {true, B::kSmall},     // create_key
-      {true, B::kSmall},     // list_keys
-      {true, B::kSmall},     // revoke_key
-      {true, B::kSmall},     // admin_compact
-      {true, B::kSettings},  // create_stream
-      {true, B::kSmall},     // list_streams
-      {true, B::kSmall},     // get_stream
-      {true, B::kSettings},  // patch_stream
-      {true, B::kSmall},     // delete_stream
-      {true, B::kEvent},     // produce
-      {true, B::kBatch},     // produce_batch
-      {true, B::kSmall},     // replay
-      {true, B::kSmall},     // get_event
-      {true, B::kSmall},     // list_groups
-      {true, B::kSmall},     // get_group
-      {true, B::kSmall},     // delete_group
-      {true, B::kSmall},     // poll
-      {true, B::kSmall},     // commit_offset
-      {true, B::kSmall},     // seek
-      {true, B::kSmall},     // nack
-      {true, B::kSmall},     // list_dlq
-      {true, B::kSmall},     // retry_dlq
-      {true, B::kSmall},     // discard_dlq
+      {false, B::kSmall, S::kAnyOne, false},    // unmatched (a key under /api/v1: RouteMatch::api)
+      {false, B::kSmall, S::kAnyOne, false},    // healthz
+      {false, B::kSmall, S::kAnyOne, false},    // readyz
+      {false, B::kSmall, S::kAnyOne, false},    // metrics
+      {true, B::kSmall, S::kManage, true},      // create_key
+      {true, B::kSmall, S::kManage, true},      // list_keys
+      {true, B::kSmall, S::kManage, true},      // revoke_key
+      {true, B::kSmall, S::kManage, true},      // admin_compact
+      {true, B::kSmall, S::kAnyOne, false},     // whoami
+      {true, B::kSettings, S::kManage, false},  // create_stream
+      {true, B::kSmall, S::kAnyOne, false},     // list_streams
+      {true, B::kSmall, S::kAnyOne, false},     // get_stream
+      {true, B::kSettings, S::kManage, false},  // patch_stream
+      {true, B::kSmall, S::kManage, false},     // delete_stream
+      {true, B::kEvent, S::kProduce, false},    // produce
+      {true, B::kBatch, S::kProduce, false},    // produce_batch
+      {true, B::kSmall, S::kConsume, false},    // replay
+      {true, B::kSmall, S::kConsume, false},    // get_event
+      {true, B::kSmall, S::kAnyOne, false},     // list_groups
+      {true, B::kSmall, S::kAnyOne, false},     // get_group
+      {true, B::kSmall, S::kManage, false},     // delete_group
+      {true, B::kSmall, S::kConsume, false},    // poll
+      {true, B::kSmall, S::kConsume, false},    // commit_offset
+      {true, B::kSmall, S::kConsume, false},    // seek
+      {true, B::kSmall, S::kConsume, false},    // nack
+      {true, B::kSmall, S::kManage, false},     // list_dlq
+      {true, B::kSmall, S::kManage, false},     // retry_dlq
+      {true, B::kSmall, S::kManage, false},     // discard_dlq
   }};
   return kFacts[static_cast<size_t>(r)];
 }

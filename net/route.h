@@ -23,6 +23,7 @@ enum class Route : uint8_t {
   kListKeys,
   kRevokeKey,
   kAdminCompact,
+  kWhoami,
   kCreateStream,
   kListStreams,
   kGetStream,
@@ -67,12 +68,19 @@ enum class BodyLimit : uint8_t {
   kBatch,     // --max-batch-bytes
 };
 
+// The key scope a route needs (CONTRACT "Keys and organizations"): one of
+// KeyScope's bits, or any one of them (reading stream and group objects).
+enum class NeedsScope : uint8_t { kAnyOne, kProduce, kConsume, kManage };
+
 // What the server acts on from a request's method and path alone, before it
-// reads the body: whether it needs a key (401 without one) and how large a
-// body it may carry (413 past it). One row per route, in FactsOf.
+// reads the body: whether it needs a key (401 without one), which scope and
+// whether an admin key (403 outside them), and how large a body it may carry
+// (413 past it). One row per route, in FactsOf.
 struct RouteFacts {
   bool needs_key = true;
   BodyLimit body = BodyLimit::kSmall;
+  NeedsScope scope = NeedsScope::kAnyOne;
+  bool admin = false;
 };
 // A route with no facts of its own (kUnmatched) gets the defaults; under
 // /api/v1 it still needs a key (MatchRoute's `api`).

@@ -9,7 +9,7 @@ PACKAGES=(
   libboost1.81-dev librocksdb-dev libsimdjson-dev libxxhash-dev libisal-dev
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libre2-dev libssl-dev prometheus-cpp-dev libsqlite3-dev libjemalloc-dev liburing-dev
-  json-schema-test-suite curl python3
+  json-schema-test-suite curl python3 openssl
   prometheus  # promtool, for the metrics and alert-rule tests
 )
 # Benchmarks only (scripts/bench.sh passes --bench).

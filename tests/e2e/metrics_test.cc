@@ -275,6 +275,62 @@ TEST_F(MetricsTest, NoMetricsFlagTurnsTheEndpointOff) {
   EXPECT_EQ(server_->Request("GET", "/healthz").status, 200);
 }
 
+TEST_F(MetricsTest, MetricsListenServesMetricsApartFromTheApi) {
+  Start({"--metrics-listen", "127.0.0.1:0"});
+  unsigned metrics_port = 0;
+  const std::string line = server_->NextLine();
+  ASSERT_EQ(std::sscanf(line.c_str(), "metrics on 127.0.0.1:%u", &metrics_port), 1) << line;
+  ASSERT_EQ(Call("POST", "/api/v1/streams", R"({"name":"orders"})").status, 201);
+  ASSERT_EQ(Call("POST", "/api/v1/streams/orders/events", Event(1)).status, 202);
+  // The API listener no longer names tenants' streams at /metrics.
+  auto hidden = server_->Request("GET", "/metrics");
+  EXPECT_EQ(hidden.status, 404);
+  EXPECT_EQ(hidden.body.find("orders"), std::string::npos);
+  // The metrics listener serves them, and nothing else.
+  auto scraped = server_->RequestOn(static_cast<int>(metrics_port), "GET", "/metrics");
+  ASSERT_EQ(scraped.status, 200) << scraped.body;
+  EXPECT_EQ(Sample(scraped.body, "eventflow_ingested_events_total",
+                   {{"org", "default"}, {"stream", "orders"}}),
+            1);
+  EXPECT_EQ(
+      server_->RequestOn(static_cast<int>(metrics_port), "GET", "/api/v1/streams", "", kKey).status,
+      404);
+  EXPECT_EQ(server_->RequestOn(static_cast<int>(metrics_port), "GET", "/healthz").status, 404);
+  // Both stop on SIGTERM.
+  EXPECT_EQ(server_->Terminate(), 0);
+  EXPECT_EQ(server_->RequestOn(static_cast<int>(metrics_port), "GET", "/metrics").status, 0);
+}
+
+TEST_F(MetricsTest, MetricsListenIsCheckedAtStart) {
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--metrics-listen", "127.0.0.1"},
+        std::vector<std::string>{"--metrics-listen", "127.0.0.1:99999"},
+        std::vector<std::string>{"--metrics-listen", "127.0.0.1:0", "--no-metrics"}}) {
+    ServerProcess refused(tmp_.path(), bad);
+    EXPECT_FALSE(refused.ok()) << bad[1];
+  }
+}
+
+TEST_F(MetricsTest, ADeletedStreamsSeriesAreRemoved) {
+  Start();
+  ASSERT_EQ(Call("POST", "/api/v1/streams", R"({"name":"gone"})").status, 201);
+  ASSERT_EQ(Call("POST", "/api/v1/streams", R"({"name":"kept"})").status, 201);
+  ASSERT_EQ(Call("POST", "/api/v1/streams/gone/events", Event(1)).status, 202);
+  ASSERT_EQ(Call("POST", "/api/v1/streams/kept/events", Event(2)).status, 202);
+  const std::map<std::string, std::string> gone = {{"org", "default"}, {"stream", "gone"}};
+  EXPECT_EQ(Sample(Scrape(), "eventflow_ingested_events_total", gone), 1);
+  ASSERT_EQ(Call("DELETE", "/api/v1/streams/gone").status, 204);
+  const std::string after = Scrape();
+  EXPECT_EQ(after.find("stream=\"gone\""), std::string::npos) << after;
+  EXPECT_EQ(
+      Sample(after, "eventflow_ingested_events_total", {{"org", "default"}, {"stream", "kept"}}),
+      1);
+  // A stream made again under the name starts from zero.
+  ASSERT_EQ(Call("POST", "/api/v1/streams", R"({"name":"gone"})").status, 201);
+  ASSERT_EQ(Call("POST", "/api/v1/streams/gone/events", Event(3)).status, 202);
+  EXPECT_EQ(Sample(Scrape(), "eventflow_ingested_events_total", gone), 1);
+}
+
 TEST_F(MetricsTest, ReadyzFailsWhenTheDiskIsAlmostFull) {
   // No filesystem has an exabyte free: the disk counts as full.
   Start({"--min-free-bytes", "1000000000000000000"});

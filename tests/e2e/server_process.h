@@ -114,6 +114,12 @@ class ServerProcess {
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   const std::string& first_line() const { return first_line_; }
+  // The server's next line on stdout after the first (empty at its end).
+  std::string NextLine() {
+    char line[256];
+    if (stdout_ == nullptr || std::fgets(line, sizeof line, stdout_) == nullptr) return "";
+    return line;
+  }
 
   // Sends SIGTERM and returns the exit status (or -signal).
   int Terminate() { return Signal(SIGTERM); }
@@ -122,6 +128,11 @@ class ServerProcess {
   // One request on a fresh connection (Connection: close).
   HttpReply Request(const std::string& method, const std::string& target,
                     const std::string& body = "", const std::string& headers = "") const {
+    return RequestOn(port_, method, target, body, headers);
+  }
+  // The same to another of the server's ports (status 0 if none answers).
+  HttpReply RequestOn(int port, const std::string& method, const std::string& target,
+                      const std::string& body = "", const std::string& headers = "") const {
     std::string req =
         method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers;
     if (!body.empty()) {
@@ -129,13 +140,13 @@ class ServerProcess {
              "\r\n";
     }
     req += "\r\n" + body;
-    return ParseReply(SendRaw(req));
+    return ParseReply(SendRaw(req, port));
   }
 
   // Writes raw bytes on a new connection, reads until the server closes it.
-  std::string SendRaw(const std::string& bytes) const {
+  std::string SendRaw(const std::string& bytes, int port = 0) const {
     std::string reply;
-    const int fd = ConnectLoopback(port_);
+    const int fd = ConnectLoopback(port != 0 ? port : port_);
     if (fd < 0) return reply;
     SendAll(fd, bytes);
     char buf[65536];
