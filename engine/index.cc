@@ -510,7 +510,10 @@ Status Index::DeleteEvents(std::string_view org, const std::vector<Uuid>& event_
     last_cut->second.insert(*id.StepsFrom(last_cut->first.first));
   }
   for (const auto& [run_key, cut] : cut_runs) {
-    const auto& [run, gone] = cut;
+    // Named, not a structured binding: the lambda below captures it (clang
+    // 14 cannot capture bindings).
+    const Run& run = cut.first;
+    const std::set<uint64_t>& gone = cut.second;
     batch.Delete(runs_, run_key);
     uint64_t begin = 0;  // steps from run.first of the piece being kept
     auto keep = [&](uint64_t end) {

@@ -286,11 +286,8 @@ struct JsonEdit::Node {
   // by value: opening a node costs one allocation, not one per child.
   std::vector<Member> children;
 
-  static Node Text(std::string_view t) {
-    Node n;
-    n.text = t;
-    return n;
-  }
+  // Defined below Member: a vector of an incomplete type cannot be built yet.
+  static Node Text(std::string_view t);
 
   // Turns a text object or array into a node with text children. False for
   // a scalar (it has no children to edit).
@@ -309,6 +306,12 @@ struct JsonEdit::Member {
   std::string_view key;  // as written: escaped, without quotes
   Node value;
 };
+
+JsonEdit::Node JsonEdit::Node::Text(std::string_view t) {
+  Node n;
+  n.text = t;
+  return n;
+}
 
 Result<bool> JsonEdit::Node::Open() {
   if (kind != Kind::kText) return true;

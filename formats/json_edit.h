@@ -23,6 +23,11 @@ namespace eventflow {
 // whole document). InvalidArgument if it does not start with "/" or has a
 // "~" not followed by 0 or 1.
 Result<std::vector<std::string>> ParseJsonPointer(std::string_view pointer);
+// The most tokens a path that writes into an event may have (processing
+// rules' targets): a set through missing parents makes one object per token,
+// and a produced event is at most 64 levels deep, so what a transform writes
+// stays well inside what every parser of the server takes.
+inline constexpr size_t kMaxWritePathTokens = 32;
 
 // The text of the value at `path` in `json` (one valid JSON value), as a
 // view into `json`, or nullopt when there is none (a missing member, an

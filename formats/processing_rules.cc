@@ -127,6 +127,10 @@ Status Bad(const std::string& where, const std::string& what) {
 Result<JsonEdit::Path> TargetPath(std::string_view pointer, const std::string& where) {
   auto path = ParseJsonPointer(pointer);
   if (!path.ok()) return Bad(where, path.status().message());
+  if (path->size() > kMaxWritePathTokens) {
+    return Bad(where, "a pointer a transform writes has at most " +
+                          std::to_string(kMaxWritePathTokens) + " tokens");
+  }
   const bool key = path->size() == 1 && (*path)[0] == "key";
   const bool member = path->size() >= 2 && ((*path)[0] == "payload" || (*path)[0] == "metadata");
   if (!key && !member) {
@@ -404,7 +408,9 @@ Status ApplyTransform(const Transform& t, JsonEdit* edit) {
                                      removed.status().message());
     }
   }
-  for (const auto& [from, to] : t.rename) {
+  for (const auto& move : t.rename) {
+    const auto& from = move.first;
+    const auto& to = move.second;
     // Only a failure pays for the message.
     auto what = [&] { return "rename " + PointerText(from) + " to " + PointerText(to); };
     auto moved = edit->Move(from, to);

@@ -10,6 +10,7 @@
 
 #include "net/api.h"
 #include "net/dead_letter_log.h"
+#include "net/group_position.h"
 
 namespace eventflow {
 
@@ -170,12 +171,28 @@ Result<Uuid> Api::AppendRetry(const std::shared_ptr<Stream>& stream, const DlqEn
     draft.members = ",\"key\":" + json::Quote(key);
   }
   draft.members += ",\"payload\":" + **payload + ",\"metadata\":" + **metadata;
-  std::promise<Result<Uuid>> done;
+  std::promise<Result<EventAck>> done;
   engine_->Append(stream, {std::move(draft)}, [&done](Status s, std::vector<EventAck> acks) {
     if (!s.ok()) return done.set_value(s);
-    done.set_value(acks.at(0).event_id);
+    done.set_value(acks.at(0));
   });
-  return done.get_future().get();
+  auto ack = done.get_future().get();
+  if (!ack.ok()) return ack.status();
+  if (!ack->duplicate) return ack->event_id;
+  // The id is held already: by this entry's own retry when a crash came
+  // between its append and the entry's removal (then the retry is done),
+  // or by any other event (then the raw event is not stored again, and the
+  // entry stays).
+  auto stored = ReadEventAt(*stream, ack->offset);
+  if (!stored.ok()) return stored.status();
+  simdjson::dom::element held;
+  std::string_view retry_of;
+  if (!stored->empty() && !parser.parse(*stored).get(held) &&
+      !held["metadata"]["retry_of"].get(retry_of) && retry_of == entry.event_id) {
+    return ack->event_id;
+  }
+  return Status::Conflict("the retry's event id " + ack->event_id.ToString() +
+                          " is held by another event; the entry stays in the DLQ");
 }
 
 }  // namespace eventflow

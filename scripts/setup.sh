@@ -6,6 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config clang-format
+  clang libclang-rt-14-dev  # the sanitizer build and libFuzzer (scripts/test.sh, fuzz.sh)
   libboost1.81-dev librocksdb-dev libsimdjson-dev libxxhash-dev libisal-dev
   libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
   libre2-dev libssl-dev prometheus-cpp-dev libsqlite3-dev libjemalloc-dev liburing-dev

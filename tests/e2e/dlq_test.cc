@@ -12,6 +12,9 @@
 #include <future>
 #include <thread>
 
+#include <openssl/hmac.h>
+
+#include "engine/index.h"
 #include "formats/key_hash.h"
 #include "formats/timestamp.h"
 #include "formats/uuid.h"
@@ -387,6 +390,62 @@ TEST_F(DlqTest, RetryIdCouldBeTakenFirstFromTheDlqListing) {
   ASSERT_EQ(stored.status, 200) << stored.body;
   EXPECT_EQ(Field(stored.body, "/metadata/retry_of"), ids[0]);
   EXPECT_EQ(Field(stored.body, "/payload/amount"), "lots");
+}
+
+TEST_F(DlqTest, ARetryWhoseIdIsHeldByAnotherEventAnswers409AndStays) {
+  // A data dir whose retry-id secret this test knows: written into the
+  // index while the server is stopped, before any retry made one.
+  ASSERT_EQ(server_->Terminate(), 0);
+  server_.reset();
+  const std::string secret(32, 's');
+  {
+    auto index = Index::Open(tmp_.path() + "/index", {});
+    ASSERT_TRUE(index.ok()) << index.status().ToString();
+    ASSERT_TRUE((*index)->PutState("secret/retry-ids", secret).ok());
+  }
+  Start();
+  CreateStream(R"(,"processing":{"rules":[{"type":"filter","where":{"field":"/payload/amount",)"
+               R"("op":"gt","value":0}}],"max_attempts":1})");
+  auto produced =
+      Call("POST", "/api/v1/streams/s/events", R"({"event_type":"T","payload":{"amount":"lots"}})");
+  ASSERT_EQ(produced.status, 202) << produced.body;
+  const std::string id = Field(produced.body, "/event_id");
+  HttpReply dlq;
+  for (int i = 0; i < 100; ++i) {
+    dlq = Call("GET", "/api/v1/streams/s/dlq?stage=processing");
+    if (Field(dlq.body, "/entries/0/event_id") == id) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(Field(dlq.body, "/entries/0/event_id"), id) << dlq.body;
+  const auto failed_at = timestamp::Parse(Field(dlq.body, "/entries/0/failed_at"));
+  ASSERT_TRUE(failed_at.has_value());
+  // The retry's id, as the server derives it (HMAC-SHA256 of the entry).
+  const std::string message = "retry\n" + id + "\n" + std::to_string(*failed_at);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  ASSERT_NE(
+      HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &mac_len),
+      nullptr);
+  std::string bytes(reinterpret_cast<const char*>(mac), 16);
+  bytes[6] = static_cast<char>((bytes[6] & 0x0f) | 0x40);
+  bytes[8] = static_cast<char>((bytes[8] & 0x3f) | 0x80);
+  const std::string retry_id = Uuid::FromBytes(bytes).ToString();
+  // Another event holds that id (here the test knows the secret; a client
+  // could not).
+  auto taken = Call("POST", "/api/v1/streams/s/events",
+                    R"({"event_id":")" + retry_id + R"(","event_type":"T","payload":{"fake":1}})");
+  ASSERT_EQ(taken.status, 202) << taken.body;
+  ASSERT_EQ(Call("PATCH", "/api/v1/streams/s", R"({"processing":{"rules":[]}})").status, 200);
+  // The retry is refused, not answered as a duplicate of someone else's event.
+  auto retry = Call("POST", "/api/v1/streams/s/dlq/" + id + "/retry");
+  EXPECT_EQ(retry.status, 409) << retry.body;
+  EXPECT_NE(retry.body.find(retry_id), std::string::npos) << retry.body;
+  // The entry stays, and the event held under the id is still the other one.
+  EXPECT_EQ(
+      Field(Call("GET", "/api/v1/streams/s/dlq?stage=processing").body, "/entries/0/event_id"), id);
+  auto held = Call("GET", "/api/v1/streams/s/events/" + retry_id + "?raw=true");
+  EXPECT_EQ(Field(held.body, "/payload/fake"), "1") << held.body;
 }
 
 }  // namespace

@@ -263,5 +263,19 @@ TEST(JsonEdit, FindJsonValueAnswersAbsentLikeAJsonPointer) {
   EXPECT_FALSE(FindJsonValue(R"({"a":)", {"a"}).ok());
 }
 
+// Found by fuzz_json_edit: a set through hundreds of missing parents made
+// events nested deeper than the server's parsers take (simdjson: 1024).
+TEST(ProcessingRules, ADeepWritePathWasAccepted) {
+  std::string deep = "/payload";
+  for (int i = 0; i < 31; ++i) deep += "/a";
+  EXPECT_EQ(CompileError(R"([{"type":"transform","set":{")" + deep + R"(":1}}])"), "compiled");
+  deep += "/a";  // 33 tokens
+  for (const std::string& rule :
+       {R"({"type":"transform","set":{")" + deep + R"(":1}})",
+        R"({"type":"transform","rename":{"/payload/x":")" + deep + R"("}})"}) {
+    EXPECT_NE(CompileError("[" + rule + "]").find("at most 32 tokens"), std::string::npos) << rule;
+  }
+}
+
 }  // namespace
 }  // namespace eventflow
