@@ -81,9 +81,12 @@ int KeysCreate(const AdminFlags& f) {
   if (!f.scopes.empty()) {
     key.scopes = 0;
     for (const std::string& name : f.scopes) {
-      for (KeyScope scope : {kScopeProduce, kScopeConsume, kScopeManage}) {
-        if (ScopeName(scope) == name) key.scopes |= scope;
+      const auto scope = ScopeNamed(name);
+      if (!scope) {
+        std::cerr << "eventflow keys create: unknown scope " << name << "\n";
+        return 2;
       }
+      key.scopes |= *scope;
     }
   }
   auto made = (*store)->Create(key);
@@ -126,10 +129,9 @@ int KeysList(const AdminFlags& f) {
               "ADMIN", "SCOPES", "RATE/S", "BURST", "CREATED_AT");
   for (const ApiKey& k : keys) {
     std::string scopes;
-    for (KeyScope scope : {kScopeProduce, kScopeConsume, kScopeManage}) {
-      if ((k.scopes & scope) == 0) continue;
+    for (std::string_view name : ScopeNames(k.scopes)) {
       if (!scopes.empty()) scopes += ",";
-      scopes += ScopeName(scope);
+      scopes += name;
     }
     std::printf("%-36s  %-16s  %-24s  %-5s  %-22s  %10s  %10s  %s\n", k.id.c_str(),
                 k.org_id.c_str(), k.name.c_str(), k.admin ? "yes" : "no", scopes.c_str(),

@@ -161,24 +161,15 @@ Admission Api::Admit(const HttpRequestHeader& req, Listener listener) {
 }
 
 std::optional<ApiError> Api::CheckScope(const ApiKey& key, const RouteFacts& facts) {
+  static_assert(static_cast<uint8_t>(NeedsScope::kProduce) == kScopeProduce &&
+                static_cast<uint8_t>(NeedsScope::kConsume) == kScopeConsume &&
+                static_cast<uint8_t>(NeedsScope::kManage) == kScopeManage &&
+                static_cast<uint8_t>(NeedsScope::kAnyOne) == kAllScopes);
   if (facts.admin && !key.admin) return ApiError{403, "forbidden", "an admin key is needed"};
-  KeyScope needed = kScopeManage;
-  switch (facts.scope) {
-    case NeedsScope::kAnyOne:
-      return std::nullopt;  // a stored key has at least one scope
-    case NeedsScope::kProduce:
-      needed = kScopeProduce;
-      break;
-    case NeedsScope::kConsume:
-      needed = kScopeConsume;
-      break;
-    case NeedsScope::kManage:
-      needed = kScopeManage;
-      break;
-  }
-  if ((key.scopes & needed) != 0) return std::nullopt;
+  const auto taken = static_cast<uint8_t>(facts.scope);
+  if ((key.scopes & taken) != 0) return std::nullopt;  // kAnyOne: every stored key
   return ApiError{403, "forbidden",
-                  "this key lacks the \"" + std::string(ScopeName(needed)) +
+                  "this key lacks the \"" + std::string(ScopeName(static_cast<KeyScope>(taken))) +
                       "\" scope; its scopes are " + ScopesJson(key.scopes)};
 }
 

@@ -1,7 +1,6 @@
 // Api handlers for /api/v1/admin/api-keys (admin keys with the manage
 // scope) and /api/v1/whoami (any key).
 #include <algorithm>
-#include <cstdio>
 
 #include "formats/json_writer.h"
 #include "net/api.h"
@@ -26,15 +25,11 @@ void Api::Whoami(Call& call) {
   out += ",\"admin\":";
   out += k.admin ? "true" : "false";
   out += ",\"scopes\":" + ScopesJson(k.scopes) + ",\"rate_limit_per_s\":";
-  // The limit the key is throttled at: its own, or the server's default.
+  // The limit the key is throttled at: its own, or the server's default
+  // (null: unlimited).
   const double rate = k.rate_limit_per_s.value_or(keys_->default_rate());
-  if (rate > 0) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", std::max(rate, KeyStore::kMinRate));
-    out += buf;
-  } else {
-    out += "null";  // unlimited
-  }
+  out +=
+      NumberOrNullJson(rate > 0 ? std::optional(std::max(rate, KeyStore::kMinRate)) : std::nullopt);
   out += "}";
   call.Json(200, std::move(out));
 }

@@ -9,6 +9,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "formats/json_writer.h"
 #include "formats/timestamp.h"
@@ -58,7 +59,6 @@ Result<ApiKey> ParseKey(std::string_view json) {
   if (!e["burst"].get(v)) k.burst = v;
   return k;
 }
-constexpr std::array<KeyScope, 3> kScopes = {kScopeProduce, kScopeConsume, kScopeManage};
 }  // namespace
 
 std::string_view ScopeName(KeyScope scope) {
@@ -84,27 +84,45 @@ Result<uint8_t> ParseScopes(simdjson::dom::element names) {
   for (simdjson::dom::element name : array) {
     std::string_view s;
     if (name.get(s)) return Status::InvalidArgument(std::string(kWhat));
-    const auto it = std::find_if(kScopes.begin(), kScopes.end(),
-                                 [s](KeyScope scope) { return ScopeName(scope) == s; });
-    if (it == kScopes.end() || (scopes & *it) != 0) {
-      return Status::InvalidArgument(std::string(kWhat));
-    }
-    scopes |= *it;
+    const auto scope = ScopeNamed(s);
+    if (!scope || (scopes & *scope) != 0) return Status::InvalidArgument(std::string(kWhat));
+    scopes |= *scope;
   }
   if (scopes == 0) return Status::InvalidArgument(std::string(kWhat));
   return scopes;
 }
 
+std::optional<KeyScope> ScopeNamed(std::string_view name) {
+  for (KeyScope scope : kKeyScopes) {
+    if (ScopeName(scope) == name) return scope;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string_view> ScopeNames(uint8_t scopes) {
+  std::vector<std::string_view> names;
+  for (KeyScope scope : kKeyScopes) {
+    if ((scopes & scope) != 0) names.push_back(ScopeName(scope));
+  }
+  return names;
+}
+
 std::string ScopesJson(uint8_t scopes) {
   std::string out = "[";
-  for (KeyScope scope : kScopes) {
-    if ((scopes & scope) == 0) continue;
+  for (std::string_view name : ScopeNames(scopes)) {
     if (out.size() > 1) out += ",";
     out += "\"";
-    out += ScopeName(scope);
+    out += name;
     out += "\"";
   }
   return out + "]";
+}
+
+std::string NumberOrNullJson(std::optional<double> v) {
+  if (!v) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", *v);
+  return buf;
 }
 
 std::string Sha256Hex(std::string_view data) {
@@ -138,13 +156,8 @@ std::string ApiKey::ToJson(bool with_hash) const {
   out += ",\"admin\":";
   out += admin ? "true" : "false";
   out += ",\"scopes\":" + ScopesJson(scopes);
-  auto num = [](std::optional<double> v) {
-    if (!v) return std::string("null");
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", *v);
-    return std::string(buf);
-  };
-  out += ",\"rate_limit_per_s\":" + num(rate_limit_per_s) + ",\"burst\":" + num(burst);
+  out += ",\"rate_limit_per_s\":" + NumberOrNullJson(rate_limit_per_s) +
+         ",\"burst\":" + NumberOrNullJson(burst);
   out += ",\"created_at\":\"" + timestamp::Format(created_at_ms) + "\"";
   if (with_hash) {
     out += ",\"hash\":\"" + hash + "\",\"created_at_ms\":" + std::to_string(created_at_ms);

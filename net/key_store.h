@@ -4,6 +4,7 @@
 // has a token bucket (one token per request). Thread-safe.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -31,13 +32,20 @@ enum KeyScope : uint8_t {
   kScopeManage = 4,
   kAllScopes = kScopeProduce | kScopeConsume | kScopeManage,
 };
+inline constexpr std::array<KeyScope, 3> kKeyScopes = {kScopeProduce, kScopeConsume, kScopeManage};
 // "produce", "consume", "manage" for one bit.
 std::string_view ScopeName(KeyScope scope);
+// The scope of that name, if it is one.
+std::optional<KeyScope> ScopeNamed(std::string_view name);
+// The names of the scopes in a set, in kKeyScopes' order.
+std::vector<std::string_view> ScopeNames(uint8_t scopes);
 // The scopes named by a JSON array of those strings; an error message for
 // anything else (an unknown or repeated name, or no name at all).
 Result<uint8_t> ParseScopes(simdjson::dom::element names);
 // ["produce","consume"]: the set as a JSON array, in a fixed order.
 std::string ScopesJson(uint8_t scopes);
+// A rate or burst as JSON: the number, or null when unset.
+std::string NumberOrNullJson(std::optional<double> v);
 
 struct ApiKey {
   std::string id;  // UUID

@@ -68,9 +68,10 @@ enum class BodyLimit : uint8_t {
   kBatch,     // --max-batch-bytes
 };
 
-// The key scope a route needs (CONTRACT "Keys and organizations"): one of
-// KeyScope's bits, or any one of them (reading stream and group objects).
-enum class NeedsScope : uint8_t { kAnyOne, kProduce, kConsume, kManage };
+// The key scopes a route takes (CONTRACT "Keys and organizations"), as a
+// set of KeyScope's bits (net/key_store.h) of which a key needs one: a
+// single scope, or any one (reading stream and group objects).
+enum class NeedsScope : uint8_t { kProduce = 1, kConsume = 2, kManage = 4, kAnyOne = 7 };
 
 // What the server acts on from a request's method and path alone, before it
 // reads the body: whether it needs a key (401 without one), which scope and

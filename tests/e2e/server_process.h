@@ -133,14 +133,18 @@ class ServerProcess {
   // The same to another of the server's ports (status 0 if none answers).
   HttpReply RequestOn(int port, const std::string& method, const std::string& target,
                       const std::string& body = "", const std::string& headers = "") const {
+    return ParseReply(SendRaw(RequestText(method, target, body, headers), port));
+  }
+  // The bytes of such a request (a JSON body, if any; Connection: close).
+  static std::string RequestText(const std::string& method, const std::string& target,
+                                 const std::string& body = "", const std::string& headers = "") {
     std::string req =
         method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers;
     if (!body.empty()) {
       req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
              "\r\n";
     }
-    req += "\r\n" + body;
-    return ParseReply(SendRaw(req, port));
+    return req + "\r\n" + body;
   }
 
   // Writes raw bytes on a new connection, reads until the server closes it.

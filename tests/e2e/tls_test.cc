@@ -93,15 +93,11 @@ TlsReply TlsRequest(int port, const std::string& request, const TlsClientOptions
   return out;
 }
 
+// A request with the API key `key` (none when empty).
 std::string RequestText(const std::string& method, const std::string& target,
                         const std::string& body = "", const std::string& key = kAdmin) {
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-  if (!key.empty()) req += "X-API-Key: " + key + "\r\n";
-  if (!body.empty()) {
-    req +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  return req + "\r\n" + body;
+  return ServerProcess::RequestText(method, target, body,
+                                    key.empty() ? "" : "X-API-Key: " + key + "\r\n");
 }
 
 class TlsTest : public ::testing::Test {
